@@ -1,0 +1,37 @@
+# sendpool: `make demo` and `make test` are all a fresh machine needs (python3 and make).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
+
+.PHONY: demo test lint typecheck pytest bench venv clean
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+venv: $(STAMP)
+
+demo: venv
+	$(BIN)/sendpool demo
+
+lint: venv
+	$(BIN)/ruff check sendpool tests
+	$(BIN)/ruff format --check sendpool tests
+
+typecheck: venv
+	$(BIN)/mypy sendpool
+
+pytest: venv
+	$(BIN)/pytest -q -p no:cacheprovider tests/core --cov=sendpool.core --cov-branch --cov-fail-under=100 --cov-report=term-missing:skip-covered
+	$(BIN)/pytest -q
+
+test: lint typecheck pytest
+
+bench: venv
+	bench/run.sh
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

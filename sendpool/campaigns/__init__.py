@@ -1,0 +1,1 @@
+"""Campaign content: address checks, CSV lists and templates rendered per recipient."""

@@ -1,0 +1,1 @@
+"""The ``sendpool`` command line."""

@@ -1,0 +1,30 @@
+"""The ``sendpool`` command: every face of the service from a terminal."""
+
+from __future__ import annotations
+
+import typer
+
+from sendpool.cli import campaign, demo, pool, servers, worker
+
+app = typer.Typer(
+    name="sendpool",
+    help=(
+        "Send campaigns and transactional mail through a rotating pool of sending servers.\n\n"
+        "Start with `sendpool demo`. Configure with SENDPOOL_* environment variables "
+        "(SENDPOOL_DATABASE_URL, SENDPOOL_SECRET_KEY, ...) and a pool file "
+        "(`sendpool pool apply pool.toml`)."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+)
+app.command("demo")(demo.demo)
+app.command("worker")(worker.worker)
+app.command("migrate")(worker.migrate)
+app.add_typer(pool.app, name="pool")
+app.add_typer(campaign.app, name="campaign")
+app.add_typer(servers.app, name="servers")
+
+
+def main() -> None:
+    app()

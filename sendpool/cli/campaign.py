@@ -1,0 +1,192 @@
+"""``sendpool campaign``: run a campaign from a CSV file and watch it go out."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from sendpool.campaigns.csv_import import ImportReport
+from sendpool.cli.common import console, err_console, friendly_errors, open_runtime
+from sendpool.errors import InputError
+from sendpool.pipeline.embedded import run_async, work_until
+from sendpool.runtime import Runtime
+from sendpool.services.campaigns import (
+    CampaignDraft,
+    CampaignReport,
+    campaign_report,
+    check_draft,
+    create_campaign,
+    find_customer,
+    find_plan,
+    launch,
+)
+from sendpool.services.lists import get_or_create_list, import_csv
+from sendpool.store.catalog import live_workers
+
+app = typer.Typer(help="Run campaigns from CSV files and follow them.")
+
+
+def _read(path: Path | None, what: str) -> str | None:
+    if path is None:
+        return None
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(f"{what} file {path} does not exist") from None
+    except UnicodeDecodeError:
+        raise InputError(f"{what} file {path} is not UTF-8 text") from None
+
+
+def report_table(report: CampaignReport) -> Table:
+    table = Table(title=f"campaign {report.name} ({report.uid}): {report.status}")
+    table.add_column("server")
+    table.add_column("messages sent", justify="right")
+    table.add_column("share", justify="right")
+    total = sum(report.by_server.values()) or 1
+    for name, n in sorted(report.by_server.items()):
+        table.add_row(name, str(n), f"{100 * n / total:.1f} %")
+    statuses = ", ".join(f"{k} {v}" for k, v in sorted(report.by_status.items()))
+    table.caption = f"{report.recipients} recipients: {statuses}"
+    if report.waiting:
+        table.caption += (
+            f"; {report.waiting} waiting for a window (next at {report.next_due_at:%H:%M} UTC)"
+        )
+    return table
+
+
+def print_import_errors(report: ImportReport, limit: int = 10) -> None:
+    if not report.errors:
+        return
+    err_console.print(f"[yellow]{report.skipped} row(s) skipped:[/]")
+    for e in report.errors[:limit]:
+        err_console.print(f"  {e}", highlight=False)
+    if report.skipped > limit:
+        err_console.print(f"  ... and {report.skipped - limit} more")
+
+
+async def follow(rt: Runtime, uid: str, *, show: bool, external: bool) -> CampaignReport:
+    """Send (unless other workers are alive) and show progress until the campaign settles."""
+    now = datetime.now(UTC)
+    report = await rt.db.run(campaign_report, uid, now)
+    worker = None if external else rt.worker()
+    progress = Progress(
+        TextColumn("[bold]sending"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[detail]}"),
+        console=err_console,
+        disable=not show,
+    )
+    with progress:
+        task = progress.add_task("send", total=report.recipients, detail="")
+
+        async def tick() -> None:
+            nonlocal report
+            report = await rt.db.run(campaign_report, uid, datetime.now(UTC))
+            done = report.by_status.get("sent", 0) + report.by_status.get("failed", 0)
+            detail = " ".join(f"{k}={v}" for k, v in sorted(report.by_status.items()))
+            progress.update(task, completed=done + report.waiting, detail=detail)
+
+        async def settled() -> bool:
+            return report.settled
+
+        await work_until(worker, settled, tick=tick)
+    return report
+
+
+@app.command("run")
+@friendly_errors
+def run(
+    customer: Annotated[str, typer.Option(help="Customer name or uid (from the pool file).")],
+    csv: Annotated[Path, typer.Option(help="Recipients: a CSV with an 'email' column.")],
+    subject: Annotated[str, typer.Option(help="Subject; merge fields like {{ first_name }} work.")],
+    from_: Annotated[str, typer.Option("--from", help="Sender address.")],
+    text: Annotated[Path | None, typer.Option(help="Text body file.")] = None,
+    html: Annotated[Path | None, typer.Option(help="HTML body file.")] = None,
+    plan: Annotated[
+        str | None, typer.Option(help="Send under this plan, not the customer's.")
+    ] = None,
+    from_name: Annotated[str | None, typer.Option(help="Sender display name.")] = None,
+    name: Annotated[
+        str | None, typer.Option(help="Campaign name (default: the CSV's name).")
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON summary and nothing else.")
+    ] = False,
+    no_wait: Annotated[bool, typer.Option("--no-wait", help="Return once launched.")] = False,
+) -> None:
+    """Import CSV, launch a campaign to it and follow it until every message is settled.
+
+    Settled means sent, failed, or waiting for a server's next window. Without
+    other live workers, this command sends itself; with them, it watches.
+    """
+    text_body, html_body = _read(text, "text"), _read(html, "HTML")
+    if text_body is None and html_body is None:
+        raise InputError("give a body: --text FILE, --html FILE or both")
+    draft = CampaignDraft(name or csv.stem, subject, from_, from_name, None, text_body, html_body)
+    if not csv.exists():
+        raise InputError(f"CSV file {csv} does not exist")
+    rt = open_runtime()
+    try:
+        draft = check_draft(draft, rt.settings.public_url)
+        now = datetime.now(UTC)
+        with rt.db.engine.begin() as conn, csv.open("rb") as fh:
+            customer_id, customer_name = find_customer(conn, customer)
+            plan_id = find_plan(conn, plan) if plan else None
+            list_id = get_or_create_list(
+                conn, customer_id, f"{draft.name} {now:%Y-%m-%d %H:%M:%S}", now
+            )
+            imported = import_csv(conn, list_id, fh, now)
+            if imported.rows == 0:
+                print_import_errors(imported)
+                raise InputError(f"{csv} has no valid rows; nothing was created")
+            campaign_id, uid = create_campaign(
+                conn,
+                customer_id=customer_id,
+                list_id=list_id,
+                draft=draft,
+                plan_id=plan_id,
+                now=now,
+            )
+        print_import_errors(imported)
+        if not as_json:
+            err_console.print(
+                f"imported {imported.rows} recipients for {customer_name}; launching {uid}"
+            )
+        launch(rt.db.engine, campaign_id, now)
+        if no_wait:
+            report = rt.db.transaction(campaign_report, uid, datetime.now(UTC))
+        else:
+            external = rt.db.transaction(live_workers, datetime.now(UTC)) > 0
+            report = run_async(follow(rt, uid, show=not as_json, external=external))
+    finally:
+        rt.close()
+    if as_json:
+        typer.echo(json.dumps(report.as_json()))
+    else:
+        console.print(report_table(report))
+
+
+@app.command("status")
+@friendly_errors
+def status(
+    uid: Annotated[str, typer.Argument(help="The campaign's uid.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Where a campaign stands: messages per status and per server."""
+    rt = open_runtime()
+    try:
+        report = rt.db.transaction(campaign_report, uid, datetime.now(UTC))
+    finally:
+        rt.close()
+    if as_json:
+        typer.echo(json.dumps(report.as_json()))
+    else:
+        console.print(report_table(report))

@@ -1,0 +1,65 @@
+"""What every command shares: the console, settings, the runtime and error exits."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+from collections.abc import Callable
+from typing import Any, ParamSpec, TypeVar
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+
+from sendpool.config import Settings
+from sendpool.errors import ConfigError, InputError, NotFoundError, SendpoolError
+from sendpool.runtime import Runtime
+
+console = Console()
+err_console = Console(stderr=True)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def setup_logging(verbose: bool = False) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(message)s",
+        handlers=[RichHandler(console=err_console, show_path=False, rich_tracebacks=False)],
+        force=True,
+    )
+
+
+def open_runtime(**overrides: Any) -> Runtime:
+    try:
+        settings = Settings(**overrides)
+    except ValueError as exc:
+        raise ConfigError(f"settings are not valid: {exc}") from None
+    return Runtime.open(settings)
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    return typer.Exit(code)
+
+
+def friendly_errors(fn: Callable[P, R]) -> Callable[P, R]:
+    """Our errors become one red line and an exit code; no traceback for a user's mistake."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except (InputError, NotFoundError) as exc:
+            raise fail(str(exc), 2) from None
+        except ConfigError as exc:
+            raise fail(str(exc), 2) from None
+        except SendpoolError as exc:
+            raise fail(str(exc), 1) from None
+        except KeyboardInterrupt:
+            err_console.print("interrupted: queued messages stay queued for the next worker")
+            sys.exit(130)
+
+    return wrapper

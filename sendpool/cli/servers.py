@@ -1,0 +1,98 @@
+"""``sendpool servers``: see the pool's servers and test them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from sendpool.cli.common import console, fail, friendly_errors, open_runtime
+from sendpool.core.outcomes import OutcomeKind
+from sendpool.pipeline.embedded import run_async
+from sendpool.services.servers import (
+    check_server,
+    find_server,
+    list_servers,
+    record_check,
+    send_test_email,
+)
+
+app = typer.Typer(help="List sending servers, check them, send test emails.")
+
+HEALTH_STYLE = {"healthy": "green", "degraded": "red", "unknown": "dim"}
+
+
+def _ago(at: datetime | None) -> str:
+    if at is None:
+        return "never"
+    seconds = int((datetime.now(UTC) - at).total_seconds())
+    if seconds < 120:
+        return f"{seconds}s ago"
+    if seconds < 7200:
+        return f"{seconds // 60}m ago"
+    return f"{at:%Y-%m-%d %H:%M} UTC"
+
+
+@app.command("list")
+@friendly_errors
+def list_() -> None:
+    """Every server with its type, status, health, limits and last activity."""
+    rt = open_runtime()
+    try:
+        rows = rt.db.transaction(list_servers, rt.box)
+    finally:
+        rt.close()
+    table = Table(title=f"{len(rows)} sending server(s)")
+    for col in ("name", "type", "health", "limits", "last check", "last activity"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        health = r.health if r.status == "active" else "disabled"
+        style = HEALTH_STYLE.get(health, "dim")
+        limits = f"{r.sending_limit:,}/day" + (f", {r.hourly_limit:,}/h" if r.hourly_limit else "")
+        table.add_row(
+            r.name,
+            r.type,
+            f"[{style}]{health}[/]",
+            limits,
+            _ago(r.health_checked_at),
+            _ago(r.last_activity_at),
+        )
+    console.print(table)
+    for r in rows:
+        if r.health_error:
+            console.print(f"[red]{r.name}[/] ({r.uid}): {r.health_error}", highlight=False)
+
+
+@app.command("test")
+@friendly_errors
+def test(
+    server: Annotated[str, typer.Argument(help="The server's uid or name.")],
+    send_to: Annotated[
+        str | None, typer.Option(help="Also send a test email to this address.")
+    ] = None,
+    from_: Annotated[str | None, typer.Option("--from", help="Sender for the test email.")] = None,
+) -> None:
+    """Check the server's connection (and record the result); optionally send a test email."""
+    rt = open_runtime()
+    try:
+        row = rt.db.transaction(find_server, server, rt.box)
+        health = run_async(check_server(row, rt.settings.send_timeout))
+        rt.db.transaction(record_check, row.id, health, rt.settings.health_check_interval)
+        mark = "[green]ok[/]" if health.ok else "[red]failed[/]"
+        console.print(f"{row.name} ({row.type}): connection {mark}: {health.detail}")
+        for key, value in health.facts.items():
+            console.print(f"  {key}: {value}")
+        if send_to:
+            outcome = run_async(send_test_email(row, send_to, from_, rt.settings.send_timeout))
+            if outcome.kind is OutcomeKind.ACCEPTED:
+                console.print(
+                    f"test email accepted; message id: {outcome.remote_id or '-'} ({outcome.text})"
+                )
+            else:
+                raise fail(f"test email not accepted ({outcome.kind.value}): {outcome.describe()}")
+        if not health.ok:
+            raise typer.Exit(1)
+    finally:
+        rt.close()

@@ -1,0 +1,47 @@
+"""The dispatcher's filters, one rule per module, each saying why it dropped a server."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from sendpool.core.servers import ServerView
+
+
+class SkipCode(StrEnum):
+    """Stable codes for metrics and pages; the text beside them is for people."""
+
+    NOT_IN_PLAN = "not_in_plan"
+    DISABLED = "disabled"
+    DEGRADED = "degraded"
+    PAUSED = "paused"
+    ZERO_LIMIT = "zero_limit"
+    DAILY_CAP = "daily_cap"
+    WARMUP_CAP = "warmup_cap"
+    HOURLY_CAP = "hourly_cap"
+    WARMING_BURST = "warming_burst"
+    PREFER_WARMING = "prefer_warming"
+    RATE = "rate"
+    RACE = "race"
+
+
+@dataclass(frozen=True, slots=True)
+class Skip:
+    """A server left out of one pick, with a reason an operator can read."""
+
+    server_id: int
+    server_name: str
+    code: SkipCode
+    reason: str
+    until: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FilterResult:
+    kept: tuple[ServerView, ...]
+    skipped: tuple[Skip, ...] = ()
+
+
+def skip(server: ServerView, code: SkipCode, reason: str, until: datetime | None = None) -> Skip:
+    return Skip(server.id, server.name, code, reason, until)

@@ -1,0 +1,26 @@
+"""Status and health filter: disabled servers never send, degraded ones wait for a check."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sendpool.core.filters import FilterResult, Skip, SkipCode, skip
+from sendpool.core.servers import DispatchContext, ServerView
+
+
+def health_filter(servers: Sequence[ServerView], ctx: DispatchContext) -> FilterResult:
+    now = ctx.now
+    kept: list[ServerView] = []
+    skipped: list[Skip] = []
+    for s in servers:
+        if not s.enabled:
+            skipped.append(skip(s, SkipCode.DISABLED, "disabled"))
+        elif s.degraded:
+            reason = "degraded: waiting for a passing health check"
+            skipped.append(skip(s, SkipCode.DEGRADED, reason, s.next_check_at))
+        elif s.paused_until is not None and s.paused_until > now:
+            reason = f"at capacity on the provider's side until {s.paused_until:%H:%M:%S} UTC"
+            skipped.append(skip(s, SkipCode.PAUSED, reason, s.paused_until))
+        else:
+            kept.append(s)
+    return FilterResult(tuple(kept), tuple(skipped))

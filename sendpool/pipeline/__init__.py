@@ -1,0 +1,1 @@
+"""Workers: claim a batch -> pick a server -> reserve -> send -> record."""

@@ -1,0 +1,160 @@
+"""Pick and reserve a server for every job of a batch.
+
+Per (plan, send class) group: filter the pool (core.dispatcher.select), move
+the plan's shared cursor on by the group's size, deal the jobs round-robin,
+then reserve per server in one ledger call. Units a server could not grant
+(another worker took the last of its cap, or its rate is spent) are dealt
+again among the others; when nothing is left, the jobs wait for the earliest
+time a server may take them, with the reasons written on them.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sendpool.core.dispatcher import select
+from sendpool.core.filters import Skip, SkipCode
+from sendpool.core.filters.quota import cap_skip
+from sendpool.core.quota import Denial, Grant
+from sendpool.core.rotation import deal
+from sendpool.core.servers import DispatchContext, SendClass, ServerView, Usage
+from sendpool.pipeline.pool import PoolState
+from sendpool.pipeline.ports import QuotaLedger
+from sendpool.pipeline.prepare import Job
+from sendpool.store.records import SkipCount
+
+MAX_ROUNDS = 8
+
+
+@dataclass(slots=True)
+class Waiting:
+    job: Job
+    until: datetime
+    reason: str
+
+
+@dataclass(slots=True)
+class Assignment:
+    ready: list[Job] = field(default_factory=list)
+    waiting: list[Waiting] = field(default_factory=list)
+
+
+class SkipTally:
+    """Counts of why each server was left out, per plan and day, until the next flush."""
+
+    def __init__(self) -> None:
+        self._counts: dict[tuple[int, int, str, str], list[object]] = {}
+        self.totals: dict[tuple[str, str], int] = defaultdict(int)
+
+    def add(self, plan_id: int, skips: Iterable[Skip], day: str, weight: int = 1) -> None:
+        for s in skips:
+            key = (plan_id, s.server_id, day, s.code.value)
+            entry = self._counts.setdefault(key, [0, ""])
+            entry[0] = int(str(entry[0])) + weight
+            entry[1] = s.reason
+            self.totals[(s.server_name, s.code.value)] += weight
+
+    def drain(self) -> list[SkipCount]:
+        out = [
+            SkipCount(p, s, d, c, int(str(v[0])), str(v[1]))
+            for (p, s, d, c), v in self._counts.items()
+        ]
+        self._counts.clear()
+        return out
+
+
+class Dispatcher:
+    def __init__(self, ledger: QuotaLedger, *, idle_recheck: float = 60.0) -> None:
+        self.ledger = ledger
+        self.idle_recheck = idle_recheck
+        self.tally = SkipTally()
+        self.last_reasons: dict[int, dict[str, str]] = defaultdict(dict)
+
+    async def assign(self, jobs: list[Job], pool: PoolState, now: datetime) -> Assignment:
+        out = Assignment()
+        groups: dict[tuple[int | None, SendClass], list[Job]] = defaultdict(list)
+        for job in jobs:
+            groups[(job.plan_id, job.send_class)].append(job)
+        for (plan_id, send_class), group in groups.items():
+            if plan_id is None or plan_id not in pool.rows.plan_names:
+                until = now + timedelta(seconds=self.idle_recheck)
+                reason = "waiting: the customer has no plan, and no region rule gives one"
+                out.waiting.extend(Waiting(j, until, reason) for j in group)
+                continue
+            await self._assign_group(plan_id, send_class, group, pool, now, out)
+        return out
+
+    async def _assign_group(
+        self,
+        plan_id: int,
+        send_class: SendClass,
+        pending: list[Job],
+        pool: PoolState,
+        now: datetime,
+        out: Assignment,
+    ) -> None:
+        members = pool.plan_members(plan_id)
+        excluded: dict[int, Skip] = {}
+        day = now.date().isoformat()
+        first_round = True
+        for _ in range(MAX_ROUNDS):
+            servers = [
+                pool.views[i] for i in sorted(members) if i in pool.views and i not in excluded
+            ]
+            windows = {s.id: s.windows(now) for s in servers}
+            usage = await self.ledger.usage(windows)
+            sel = select(servers, members, DispatchContext(now, send_class, usage))
+            skipped = [*sel.skipped, *excluded.values()]
+            if first_round:
+                # Later rounds re-deal the same messages: count each skip once per message.
+                self.tally.add(plan_id, sel.skipped, day, len(pending))
+                first_round = False
+            for s in skipped:
+                self.last_reasons[plan_id][s.server_name] = s.reason
+            if sel.empty:
+                times = [s.until for s in skipped if s.until is not None and s.until > now]
+                until = min(times) if times else now + timedelta(seconds=self.idle_recheck)
+                reason = "waiting: " + (
+                    "; ".join(f"{s.server_name}: {s.reason}" for s in skipped)
+                    or "the plan has no sending servers"
+                )
+                out.waiting.extend(Waiting(j, until, reason) for j in pending)
+                return
+            start = await self.ledger.advance_cursor(plan_id, len(pending))
+            by_server: dict[int, list[Job]] = defaultdict(list)
+            for job, server in zip(pending, deal(sel.candidates, start, len(pending)), strict=True):
+                by_server[server.id].append(job)
+            pending = []
+            for sid, group in by_server.items():
+                view = pool.views[sid]
+                w = windows[sid]
+                grant = await self.ledger.reserve(sid, w, view.caps(now), len(group), now)
+                for job in group[: grant.granted]:
+                    job.server, job.windows = view, w
+                    out.ready.append(job)
+                if grant.granted < len(group):
+                    pending.extend(group[grant.granted :])
+                    excluded[sid] = _denied(view, grant, now)
+                    self.tally.add(plan_id, [excluded[sid]], day, len(group) - grant.granted)
+            if not pending:
+                return
+        until = now + timedelta(seconds=1)
+        out.waiting.extend(
+            Waiting(j, until, "waiting: servers busy, trying again") for j in pending
+        )
+
+
+def _denied(view: ServerView, grant: Grant, now: datetime) -> Skip:
+    """A shortfall at reservation: the window filled up while this batch was dealt."""
+    caps = view.caps(now)
+    if grant.denied is Denial.DAILY_CAP:
+        return cap_skip(view, Usage(day_used=caps.daily), now)
+    if grant.denied is Denial.HOURLY_CAP:
+        return cap_skip(view, Usage(hour_used=caps.hourly or 0), now, hourly=True)
+    until = now + timedelta(seconds=grant.retry_after or 1.0)
+    if grant.denied is Denial.RATE:
+        return Skip(view.id, view.name, SkipCode.RATE, f"rate {caps.rate:g}/s reached", until)
+    return Skip(view.id, view.name, SkipCode.RACE, "quota ledger unavailable", until)

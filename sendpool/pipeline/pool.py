@@ -1,0 +1,121 @@
+"""The pool as this worker sees it: loaded from the catalog, refreshed every few seconds.
+
+A server failure seen here marks the server degraded at once, before the
+database hears of it, so the next batch already goes elsewhere.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+from datetime import datetime
+
+from sendpool.core.servers import ServerView
+from sendpool.pipeline.ports import Catalog
+from sendpool.store.catalog import warmup_schedule
+from sendpool.store.records import PoolRows, ServerRow
+from sendpool.transports.spec import ServerSpec
+
+
+def view_of(row: ServerRow) -> ServerView:
+    return ServerView(
+        id=row.id,
+        name=row.name,
+        enabled=row.status == "active",
+        degraded=row.health == "degraded",
+        sending_limit=row.sending_limit,
+        hourly_limit=row.hourly_limit,
+        rate_per_second=row.rate_per_second,
+        timezone=row.timezone,
+        warmup=warmup_schedule(row.warmup),
+        warmup_held_days=row.warmup_held_days,
+        next_check_at=row.next_check_at,
+        paused_until=row.paused_until,
+    )
+
+
+def spec_of(row: ServerRow, timeout: float) -> ServerSpec:
+    return ServerSpec(
+        id=row.id,
+        uid=row.uid,
+        name=row.name,
+        type=row.type,
+        settings=row.settings,
+        secrets=row.secrets,
+        max_connections=row.max_connections,
+        max_messages_per_connection=row.max_messages_per_connection,
+        timeout=timeout,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class PoolState:
+    rows: PoolRows
+    views: dict[int, ServerView]
+    specs: dict[int, ServerSpec]
+
+    def plan_members(self, plan_id: int) -> frozenset[int]:
+        return self.rows.plan_servers.get(plan_id, frozenset())
+
+
+class PoolCache:
+    def __init__(self, catalog: Catalog, *, ttl: float = 2.0, send_timeout: float = 30.0) -> None:
+        self.catalog = catalog
+        self.ttl = ttl
+        self.send_timeout = send_timeout
+        self._state: PoolState | None = None
+        self._loaded = 0.0
+        self._degraded: dict[int, tuple[datetime, datetime | None]] = {}
+        self._paused: dict[int, datetime] = {}
+
+    def invalidate(self) -> None:
+        self._loaded = 0.0
+
+    async def get(self, now: datetime) -> PoolState:
+        if self._state is None or time.monotonic() - self._loaded > self.ttl:
+            rows = await self.catalog.pool(now)
+            self._loaded = time.monotonic()
+            self._state = self._build(rows)
+        return self._state
+
+    def _build(self, rows: PoolRows) -> PoolState:
+        views: dict[int, ServerView] = {}
+        for row in rows.servers:
+            view = view_of(row)
+            local = self._degraded.get(row.id)
+            if local is not None:
+                since, next_check = local
+                checked = row.health_checked_at
+                if row.health == "healthy" and checked is not None and checked > since:
+                    del self._degraded[row.id]  # a check passed after our failure
+                else:
+                    view = dataclasses.replace(view, degraded=True, next_check_at=next_check)
+            paused = self._paused.get(row.id)
+            if paused is not None and (view.paused_until is None or view.paused_until < paused):
+                view = dataclasses.replace(view, paused_until=paused)
+            views[row.id] = view
+        specs = {r.id: spec_of(r, self.send_timeout) for r in rows.servers}
+        return PoolState(rows, views, specs)
+
+    def mark_degraded(self, server_id: int, at: datetime, next_check: datetime | None) -> bool:
+        """True the first time, so an outage is logged once and not once per message."""
+        first = server_id not in self._degraded
+        if first:
+            self._degraded[server_id] = (at, next_check)
+        if self._state is not None and server_id in self._state.views:
+            v = self._state.views[server_id]
+            self._state.views[server_id] = dataclasses.replace(
+                v, degraded=True, next_check_at=next_check
+            )
+        return first
+
+    def mark_paused(self, server_id: int, until: datetime) -> None:
+        self._paused[server_id] = until
+        if self._state is not None and server_id in self._state.views:
+            v = self._state.views[server_id]
+            self._state.views[server_id] = dataclasses.replace(v, paused_until=until)
+
+    def mark_healthy(self, server_id: int) -> None:
+        self._degraded.pop(server_id, None)
+        self.invalidate()

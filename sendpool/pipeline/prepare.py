@@ -1,0 +1,169 @@
+"""Turn claimed rows into jobs: render each message once and decide its plan and class."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from email.utils import format_datetime
+
+from sendpool.campaigns.render import CampaignTemplate
+from sendpool.core.plans import resolve_plan
+from sendpool.core.servers import SendClass, ServerView, send_class_for
+from sendpool.core.windows import ServerWindows
+from sendpool.errors import InputError
+from sendpool.pipeline.pool import PoolState
+from sendpool.pipeline.ports import Catalog
+from sendpool.store.records import CampaignRow, ClaimedMessage, CustomerRow, MessageUpdate
+from sendpool.transports.message import OutgoingMessage
+
+
+@dataclass(slots=True)
+class Job:
+    row: ClaimedMessage
+    message: OutgoingMessage
+    plan_id: int | None
+    send_class: SendClass
+    server: ServerView | None = None
+    windows: ServerWindows | None = None
+
+
+@dataclass(slots=True)
+class Prepared:
+    jobs: list[Job] = field(default_factory=list)
+    settled: list[MessageUpdate] = field(default_factory=list)
+
+
+class _Cached:
+    __slots__ = ("at", "row", "template", "error")
+
+    def __init__(
+        self, row: CampaignRow, template: CampaignTemplate | None, error: str | None
+    ) -> None:
+        self.at = time.monotonic()
+        self.row = row
+        self.template = template
+        self.error = error
+
+
+class Preparer:
+    def __init__(
+        self, catalog: Catalog, *, public_url: str, burst_threshold: int, ttl: float = 5.0
+    ) -> None:
+        self.catalog = catalog
+        self.public_url = public_url
+        self.burst_threshold = burst_threshold
+        self.ttl = ttl
+        self._campaigns: dict[int, _Cached] = {}
+        self._customers: dict[int, tuple[float, CustomerRow]] = {}
+        self._transactional: dict[tuple[str | None, ...], CampaignTemplate] = {}
+
+    async def _load(self, claimed: list[ClaimedMessage]) -> None:
+        now = time.monotonic()
+        want = {m.campaign_id for m in claimed if m.campaign_id is not None}
+        stale = [
+            c for c in want if c not in self._campaigns or now - self._campaigns[c].at > self.ttl
+        ]
+        for cid, row in (await self.catalog.campaigns(stale)).items():
+            try:
+                tpl: CampaignTemplate | None = CampaignTemplate(
+                    subject=row.subject,
+                    from_email=row.from_email,
+                    from_name=row.from_name,
+                    reply_to=row.reply_to,
+                    text_body=row.text_body,
+                    html_body=row.html_body,
+                    public_url=self.public_url,
+                )
+                err = None
+            except InputError as exc:
+                tpl, err = None, str(exc)
+            self._campaigns[cid] = _Cached(row, tpl, err)
+        wanted = {m.customer_id for m in claimed}
+        stale_c = [
+            c for c in wanted if c not in self._customers or now - self._customers[c][0] > self.ttl
+        ]
+        for cid, crow in (await self.catalog.customers(stale_c)).items():
+            self._customers[cid] = (now, crow)
+
+    def _transactional_template(self, payload: dict[str, object]) -> CampaignTemplate:
+        def s(key: str) -> str | None:
+            v = payload.get(key)
+            return None if v is None else str(v)
+
+        key = (s("subject"), s("from_email"), s("from_name"), s("reply_to"), s("text"), s("html"))
+        tpl = self._transactional.get(key)
+        if tpl is None:
+            if len(self._transactional) > 1000:
+                self._transactional.clear()
+            tpl = CampaignTemplate(
+                subject=key[0] or "",
+                from_email=key[1] or "",
+                from_name=key[2],
+                reply_to=key[3],
+                text_body=key[4],
+                html_body=key[5],
+                public_url=self.public_url,
+            )
+            self._transactional[key] = tpl
+        return tpl
+
+    async def prepare(
+        self, claimed: list[ClaimedMessage], now: datetime, pool: PoolState
+    ) -> Prepared:
+        await self._load(claimed)
+        date = format_datetime(now)
+        out = Prepared()
+        for m in claimed:
+            customer = self._customers.get(m.customer_id)
+            cust = customer[1] if customer else None
+            try:
+                if m.campaign_id is not None:
+                    cached = self._campaigns.get(m.campaign_id)
+                    if cached is None:
+                        raise InputError("the message's campaign no longer exists")
+                    if cached.row.status == "paused":
+                        out.settled.append(_hold(m, now + timedelta(seconds=5), "campaign paused"))
+                        continue
+                    if cached.template is None:
+                        raise InputError(cached.error or "campaign cannot be rendered")
+                    template = cached.template
+                    campaign_plan = cached.row.plan_id
+                    count: int | None = cached.row.recipient_count
+                    fields = m.fields
+                else:
+                    payload = m.payload or {}
+                    template = self._transactional_template(payload)
+                    campaign_plan = _int(payload.get("plan_id"))
+                    count = None
+                    raw = payload.get("fields")
+                    fields = dict(raw) if isinstance(raw, dict) else {}
+                message = template.render(
+                    uid=m.uid, recipient=m.recipient, fields=fields, date=date
+                )
+            except InputError as exc:
+                out.settled.append(_failed(m, now, str(exc)))
+                continue
+            plan_id = resolve_plan(
+                campaign_plan,
+                cust.plan_id if cust else None,
+                cust.region if cust else None,
+                pool.rows.region_rules,
+            )
+            threshold = (
+                pool.rows.plan_burst.get(plan_id) if plan_id else None
+            ) or self.burst_threshold
+            out.jobs.append(Job(m, message, plan_id, send_class_for(count, threshold)))
+        return out
+
+
+def _int(v: object) -> int | None:
+    return v if isinstance(v, int) else None
+
+
+def _failed(m: ClaimedMessage, now: datetime, reason: str) -> MessageUpdate:
+    return MessageUpdate(m.id, "failed", now, m.attempts, last_error=reason)
+
+
+def _hold(m: ClaimedMessage, until: datetime, reason: str) -> MessageUpdate:
+    return MessageUpdate(m.id, "queued", until, m.attempts, last_error=reason)

@@ -1,0 +1,44 @@
+"""Wiring: build the database, ledger, queue and catalog the settings ask for."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sendpool.config import Settings
+from sendpool.pipeline.ports import Catalog, MessageQueue, QuotaLedger
+from sendpool.pipeline.worker import Worker
+from sendpool.secretbox import SecretBox, load_box
+from sendpool.store.catalog import SqlCatalog
+from sendpool.store.database import Database
+from sendpool.store.ledger_sql import SqlLedger
+from sendpool.store.queue import SqlQueue
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    db: Database
+    box: SecretBox
+    queue: MessageQueue
+    ledger: QuotaLedger
+    catalog: Catalog
+
+    @classmethod
+    def open(cls, settings: Settings | None = None, *, migrate: bool = True) -> Runtime:
+        settings = settings or Settings()
+        db = Database.open(settings.database_url, migrate_schema=migrate)
+        box = load_box(settings.secret_key, settings.database_url)
+        return cls(settings, db, box, SqlQueue(db), SqlLedger(db), SqlCatalog(db, box))
+
+    def worker(self, **kwargs: Any) -> Worker:
+        return Worker(
+            queue=self.queue,
+            ledger=self.ledger,
+            catalog=self.catalog,
+            settings=self.settings,
+            **kwargs,
+        )
+
+    def close(self) -> None:
+        self.db.close()

@@ -1,0 +1,70 @@
+"""Secrets at rest: server passwords and API keys are stored Fernet-encrypted.
+
+The key comes from SENDPOOL_SECRET_KEY or, on the embedded default, from a
+file created once beside the database with mode 0600.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from cryptography.fernet import Fernet, InvalidToken
+
+from sendpool.errors import ConfigError
+
+
+class SecretBox:
+    def __init__(self, key: bytes) -> None:
+        try:
+            self._fernet = Fernet(key)
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(
+                "SENDPOOL_SECRET_KEY is not a valid Fernet key; "
+                "make one with: python -c 'from cryptography.fernet import Fernet; "
+                "print(Fernet.generate_key().decode())'"
+            ) from exc
+
+    def __repr__(self) -> str:
+        return "SecretBox(<hidden>)"
+
+    def seal(self, secrets: Mapping[str, str]) -> str | None:
+        if not secrets:
+            return None
+        return self._fernet.encrypt(json.dumps(dict(secrets)).encode()).decode()
+
+    def open(self, token: str | None) -> dict[str, str]:
+        if not token:
+            return {}
+        try:
+            data = json.loads(self._fernet.decrypt(token.encode()))
+        except InvalidToken as exc:
+            raise ConfigError(
+                "stored secrets cannot be decrypted with this key: "
+                "was SENDPOOL_SECRET_KEY changed or the key file replaced?"
+            ) from exc
+        return {str(k): str(v) for k, v in data.items()}
+
+
+def key_file_for(database_url: str) -> Path:
+    """Beside the SQLite file, or in the working folder for a server database."""
+    if database_url.startswith("sqlite:///") and not database_url.endswith(":memory:"):
+        db = Path(database_url.removeprefix("sqlite:///"))
+        return db.with_name(db.name + ".key")
+    return Path("sendpool.key")
+
+
+def load_box(secret_key: str | None, database_url: str) -> SecretBox:
+    if secret_key:
+        return SecretBox(secret_key.encode())
+    path = key_file_for(database_url)
+    if path.exists():
+        return SecretBox(path.read_bytes().strip())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = Fernet.generate_key()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(key)
+    return SecretBox(key)

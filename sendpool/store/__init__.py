@@ -1,0 +1,1 @@
+"""Persistence: tables, migrations, the queue and the SQL quota ledger."""

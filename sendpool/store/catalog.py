@@ -1,0 +1,212 @@
+"""Reads of the pool, campaigns and customers that the workers need at send time."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import Connection, func, select, update
+
+from sendpool.core.warmup import WarmupSchedule, held_days
+from sendpool.secretbox import SecretBox
+from sendpool.store.database import Database
+from sendpool.store.records import CampaignRow, CustomerRow, PoolRows, ServerRow
+from sendpool.store.tables import (
+    Campaign,
+    Customer,
+    DeliveryEvent,
+    Message,
+    Plan,
+    PlanServer,
+    RegionRule,
+    SendingServer,
+    WorkerRecord,
+    table,
+)
+
+
+def warmup_schedule(data: dict[str, object] | None) -> WarmupSchedule | None:
+    if not data:
+        return None
+    gate = data.get("gate_bounce_rate")
+    return WarmupSchedule(
+        start_daily=int(str(data["start_daily"])),
+        growth_percent=float(str(data["growth_percent"])),
+        target_daily=int(str(data["target_daily"])),
+        started_on=date.fromisoformat(str(data["started_on"])),
+        gate_bounce_rate=float(str(gate)) if gate is not None else None,
+    )
+
+
+def _daily_bounce_rates(conn: Connection, server_id: int, since: date) -> dict[date, float]:
+    start = datetime.combine(since, datetime.min.time()).astimezone()
+    sent = conn.execute(
+        select(func.date(Message.sent_at), func.count())
+        .where(Message.server_id == server_id, Message.sent_at >= start)
+        .group_by(func.date(Message.sent_at))
+    ).all()
+    bounced = conn.execute(
+        select(func.date(DeliveryEvent.created_at), func.count())
+        .where(
+            DeliveryEvent.server_id == server_id,
+            DeliveryEvent.kind == "hard_bounce",
+            DeliveryEvent.created_at >= start,
+        )
+        .group_by(func.date(DeliveryEvent.created_at))
+    ).all()
+    totals = {date.fromisoformat(str(d)): n for d, n in sent if d is not None}
+    rates: dict[date, float] = {}
+    for d, n in bounced:
+        day = date.fromisoformat(str(d))
+        rates[day] = n / max(1, totals.get(day, 0))
+    return rates
+
+
+def server_row(conn: Connection, s: SendingServer, box: SecretBox, today: date) -> ServerRow:
+    schedule = warmup_schedule(s.warmup)
+    held = 0
+    if schedule is not None and schedule.gate_bounce_rate is not None:
+        held = held_days(_daily_bounce_rates(conn, s.id, schedule.started_on), schedule, today)
+    return ServerRow(
+        id=s.id,
+        uid=s.uid,
+        name=s.name,
+        type=s.type,
+        status=s.status,
+        health=s.health,
+        sending_limit=s.sending_limit,
+        hourly_limit=s.hourly_limit,
+        rate_per_second=s.rate_per_second,
+        max_connections=s.max_connections,
+        max_messages_per_connection=s.max_messages_per_connection,
+        timezone=s.timezone,
+        default_from_email=s.default_from_email,
+        settings=dict(s.settings or {}),
+        secrets=box.open(s.secrets_sealed),
+        warmup=s.warmup,
+        warmup_held_days=held,
+        next_check_at=s.next_check_at,
+        paused_until=s.paused_until,
+        health_checked_at=s.health_checked_at,
+        health_error=s.health_error,
+        last_activity_at=s.last_activity_at,
+    )
+
+
+def load_pool(conn: Connection, box: SecretBox, now: datetime) -> PoolRows:
+    from sqlalchemy.orm import Session
+
+    with Session(bind=conn) as session:
+        servers = session.scalars(select(SendingServer).order_by(SendingServer.id)).all()
+        rows = tuple(server_row(conn, s, box, now.date()) for s in servers)
+    members: dict[int, set[int]] = defaultdict(set)
+    for plan_id, server_id in conn.execute(select(PlanServer.plan_id, PlanServer.server_id)):
+        members[plan_id].add(server_id)
+    plans = conn.execute(select(Plan.id, Plan.name, Plan.burst_threshold)).all()
+    rules = dict(conn.execute(select(RegionRule.region, RegionRule.plan_id)).all())
+    return PoolRows(
+        servers=rows,
+        plan_servers={p: frozenset(members.get(p, ())) for p, _n, _b in plans},
+        plan_names={p: n for p, n, _b in plans},
+        plan_burst={p: b for p, _n, b in plans},
+        region_rules=rules,
+    )
+
+
+def load_campaigns(conn: Connection, ids: Iterable[int]) -> dict[int, CampaignRow]:
+    ids = list(ids)
+    if not ids:
+        return {}
+    c = Campaign
+    rows = conn.execute(
+        select(
+            c.id,
+            c.uid,
+            c.customer_id,
+            c.plan_id,
+            c.status,
+            c.recipient_count,
+            c.subject,
+            c.from_email,
+            c.from_name,
+            c.reply_to,
+            c.text_body,
+            c.html_body,
+            c.updated_at,
+        ).where(c.id.in_(ids))
+    ).all()
+    return {r.id: CampaignRow(**r._mapping) for r in rows}
+
+
+def load_customers(conn: Connection, ids: Iterable[int]) -> dict[int, CustomerRow]:
+    ids = list(ids)
+    if not ids:
+        return {}
+    rows = conn.execute(
+        select(Customer.id, Customer.uid, Customer.name, Customer.plan_id, Customer.region).where(
+            Customer.id.in_(ids)
+        )
+    ).all()
+    return {r.id: CustomerRow(**r._mapping) for r in rows}
+
+
+def heartbeat_sync(conn: Connection, worker: str, now: datetime, stopping: bool) -> None:
+    import os
+    import socket
+
+    T = table(WorkerRecord)
+    values = {"heartbeat_at": now, "stopped_at": now if stopping else None}
+    updated = conn.execute(update(T).where(T.c.id == worker).values(**values)).rowcount
+    if not updated:
+        conn.execute(
+            T.insert().values(
+                id=worker, hostname=socket.gethostname(), pid=os.getpid(), started_at=now, **values
+            )
+        )
+
+
+def live_workers(conn: Connection, now: datetime, within_seconds: float = 15.0) -> int:
+    T = table(WorkerRecord)
+    since = now - timedelta(seconds=within_seconds)
+    return int(
+        conn.execute(
+            select(func.count()).where(T.c.heartbeat_at >= since, T.c.stopped_at.is_(None))
+        ).scalar_one()
+    )
+
+
+def claim_health_check_sync(
+    conn: Connection, server_id: int, now: datetime, until: datetime
+) -> bool:
+    """Only one worker checks a server per interval: the one whose update lands."""
+    T = table(SendingServer)
+    return bool(
+        conn.execute(
+            update(T)
+            .where(T.c.id == server_id)
+            .where((T.c.next_check_at.is_(None)) | (T.c.next_check_at <= now))
+            .values(next_check_at=until)
+        ).rowcount
+    )
+
+
+class SqlCatalog:
+    def __init__(self, db: Database, box: SecretBox) -> None:
+        self.db = db
+        self.box = box
+
+    async def pool(self, now: datetime) -> PoolRows:
+        return await self.db.run(load_pool, self.box, now)
+
+    async def campaigns(self, ids: Iterable[int]) -> dict[int, CampaignRow]:
+        return await self.db.run(load_campaigns, list(ids))
+
+    async def customers(self, ids: Iterable[int]) -> dict[int, CustomerRow]:
+        return await self.db.run(load_customers, list(ids))
+
+    async def heartbeat(self, worker: str, now: datetime, stopping: bool = False) -> None:
+        await self.db.run(heartbeat_sync, worker, now, stopping)
+
+    async def claim_health_check(self, server_id: int, now: datetime, until: datetime) -> bool:
+        return await self.db.run(claim_health_check_sync, server_id, now, until)

@@ -1,0 +1,57 @@
+"""The quota ledger in memory, for one process: simulations and tests of the dispatcher.
+
+Same arithmetic as the SQL and Redis back ends (core.quota, core.ratelimit);
+atomic because asyncio runs one coroutine at a time and nothing here awaits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+
+from sendpool.core.quota import Denial, Grant, grantable
+from sendpool.core.ratelimit import gcra
+from sendpool.core.servers import Caps, Usage
+from sendpool.core.windows import ServerWindows
+
+
+class MemoryLedger:
+    def __init__(self) -> None:
+        self.used: dict[tuple[int, str, str], int] = {}
+        self.tat: dict[int, float] = {}
+        self.cursors: dict[int, int] = {}
+
+    def _get(self, server_id: int, w: ServerWindows) -> Usage:
+        return Usage(
+            self.used.get((server_id, "day", w.day.key), 0),
+            self.used.get((server_id, "hour", w.hour.key), 0),
+        )
+
+    async def usage(self, servers: Mapping[int, ServerWindows]) -> dict[int, Usage]:
+        return {sid: self._get(sid, w) for sid, w in servers.items()}
+
+    async def reserve(
+        self, server_id: int, windows: ServerWindows, caps: Caps, count: int, now: datetime
+    ) -> Grant:
+        n, denial = grantable(caps, self._get(server_id, windows), count)
+        retry_after = None
+        if n > 0 and caps.rate:
+            d = gcra(self.tat.get(server_id, 0.0), now.timestamp(), caps.rate, n)
+            self.tat[server_id] = d.new_tat
+            if d.granted < n:
+                n, denial, retry_after = d.granted, Denial.RATE, d.retry_after
+        for kind, key in (("day", windows.day.key), ("hour", windows.hour.key)):
+            self.used[(server_id, kind, key)] = self.used.get((server_id, kind, key), 0) + n
+        return Grant(n, denial, retry_after)
+
+    async def release(self, releases: Mapping[tuple[int, ServerWindows], int]) -> None:
+        for (server_id, w), n in releases.items():
+            for kind, key in (("day", w.day.key), ("hour", w.hour.key)):
+                self.used[(server_id, kind, key)] = max(
+                    0, self.used.get((server_id, kind, key), 0) - n
+                )
+
+    async def advance_cursor(self, plan_id: int, count: int) -> int:
+        start = self.cursors.get(plan_id, 0)
+        self.cursors[plan_id] = start + count
+        return start

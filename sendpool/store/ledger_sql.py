@@ -1,0 +1,146 @@
+"""The quota ledger and rotation cursors on the SQL database (the default back end).
+
+A reservation reads and bumps the day and hour rows (and the rate state) in
+one transaction that holds the write lock: BEGIN IMMEDIATE on SQLite, row
+locks on PostgreSQL. However many workers race for the last unit, one wins.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+
+from sqlalchemy import ColumnElement, Connection, and_, or_, select, update
+
+from sendpool.core.quota import Denial, Grant, grantable
+from sendpool.core.ratelimit import gcra
+from sendpool.core.servers import Caps, Usage
+from sendpool.core.windows import ServerWindows
+from sendpool.store.database import Database, insert_for
+from sendpool.store.tables import QuotaUsage, RateState, RotationCursor, table
+
+Q = table(QuotaUsage)
+
+
+def _window_rows(server_id: int, w: ServerWindows) -> list[dict[str, object]]:
+    # Rows outlive their window by a day so /stats can still read yesterday.
+    return [
+        {
+            "server_id": server_id,
+            "window": "day",
+            "window_key": w.day.key,
+            "used": 0,
+            "expires_at": w.day.end + timedelta(days=1),
+        },
+        {
+            "server_id": server_id,
+            "window": "hour",
+            "window_key": w.hour.key,
+            "used": 0,
+            "expires_at": w.hour.end + timedelta(days=1),
+        },
+    ]
+
+
+def _match(server_id: int, w: ServerWindows) -> ColumnElement[bool]:
+    return and_(
+        Q.c.server_id == server_id,
+        or_(
+            and_(Q.c.window == "day", Q.c.window_key == w.day.key),
+            and_(Q.c.window == "hour", Q.c.window_key == w.hour.key),
+        ),
+    )
+
+
+def usage_sync(conn: Connection, servers: Mapping[int, ServerWindows]) -> dict[int, Usage]:
+    if not servers:
+        return {}
+    conds = [_match(sid, w) for sid, w in servers.items()]
+    rows = conn.execute(
+        select(Q.c.server_id, Q.c.window, Q.c.window_key, Q.c.used).where(or_(*conds))
+    )
+    day: dict[int, int] = {}
+    hour: dict[int, int] = {}
+    for sid, window, _key, used in rows:
+        (day if window == "day" else hour)[sid] = used
+    return {sid: Usage(day.get(sid, 0), hour.get(sid, 0)) for sid in servers}
+
+
+def reserve_sync(
+    conn: Connection, server_id: int, w: ServerWindows, caps: Caps, count: int, now: datetime
+) -> Grant:
+    if count <= 0:
+        return Grant(0)
+    conn.execute(insert_for(conn, Q).values(_window_rows(server_id, w)).on_conflict_do_nothing())
+    stmt = select(Q.c.window, Q.c.used).where(_match(server_id, w))
+    if conn.dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    used = {window: n for window, n in conn.execute(stmt)}
+    n, denial = grantable(caps, Usage(used.get("day", 0), used.get("hour", 0)), count)
+    retry_after = None
+    if n > 0 and caps.rate:
+        n, denial, retry_after = _take_rate(conn, server_id, caps.rate, n, now, denial)
+    if n > 0:
+        conn.execute(update(Q).where(_match(server_id, w)).values(used=Q.c.used + n))
+    return Grant(n, denial, retry_after)
+
+
+def _take_rate(
+    conn: Connection, server_id: int, rate: float, n: int, now: datetime, denial: Denial | None
+) -> tuple[int, Denial | None, float | None]:
+    R = table(RateState)
+    conn.execute(insert_for(conn, R).values(server_id=server_id, tat=0.0).on_conflict_do_nothing())
+    stmt = select(R.c.tat).where(R.c.server_id == server_id)
+    if conn.dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    tat = conn.execute(stmt).scalar_one()
+    d = gcra(tat, now.timestamp(), rate, n)
+    conn.execute(update(R).where(R.c.server_id == server_id).values(tat=d.new_tat))
+    if d.granted < n:
+        return d.granted, Denial.RATE, d.retry_after
+    return d.granted, denial, None
+
+
+def release_sync(conn: Connection, releases: Mapping[tuple[int, ServerWindows], int]) -> None:
+    for (server_id, w), n in releases.items():
+        if n > 0:
+            conn.execute(update(Q).where(_match(server_id, w)).values(used=Q.c.used - n))
+
+
+def advance_cursor_sync(conn: Connection, plan_id: int, count: int) -> int:
+    """Move the plan's cursor on by ``count``; return where it stood before."""
+    C = table(RotationCursor)
+    conn.execute(insert_for(conn, C).values(plan_id=plan_id, position=0).on_conflict_do_nothing())
+    new = conn.execute(
+        update(C)
+        .where(C.c.plan_id == plan_id)
+        .values(position=C.c.position + count)
+        .returning(C.c.position)
+    ).scalar_one()
+    return int(new) - count
+
+
+def purge_expired_sync(conn: Connection, now: datetime) -> int:
+    return conn.execute(Q.delete().where(Q.c.expires_at < now)).rowcount
+
+
+class SqlLedger:
+    """The ledger interface over the SQL database."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def usage(self, servers: Mapping[int, ServerWindows]) -> dict[int, Usage]:
+        return await self.db.run(usage_sync, servers)
+
+    async def reserve(
+        self, server_id: int, windows: ServerWindows, caps: Caps, count: int, now: datetime
+    ) -> Grant:
+        return await self.db.run(reserve_sync, server_id, windows, caps, count, now)
+
+    async def release(self, releases: Mapping[tuple[int, ServerWindows], int]) -> None:
+        if releases:
+            await self.db.run(release_sync, releases)
+
+    async def advance_cursor(self, plan_id: int, count: int) -> int:
+        return await self.db.run(advance_cursor_sync, plan_id, count)

@@ -1,0 +1,223 @@
+"""The messages table as a queue: claim due batches under a lease, write outcomes back.
+
+A claimed row is 'sending' and its due_at becomes the lease's end: if the
+worker dies, the row is simply due again and the next claim takes it.
+PostgreSQL claims with FOR UPDATE SKIP LOCKED, so workers never wait on each
+other; SQLite serialises claims with its write lock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict
+from datetime import datetime
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Connection,
+    Integer,
+    String,
+    bindparam,
+    column,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.sql.selectable import TextualSelect
+
+from sendpool.store.database import Database, insert_for
+from sendpool.store.records import ClaimedMessage, RecordBatch
+from sendpool.store.tables import (
+    DeliveryEvent,
+    DispatchSkip,
+    Message,
+    SendingServer,
+    Subscriber,
+    Suppression,
+    table,
+)
+from sendpool.store.types import UTCDateTime
+
+_CLAIM_COLUMNS = (
+    "id, uid, customer_id, campaign_id, subscriber_id, recipient, kind, attempts, "
+    "queued_at, payload"
+)
+
+_CLAIM_SQLITE = f"""
+UPDATE messages SET status = 'sending', claimed_by = :worker, due_at = :lease_until,
+       updated_at = :now
+WHERE id IN (
+    SELECT id FROM messages
+    WHERE status IN ('queued', 'deferred', 'sending') AND due_at <= :now
+    ORDER BY due_at LIMIT :limit
+)
+RETURNING {_CLAIM_COLUMNS}
+"""
+
+_CLAIM_POSTGRES = f"""
+UPDATE messages AS m SET status = 'sending', claimed_by = :worker, due_at = :lease_until,
+       updated_at = :now
+FROM (
+    SELECT id FROM messages
+    WHERE status IN ('queued', 'deferred', 'sending') AND due_at <= :now
+    ORDER BY due_at LIMIT :limit
+    FOR UPDATE SKIP LOCKED
+) AS due
+WHERE m.id = due.id
+RETURNING {", ".join("m." + c for c in _CLAIM_COLUMNS.split(", "))}
+"""
+
+
+def _typed(sql: str) -> TextualSelect:
+    return (
+        text(sql)
+        .bindparams(
+            bindparam("now", type_=UTCDateTime()), bindparam("lease_until", type_=UTCDateTime())
+        )
+        .columns(
+            column("id", BigInteger()),
+            column("uid", String()),
+            column("customer_id", BigInteger()),
+            column("campaign_id", BigInteger()),
+            column("subscriber_id", BigInteger()),
+            column("recipient", String()),
+            column("kind", String()),
+            column("attempts", Integer()),
+            column("queued_at", UTCDateTime()),
+            column("payload", JSON()),
+        )
+    )
+
+
+_CLAIM = {"sqlite": _typed(_CLAIM_SQLITE), "postgresql": _typed(_CLAIM_POSTGRES)}
+
+
+def claim_sync(
+    conn: Connection, worker: str, limit: int, now: datetime, lease_until: datetime
+) -> list[ClaimedMessage]:
+    params = {"worker": worker, "limit": limit, "now": now, "lease_until": lease_until}
+    rows = conn.execute(_CLAIM[conn.dialect.name], params).all()
+    claimed = [ClaimedMessage(*r) for r in rows]
+    sub_ids = [m.subscriber_id for m in claimed if m.subscriber_id is not None]
+    if sub_ids:
+        fields: dict[int, dict[str, object]] = dict(
+            conn.execute(
+                select(Subscriber.id, Subscriber.fields).where(Subscriber.id.in_(sub_ids))
+            ).all()
+        )
+        for m in claimed:
+            if m.subscriber_id is not None:
+                m.fields = dict(fields.get(m.subscriber_id) or {})
+    return claimed
+
+
+_M = table(Message)
+_UPDATE = (
+    update(_M)
+    .where(_M.c.id == bindparam("b_id"), _M.c.claimed_by == bindparam("b_worker"))
+    .values(
+        status=bindparam("status"),
+        due_at=bindparam("due_at"),
+        attempts=bindparam("attempts"),
+        server_id=bindparam("server_id"),
+        sent_at=bindparam("sent_at"),
+        last_error=bindparam("last_error"),
+        smtp_code=bindparam("smtp_code"),
+        smtp_reply=bindparam("smtp_reply"),
+        message_id=bindparam("message_id"),
+        remote_id=bindparam("remote_id"),
+        claimed_by=None,
+        updated_at=bindparam("now"),
+    )
+)
+
+
+def record_sync(conn: Connection, worker: str, batch: RecordBatch, now: datetime) -> None:
+    if batch.updates:
+        params = []
+        for u in batch.updates:
+            d = asdict(u)
+            d["b_id"] = d.pop("id")
+            d["b_worker"] = worker
+            d["now"] = now
+            params.append(d)
+        conn.execute(_UPDATE, params)
+    S = table(SendingServer)
+    for h in batch.health:
+        values: dict[str, object] = {
+            "health": h.health,
+            "next_check_at": h.next_check_at,
+            "health_error": h.error,
+        }
+        if h.checked:
+            values["health_checked_at"] = h.at
+        if h.health == "degraded":
+            values["degraded_at"] = h.at
+        conn.execute(update(S).where(S.c.id == h.server_id).values(**values))
+    for server_id, until in batch.paused.items():
+        conn.execute(update(S).where(S.c.id == server_id).values(paused_until=until))
+    for server_id, at in batch.activity.items():
+        conn.execute(update(S).where(S.c.id == server_id).values(last_activity_at=at))
+    if batch.suppressions:
+        rows = [
+            {"customer_id": c, "email": e, "reason": r, "server_id": s, "created_at": now}
+            for c, e, r, s in batch.suppressions
+        ]
+        conn.execute(insert_for(conn, table(Suppression)).values(rows).on_conflict_do_nothing())
+    if batch.events:
+        conn.execute(
+            table(DeliveryEvent).insert(),
+            [
+                {"server_id": s, "message_id": m, "kind": k, "detail": d, "created_at": now}
+                for s, m, k, d in batch.events
+            ],
+        )
+    _record_skips(conn, batch)
+
+
+def _record_skips(conn: Connection, batch: RecordBatch) -> None:
+    T = table(DispatchSkip)
+    for s in batch.skips:
+        stmt = insert_for(conn, T).values(
+            plan_id=s.plan_id,
+            server_id=s.server_id,
+            day=s.day,
+            code=s.code,
+            count=s.count,
+            last_reason=s.last_reason,
+        )
+        conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=[T.c.plan_id, T.c.server_id, T.c.day, T.c.code],
+                set_={"count": T.c.count + s.count, "last_reason": s.last_reason},
+            )
+        )
+
+
+def release_claims_sync(conn: Connection, worker: str, ids: Sequence[int], now: datetime) -> int:
+    """Hand claimed messages back at once (graceful stop), without counting an attempt."""
+    if not ids:
+        return 0
+    return conn.execute(
+        update(_M)
+        .where(_M.c.id.in_(ids), _M.c.claimed_by == worker, _M.c.status == "sending")
+        .values(status="queued", due_at=now, claimed_by=None, updated_at=now)
+    ).rowcount
+
+
+class SqlQueue:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def claim(
+        self, worker: str, limit: int, now: datetime, lease_until: datetime
+    ) -> list[ClaimedMessage]:
+        return await self.db.run(claim_sync, worker, limit, now, lease_until)
+
+    async def record(self, worker: str, batch: RecordBatch, now: datetime) -> None:
+        if batch:
+            await self.db.run(record_sync, worker, batch, now)
+
+    async def release_claims(self, worker: str, ids: Sequence[int], now: datetime) -> int:
+        return await self.db.run(release_claims_sync, worker, ids, now)

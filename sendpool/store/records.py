@@ -1,0 +1,146 @@
+"""Plain rows the store hands to the layers above, free of any session or engine."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class ServerRow:
+    id: int
+    uid: str
+    name: str
+    type: str
+    status: str
+    health: str
+    sending_limit: int
+    hourly_limit: int | None
+    rate_per_second: float | None
+    max_connections: int
+    max_messages_per_connection: int | None
+    timezone: str
+    default_from_email: str | None
+    settings: dict[str, Any]
+    secrets: dict[str, str] = field(repr=False)
+    warmup: dict[str, Any] | None
+    warmup_held_days: int
+    next_check_at: datetime | None
+    paused_until: datetime | None
+    health_checked_at: datetime | None
+    health_error: str | None
+    last_activity_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class PoolRows:
+    """Everything the dispatcher reads about the pool, loaded in one go."""
+
+    servers: tuple[ServerRow, ...]
+    plan_servers: dict[int, frozenset[int]]
+    plan_names: dict[int, str]
+    plan_burst: dict[int, int | None]
+    region_rules: dict[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignRow:
+    id: int
+    uid: str
+    customer_id: int
+    plan_id: int | None
+    status: str
+    recipient_count: int
+    subject: str
+    from_email: str
+    from_name: str | None
+    reply_to: str | None
+    text_body: str | None
+    html_body: str | None
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerRow:
+    id: int
+    uid: str
+    name: str
+    plan_id: int | None
+    region: str | None
+
+
+@dataclass(slots=True)
+class ClaimedMessage:
+    id: int
+    uid: str
+    customer_id: int
+    campaign_id: int | None
+    subscriber_id: int | None
+    recipient: str
+    kind: str
+    attempts: int
+    queued_at: datetime
+    payload: dict[str, Any] | None
+    fields: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class MessageUpdate:
+    """A claimed message's new state; applied only while the claim is still ours."""
+
+    id: int
+    status: str
+    due_at: datetime
+    attempts: int
+    server_id: int | None = None
+    sent_at: datetime | None = None
+    last_error: str | None = None
+    smtp_code: int | None = None
+    smtp_reply: str | None = None
+    message_id: str | None = None
+    remote_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HealthChange:
+    server_id: int
+    health: str  # healthy | degraded
+    at: datetime
+    error: str | None
+    next_check_at: datetime | None
+    checked: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SkipCount:
+    plan_id: int
+    server_id: int
+    day: str
+    code: str
+    count: int
+    last_reason: str
+
+
+@dataclass(slots=True)
+class RecordBatch:
+    """What a worker writes back after a round of sends, in one transaction."""
+
+    updates: list[MessageUpdate] = field(default_factory=list)
+    health: list[HealthChange] = field(default_factory=list)
+    paused: dict[int, datetime] = field(default_factory=dict)
+    suppressions: list[tuple[int, str, str, int | None]] = field(default_factory=list)
+    events: list[tuple[int | None, int, str, str]] = field(default_factory=list)
+    skips: list[SkipCount] = field(default_factory=list)
+    activity: dict[int, datetime] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(
+            self.updates
+            or self.health
+            or self.paused
+            or self.suppressions
+            or self.events
+            or self.skips
+            or self.activity
+        )

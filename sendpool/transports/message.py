@@ -1,0 +1,39 @@
+"""A message ready to hand to any server: rendered fields and, built once, its bytes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sendpool.transports.mime import build_mime
+
+
+@dataclass(slots=True)
+class OutgoingMessage:
+    """Rendered once per message; every attempt (on any server) reuses it.
+
+    ``headers`` holds the extra headers every transport must carry through
+    (Message-ID, List-Unsubscribe, ...). The MIME bytes are built on first use
+    and kept, so failover to another server sends the very same bytes.
+    """
+
+    uid: str
+    envelope_from: str
+    recipient: str
+    from_header: str
+    subject: str
+    text: str | None
+    html: str | None
+    message_id: str
+    date: str
+    headers: dict[str, str] = field(default_factory=dict)
+    _mime: bytes | None = None
+
+    @property
+    def mime(self) -> bytes:
+        if self._mime is None:
+            self._mime = build_mime(self)
+        return self._mime
+
+    @property
+    def from_address(self) -> str:
+        return self.envelope_from

@@ -1,0 +1,26 @@
+"""What a transport is built from: a server's validated settings and its secrets."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSpec:
+    """Everything a transport needs, and nothing of the database it came from.
+
+    ``secrets`` are plain text here and only here: in the store they are
+    encrypted, and no repr, log line or API answer shows them.
+    """
+
+    id: int
+    uid: str
+    name: str
+    type: str
+    settings: Mapping[str, Any]
+    secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
+    max_connections: int = 4
+    max_messages_per_connection: int | None = None
+    timeout: float = 30.0

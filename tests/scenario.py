@@ -1,0 +1,119 @@
+"""Set up pools and campaigns in a few lines, through the same services the CLI uses."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sendpool.pipeline.worker import Worker
+from sendpool.runtime import Runtime
+from sendpool.services.campaigns import (
+    CampaignDraft,
+    CampaignReport,
+    campaign_report,
+    check_draft,
+    create_campaign,
+    find_customer,
+    launch,
+)
+from sendpool.services.lists import get_or_create_list, import_csv
+from sendpool.services.pool import apply_pool
+from sendpool.services.pool_file import parse_pool
+from sendpool.sinks import SmtpSink
+
+
+def smtp_server(name: str, port: int, limit: int = 100_000, **extra: Any) -> dict[str, Any]:
+    return {
+        "name": name,
+        "type": "smtp",
+        "host": "127.0.0.1",
+        "port": port,
+        "encryption": "none",
+        "sending_limit": limit,
+        **extra,
+    }
+
+
+def apply(rt: Runtime, data: dict[str, Any], env: dict[str, str] | None = None) -> None:
+    pool, decls = parse_pool(data, env or {})
+    rt.db.transaction(apply_pool, pool, decls, rt.box)
+
+
+def pool_of_sinks(
+    rt: Runtime, sinks: Sequence[SmtpSink], *, limits: Sequence[int] | None = None, **extra: Any
+) -> None:
+    limits = limits or [100_000] * len(sinks)
+    apply(
+        rt,
+        {
+            "servers": [
+                smtp_server(s.name, s.port, lim, **extra)
+                for s, lim in zip(sinks, limits, strict=True)
+            ],
+            "plans": [{"name": "P", "servers": [s.name for s in sinks]}],
+            "customers": [{"name": "acme", "plan": "P"}],
+        },
+    )
+
+
+def recipients_csv(n: int, start: int = 0) -> str:
+    return "email,first_name\n" + "".join(
+        f"user{i}@example.com,User{i}\n" for i in range(start, start + n)
+    )
+
+
+def make_campaign(
+    rt: Runtime,
+    n: int,
+    *,
+    customer: str = "acme",
+    subject: str = "Hello {{ first_name }}",
+    text: str = "Hi {{ first_name }},\n.a line that starts with a dot\n",
+    html: str | None = None,
+    csv: str | None = None,
+) -> tuple[int, str]:
+    now = datetime.now(UTC)
+    draft = check_draft(
+        CampaignDraft("c", subject, "news@example.com", None, None, text, html), "http://x"
+    )
+
+    def create(conn: Any) -> tuple[int, str]:
+        customer_id, _ = find_customer(conn, customer)
+        list_id = get_or_create_list(conn, customer_id, f"list {now.timestamp()}", now)
+        import_csv(conn, list_id, io.StringIO(csv if csv is not None else recipients_csv(n)), now)
+        return create_campaign(
+            conn, customer_id=customer_id, list_id=list_id, draft=draft, plan_id=None, now=now
+        )
+
+    campaign_id, uid = rt.db.transaction(create)
+    launch(rt.db.engine, campaign_id, now)
+    return campaign_id, uid
+
+
+async def report(rt: Runtime, uid: str) -> CampaignReport:
+    return await rt.db.run(campaign_report, uid, datetime.now(UTC))
+
+
+async def send_until_settled(
+    rt: Runtime, uid: str, workers: Sequence[Worker] | None = None, timeout: float = 120.0
+) -> CampaignReport:
+    """Run workers until the campaign settles; fail the test if it never does."""
+    workers = list(workers) if workers is not None else [rt.worker()]
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(w.run(stop)) for w in workers]
+    try:
+        async with asyncio.timeout(timeout):
+            while True:
+                await asyncio.sleep(0.05)
+                for t in tasks:
+                    if t.done():
+                        t.result()
+                r = await report(rt, uid)
+                if r.settled:
+                    return r
+    finally:
+        stop.set()
+        await asyncio.gather(*tasks)
