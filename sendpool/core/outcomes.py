@@ -67,7 +67,7 @@ class Outcome:
 
     def describe(self) -> str:
         parts = [str(self.code)] if self.code else []
-        if self.enhanced:
+        if self.enhanced and not self.text.startswith(self.enhanced):
             parts.append(self.enhanced)
         if self.text:
             parts.append(self.text)

@@ -21,6 +21,7 @@ from sendpool.core.filters.quota import cap_skip
 from sendpool.core.quota import Denial, Grant
 from sendpool.core.rotation import deal
 from sendpool.core.servers import DispatchContext, SendClass, ServerView, Usage
+from sendpool.metrics import DENIALS, PICKS
 from sendpool.pipeline.pool import PoolState
 from sendpool.pipeline.ports import QuotaLedger
 from sendpool.pipeline.prepare import Job
@@ -55,6 +56,7 @@ class SkipTally:
             entry = self._counts.setdefault(key, [0, ""])
             entry[0] = int(str(entry[0])) + weight
             entry[1] = s.reason
+            DENIALS.labels(s.code.value).inc(weight)
             self.totals[(s.server_name, s.code.value)] += weight
 
     def drain(self) -> list[SkipCount]:
@@ -135,6 +137,10 @@ class Dispatcher:
                 for job in group[: grant.granted]:
                     job.server, job.windows = view, w
                     out.ready.append(job)
+                if grant.granted:
+                    PICKS.labels(pool.rows.plan_names.get(plan_id, "?"), view.name).inc(
+                        grant.granted
+                    )
                 if grant.granted < len(group):
                     pending.extend(group[grant.granted :])
                     excluded[sid] = _denied(view, grant, now)

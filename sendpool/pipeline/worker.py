@@ -14,6 +14,7 @@ import logging
 import os
 import random
 import socket
+import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -21,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 from sendpool.config import Settings
 from sendpool.core.outcomes import Outcome, OutcomeKind
 from sendpool.core.retry import RetryPolicy
+from sendpool.metrics import MESSAGES, SEND_LATENCY
 from sendpool.pipeline.dispatch import Dispatcher
 from sendpool.pipeline.health import HealthChecker
 from sendpool.pipeline.pool import PoolCache
@@ -178,6 +180,8 @@ class Worker:
         for update in prepared.settled:
             self.recorder.settle(update)
         assignment = await self.dispatcher.assign(prepared.jobs, pool, now)
+        if assignment.waiting:
+            MESSAGES.labels("waiting", "").inc(len(assignment.waiting))
         for w in assignment.waiting:
             row = w.job.row
             self.recorder.settle(
@@ -185,14 +189,17 @@ class Worker:
             )
         for job in assignment.ready:
             assert job.server is not None
-            transport = self.transport_for(pool.specs[job.server.id])
+            spec = pool.specs[job.server.id]
+            transport = self.transport_for(spec)
             self.in_flight[job.row.id] = job
-            self._spawn(self._send(job, transport))
+            self._spawn(self._send(job, transport, spec.type))
         return len(claimed)
 
-    async def _send(self, job: Job, transport: Transport) -> None:
+    async def _send(self, job: Job, transport: Transport, server_type: str) -> None:
+        started = time.perf_counter()
         try:
             outcome = await transport.send(job.message)
+            SEND_LATENCY.labels(server_type).observe(time.perf_counter() - started)
         except Exception as exc:  # a transport bug must not lose the message
             log.exception("transport for %s raised", job.server.name if job.server else "?")
             outcome = Outcome(

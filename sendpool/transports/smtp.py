@@ -10,6 +10,8 @@ more than the socket work at thousands of messages a second, are skipped.
 from __future__ import annotations
 
 import asyncio
+import functools
+import socket
 import ssl
 from dataclasses import dataclass
 
@@ -20,6 +22,12 @@ from sendpool.transports.base import Health
 from sendpool.transports.message import OutgoingMessage
 from sendpool.transports.smtp_settings import SmtpSettings
 from sendpool.transports.spec import ServerSpec
+
+
+@functools.cache
+def local_fqdn() -> str:
+    """The name we greet with, looked up once: aiosmtplib would resolve it per connection."""
+    return socket.getfqdn() or "localhost"
 
 
 class _Failed(Exception):
@@ -112,7 +120,7 @@ class SmtpTransport:
             use_tls=s.encryption == "tls",
             start_tls=False,
             timeout=self.spec.timeout,
-            local_hostname=s.helo_name,
+            local_hostname=s.helo_name or local_fqdn(),
             tls_context=self._context() if tls else None,
         )
         stage = Stage.CONNECT

@@ -54,7 +54,7 @@ def test_smtp_outcome_reads_the_enhanced_code_from_the_text() -> None:
     o = smtp_outcome(Stage.RCPT, 550, "5.1.1 <x@example.com>: user unknown")
     assert (o.kind, o.enhanced) == (P, "5.1.1")
     assert o.suppresses_recipient and o.reached
-    assert o.describe() == "rcpt: 550 5.1.1 5.1.1 <x@example.com>: user unknown"
+    assert o.describe() == "rcpt: 550 5.1.1 <x@example.com>: user unknown"
 
 
 def test_parse_enhanced() -> None:
@@ -83,3 +83,4 @@ def test_accepted() -> None:
 def test_an_enhanced_code_given_apart_from_the_text_is_kept() -> None:
     o = smtp_outcome(Stage.DATA, 554, "rejected", enhanced="5.7.1")
     assert (o.kind, o.enhanced, o.text) == (P, "5.7.1", "rejected")
+    assert o.describe() == "data: 554 5.7.1 rejected"

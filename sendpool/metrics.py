@@ -1,0 +1,27 @@
+"""Prometheus metrics the workers update; ``/metrics`` and ``worker --metrics-port`` expose them.
+
+Counts that live in the database (queue depth, server health) are read at
+scrape time by a collector in the API, so every process reports the truth.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram
+
+MESSAGES = Counter(
+    "sendpool_messages",
+    "Delivery attempts by result and server (sent, failed, deferred, requeued, waiting).",
+    ["status", "server"],
+)
+PICKS = Counter("sendpool_picks", "Servers picked by the dispatcher, per plan.", ["plan", "server"])
+DENIALS = Counter(
+    "sendpool_skips",
+    "Servers left out of a pick or denied at reservation, by reason code.",
+    ["reason"],
+)
+SEND_LATENCY = Histogram(
+    "sendpool_send_latency_seconds",
+    "Time to hand one message to a server, by server type.",
+    ["type"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
