@@ -18,8 +18,8 @@ demo: venv
 	$(BIN)/sendpool demo
 
 lint: venv
-	$(BIN)/ruff check sendpool tests
-	$(BIN)/ruff format --check sendpool tests
+	$(BIN)/ruff check sendpool tests bench
+	$(BIN)/ruff format --check sendpool tests bench
 
 typecheck: venv
 	$(BIN)/mypy sendpool

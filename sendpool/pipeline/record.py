@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from sendpool.core.outcomes import Outcome, OutcomeKind
 from sendpool.core.retry import RetryPolicy
 from sendpool.core.windows import ServerWindows
-from sendpool.metrics import MESSAGES
+from sendpool.metrics import message_counter
 from sendpool.pipeline.pool import PoolCache
 from sendpool.pipeline.prepare import Job
 from sendpool.store.records import HealthChange, MessageUpdate, RecordBatch
@@ -65,7 +65,7 @@ class OutcomeRecorder:
         kind = outcome.kind
         reply = outcome.text or None
         if kind is OutcomeKind.ACCEPTED:
-            MESSAGES.labels("sent", server.name).inc()
+            message_counter("sent", server.name).inc()
             self.counters.sent_by_server[server.name] += 1
             self.batch.activity[server.id] = now
             self.settle(
@@ -93,7 +93,7 @@ class OutcomeRecorder:
                 self.batch.paused[server.id] = until
             else:
                 self._degrade(server.id, server.name, outcome, now)
-            MESSAGES.labels("requeued", server.name).inc()
+            message_counter("requeued", server.name).inc()
             note = f"{server.name}: {outcome.describe()}; moved to another server"
             self.settle(MessageUpdate(m.id, "queued", now, m.attempts, last_error=note[:2000]))
             return
@@ -116,10 +116,10 @@ class OutcomeRecorder:
                 base.status, base.due_at = "deferred", at
             else:
                 base.last_error = f"gave up after {attempts} attempts: {base.last_error}"
-            MESSAGES.labels(base.status, server.name).inc()
+            message_counter(base.status, server.name).inc()
             self.settle(base)
             return
-        MESSAGES.labels("failed", server.name).inc()
+        message_counter("failed", server.name).inc()
         self.settle(base)
         if outcome.suppresses_recipient:
             self.batch.suppressions.append(

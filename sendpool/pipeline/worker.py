@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 from sendpool.config import Settings
 from sendpool.core.outcomes import Outcome, OutcomeKind
 from sendpool.core.retry import RetryPolicy
-from sendpool.metrics import MESSAGES, SEND_LATENCY
+from sendpool.metrics import MESSAGES, latency
 from sendpool.pipeline.dispatch import Dispatcher
 from sendpool.pipeline.health import HealthChecker
 from sendpool.pipeline.pool import PoolCache
@@ -199,7 +199,7 @@ class Worker:
         started = time.perf_counter()
         try:
             outcome = await transport.send(job.message)
-            SEND_LATENCY.labels(server_type).observe(time.perf_counter() - started)
+            latency(server_type).observe(time.perf_counter() - started)
         except Exception as exc:  # a transport bug must not lose the message
             log.exception("transport for %s raised", job.server.name if job.server else "?")
             outcome = Outcome(

@@ -8,9 +8,8 @@ other; SQLite serialises claims with its write lock.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import asdict
-from datetime import datetime
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 
 from sqlalchemy import (
     JSON,
@@ -113,36 +112,66 @@ def claim_sync(
 
 
 _M = table(Message)
-_UPDATE = (
-    update(_M)
-    .where(_M.c.id == bindparam("b_id"), _M.c.claimed_by == bindparam("b_worker"))
-    .values(
-        status=bindparam("status"),
-        due_at=bindparam("due_at"),
-        attempts=bindparam("attempts"),
-        server_id=bindparam("server_id"),
-        sent_at=bindparam("sent_at"),
-        last_error=bindparam("last_error"),
-        smtp_code=bindparam("smtp_code"),
-        smtp_reply=bindparam("smtp_reply"),
-        message_id=bindparam("message_id"),
-        remote_id=bindparam("remote_id"),
-        claimed_by=None,
-        updated_at=bindparam("now"),
-    )
+_UPDATE_COLUMNS = (
+    "status",
+    "due_at",
+    "attempts",
+    "server_id",
+    "sent_at",
+    "last_error",
+    "smtp_code",
+    "smtp_reply",
+    "message_id",
+    "remote_id",
 )
+
+
+def _update_sql(paramstyle: str) -> str:
+    """The write-back as driver SQL: SQLAlchemy's per-row processing costs 5x SQLite's work."""
+    mark = "?" if paramstyle == "qmark" else "%s"
+    sets = ", ".join(f"{c} = {mark}" for c in _UPDATE_COLUMNS)
+    return (
+        f"UPDATE messages SET {sets}, claimed_by = NULL, updated_at = {mark} "
+        f"WHERE id = {mark} AND claimed_by = {mark}"
+    )
+
+
+def _time_param(conn: Connection) -> Callable[[datetime | None], object]:
+    """Times as the column type stores them: naive UTC (text on SQLite, as SQLAlchemy writes it)."""
+    sqlite = conn.dialect.name == "sqlite"
+
+    def bind(value: datetime | None) -> object:
+        if value is None:
+            return None
+        naive = value.astimezone(UTC).replace(tzinfo=None)
+        return naive.strftime("%Y-%m-%d %H:%M:%S.%f") if sqlite else naive
+
+    return bind
 
 
 def record_sync(conn: Connection, worker: str, batch: RecordBatch, now: datetime) -> None:
     if batch.updates:
-        params = []
-        for u in batch.updates:
-            d = asdict(u)
-            d["b_id"] = d.pop("id")
-            d["b_worker"] = worker
-            d["now"] = now
-            params.append(d)
-        conn.execute(_UPDATE, params)
+        t = _time_param(conn)
+        stamp = t(now)
+        rows = [
+            (
+                u.status,
+                t(u.due_at),
+                u.attempts,
+                u.server_id,
+                t(u.sent_at),
+                u.last_error,
+                u.smtp_code,
+                u.smtp_reply,
+                u.message_id,
+                u.remote_id,
+                stamp,
+                u.id,
+                worker,
+            )
+            for u in batch.updates
+        ]
+        conn.exec_driver_sql(_update_sql(conn.dialect.paramstyle), rows)
     S = table(SendingServer)
     for h in batch.health:
         values: dict[str, object] = {
@@ -160,11 +189,13 @@ def record_sync(conn: Connection, worker: str, batch: RecordBatch, now: datetime
     for server_id, at in batch.activity.items():
         conn.execute(update(S).where(S.c.id == server_id).values(last_activity_at=at))
     if batch.suppressions:
-        rows = [
+        suppressed = [
             {"customer_id": c, "email": e, "reason": r, "server_id": s, "created_at": now}
             for c, e, r, s in batch.suppressions
         ]
-        conn.execute(insert_for(conn, table(Suppression)).values(rows).on_conflict_do_nothing())
+        conn.execute(
+            insert_for(conn, table(Suppression)).values(suppressed).on_conflict_do_nothing()
+        )
     if batch.events:
         conn.execute(
             table(DeliveryEvent).insert(),

@@ -34,16 +34,20 @@ def encode_header(name: str, value: str) -> str:
     return Header(value, "utf-8", header_name=name).encode(linesep="\r\n")
 
 
-def _qp(text: str) -> bytes:
-    body = text.replace("\r\n", "\n").replace("\r", "\n").encode("utf-8")
-    return binascii.b2a_qp(body, istext=True).replace(b"\n", b"\r\n")
+def _body(text: str) -> tuple[str, bytes]:
+    """7bit when the text allows it (ASCII, lines within RFC 5322's 998), else quoted-printable."""
+    body = text.replace("\r\n", "\n").replace("\r", "\n")
+    if body.isascii() and "\x00" not in body and max(map(len, body.split("\n"))) <= 998:
+        return "7bit", body.encode("ascii").replace(b"\n", b"\r\n")
+    encoded = binascii.b2a_qp(body.encode("utf-8"), istext=True)
+    return "quoted-printable", encoded.replace(b"\n", b"\r\n")
 
 
 def _part(content_type: str, text: str) -> bytes:
+    cte, body = _body(text)
     return (
-        f'Content-Type: {content_type}; charset="utf-8"\r\n'
-        "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
-    ).encode("ascii") + _qp(text)
+        f'Content-Type: {content_type}; charset="utf-8"\r\nContent-Transfer-Encoding: {cte}\r\n\r\n'
+    ).encode("ascii") + body
 
 
 def build_mime(msg: OutgoingMessage) -> bytes:
@@ -64,7 +68,8 @@ def build_mime(msg: OutgoingMessage) -> bytes:
         parts.append(_part("text/html", msg.html))
     if len(parts) == 1:
         return ("\r\n".join(head) + "\r\n").encode("utf-8") + parts[0]
-    # "=_" cannot occur in quoted-printable text, so the boundary cannot either.
+    # "=_" cannot occur in quoted-printable text, and a 7bit part would have to
+    # contain this message's own uid to collide with it.
     boundary = f"=_sp_{msg.uid}"
     head.append(f'Content-Type: multipart/alternative; boundary="{boundary}"')
     sep = f"\r\n--{boundary}\r\n".encode("ascii")

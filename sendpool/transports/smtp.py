@@ -24,6 +24,11 @@ from sendpool.transports.smtp_settings import SmtpSettings
 from sendpool.transports.spec import ServerSpec
 
 
+def _plain_address(address: str) -> bool:
+    """Nothing that could end the command or add a parameter: no controls, spaces or <>."""
+    return address.isprintable() and not any(c in address for c in " <>")
+
+
 @functools.cache
 def local_fqdn() -> str:
     """The name we greet with, looked up once: aiosmtplib would resolve it per connection."""
@@ -146,14 +151,17 @@ class SmtpTransport:
             raise _Failed(_from_exception(stage, exc)) from exc
         return _Connection(client, smtputf8=client.supports_extension("smtputf8"))
 
-    async def _command(
-        self, conn: _Connection, stage: Stage, *args: bytes
-    ) -> aiosmtplib.SMTPResponse:
-        try:
-            return await conn.client.execute_command(*args)
-        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
-            conn.client.close()
-            raise _Failed(_from_exception(stage, exc)) from exc
+    async def _exchange(self, conn: _Connection, line: bytes) -> aiosmtplib.SMTPResponse:
+        """Write one command (or the message) and read its reply on the library's protocol.
+
+        The connection is ours alone while a send holds it, so the library's
+        per-command lock and timer are skipped: the transaction has one timer.
+        """
+        protocol = conn.client.protocol
+        if protocol is None:
+            raise aiosmtplib.SMTPServerDisconnected("connection lost")
+        protocol.write(line)
+        return await protocol.read_response(timeout=None)
 
     async def _reset(self, conn: _Connection) -> None:
         """RSET after a refused transaction keeps the connection usable (RFC 5321 §4.1.1.5)."""
@@ -176,28 +184,28 @@ class SmtpTransport:
                     "address is not ASCII and the server does not offer SMTPUTF8",
                 )
             params = b" SMTPUTF8"
-        sender = b"FROM:<" + msg.envelope_from.encode() + b">" + params
-        r = await self._command(conn, Stage.MAIL, b"MAIL", sender)
-        if r.code != 250:
-            await self._reset(conn)
-            return smtp_outcome(Stage.MAIL, r.code, r.message)
-        r = await self._command(conn, Stage.RCPT, b"RCPT", b"TO:<" + msg.recipient.encode() + b">")
-        if r.code not in (250, 251):
-            await self._reset(conn)
-            return smtp_outcome(Stage.RCPT, r.code, r.message)
-        r = await self._command(conn, Stage.DATA, b"DATA")
-        if r.code != 354:
-            await self._reset(conn)
-            return smtp_outcome(Stage.DATA, r.code, r.message)
-        protocol = conn.client.protocol
+        sender = b"MAIL FROM:<" + msg.envelope_from.encode() + b">" + params + b"\r\n"
+        stage = Stage.MAIL
         try:
-            if protocol is None:
-                raise aiosmtplib.SMTPServerDisconnected("connection lost before DATA")
-            protocol.write(data)
-            r = await protocol.read_response(timeout=self.spec.timeout)
+            async with asyncio.timeout(self.spec.timeout):
+                r = await self._exchange(conn, sender)
+                if r.code != 250:
+                    await self._reset(conn)
+                    return smtp_outcome(Stage.MAIL, r.code, r.message)
+                stage = Stage.RCPT
+                r = await self._exchange(conn, b"RCPT TO:<" + msg.recipient.encode() + b">\r\n")
+                if r.code not in (250, 251):
+                    await self._reset(conn)
+                    return smtp_outcome(Stage.RCPT, r.code, r.message)
+                stage = Stage.DATA
+                r = await self._exchange(conn, b"DATA\r\n")
+                if r.code != 354:
+                    await self._reset(conn)
+                    return smtp_outcome(Stage.DATA, r.code, r.message)
+                r = await self._exchange(conn, data)
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
             conn.client.close()
-            raise _Failed(_from_exception(Stage.DATA, exc)) from exc
+            raise _Failed(_from_exception(stage, exc)) from exc
         conn.sent += 1
         if r.code != 250:
             return smtp_outcome(Stage.DATA, r.code, r.message)
@@ -206,7 +214,7 @@ class SmtpTransport:
     async def send(self, message: OutgoingMessage) -> Outcome:
         # Refuse what cannot be sent before a connection is taken: a failure halfway
         # through a transaction would leave it open on a connection nobody returns.
-        if not (message.envelope_from.isprintable() and message.recipient.isprintable()):
+        if not (_plain_address(message.envelope_from) and _plain_address(message.recipient)):
             return Outcome(
                 OutcomeKind.PERMANENT, Stage.MAIL, None, None, "address has a control character"
             )

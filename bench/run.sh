@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# sendpool benchmarks: the full pipeline against Postfix's smtp-sink, beside smtp-source.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v smtp-sink >/dev/null 2>&1 && [ ! -x /usr/sbin/smtp-sink ]; then
+    echo "installing Postfix's smtp-sink and smtp-source (the postfix daemon is not started)"
+    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    # policy-rc.d exit 101 keeps the package from starting the daemon.
+    added_policy=""
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+        $SUDO chmod +x /usr/sbin/policy-rc.d
+        added_policy=1
+    fi
+    $SUDO apt-get update -qq
+    echo "postfix postfix/main_mailer_type select No configuration" | $SUDO debconf-set-selections
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq postfix >/dev/null
+    [ -z "$added_policy" ] || $SUDO rm -f /usr/sbin/policy-rc.d
+fi
+
+.venv/bin/python bench/pipeline.py "$@"
