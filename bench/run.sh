@@ -20,3 +20,10 @@ if ! command -v smtp-sink >/dev/null 2>&1 && [ ! -x /usr/sbin/smtp-sink ]; then
 fi
 
 .venv/bin/python bench/pipeline.py "$@"
+
+# Scale-out: 1, 2, 4 worker processes on PostgreSQL + Redis against embedded SQLite.
+if command -v redis-server >/dev/null 2>&1 && pg_isready -q -h 127.0.0.1 >/dev/null 2>&1; then
+    .venv/bin/python bench/scale.py
+else
+    echo "bench/scale.py skipped: it needs PostgreSQL on 127.0.0.1:5432 and redis-server"
+fi

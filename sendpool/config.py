@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
+from datetime import time
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -37,6 +38,25 @@ class Settings(BaseSettings):
     max_age_seconds: float = Field(3 * 24 * 3600.0, gt=0)
     send_timeout: float = Field(30.0, gt=0)
     public_url: str = "http://127.0.0.1:8025"
+
+    # Daily rebalancing (DESIGN.md §1): bounce-rate thresholds as fractions.
+    rebalance_enabled: bool = True
+    rebalance_at: time = time(3, 0)  # UTC; `serve` runs the job once per day at or after it
+    rebalance_raise_below: float = Field(0.01, ge=0, le=1)
+    rebalance_cut_above: float = Field(0.03, ge=0, le=1)
+    rebalance_raise_by: float = Field(0.10, ge=0, le=10)
+    rebalance_cut_by: float = Field(0.25, ge=0, lt=1)
+    rebalance_min_sent: int = Field(1, ge=0)
+
+    # JSON API: request bodies above these sizes are refused with 413.
+    api_max_body_bytes: int = Field(1 << 20, ge=1024)
+    api_max_upload_bytes: int = Field(64 << 20, ge=1024)
+
+    @model_validator(mode="after")
+    def _rebalance_band(self) -> Settings:
+        if self.rebalance_raise_below > self.rebalance_cut_above:
+            raise ValueError("rebalance_raise_below must not be above rebalance_cut_above")
+        return self
 
     @classmethod
     def settings_customise_sources(

@@ -11,8 +11,10 @@ from sendpool.pipeline.worker import Worker
 from sendpool.secretbox import SecretBox, load_box
 from sendpool.store.catalog import SqlCatalog
 from sendpool.store.database import Database
+from sendpool.store.ledger_redis import RedisLedger
 from sendpool.store.ledger_sql import SqlLedger
 from sendpool.store.queue import SqlQueue
+from sendpool.store.recount import SqlRecount
 
 
 @dataclass
@@ -29,7 +31,7 @@ class Runtime:
         settings = settings or Settings()
         db = Database.open(settings.database_url, migrate_schema=migrate)
         box = load_box(settings.secret_key, settings.database_url)
-        return cls(settings, db, box, SqlQueue(db), SqlLedger(db), SqlCatalog(db, box))
+        return cls(settings, db, box, SqlQueue(db), open_ledger(settings, db), SqlCatalog(db, box))
 
     def worker(self, **kwargs: Any) -> Worker:
         return Worker(
@@ -41,4 +43,13 @@ class Runtime:
         )
 
     def close(self) -> None:
+        if isinstance(self.ledger, RedisLedger):
+            self.ledger.close()
         self.db.close()
+
+
+def open_ledger(settings: Settings, db: Database) -> QuotaLedger:
+    """Redis when ``redis_url`` is set (many workers), else the database itself."""
+    if not settings.redis_url:
+        return SqlLedger(db)
+    return RedisLedger.open(settings.redis_url, SqlRecount(db))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from sendpool.cli import campaign, demo, pool, servers, worker
+from sendpool.cli import campaign, demo, pool, rebalance, serve, servers, token, worker
 
 app = typer.Typer(
     name="sendpool",
@@ -21,9 +21,12 @@ app = typer.Typer(
 app.command("demo")(demo.demo)
 app.command("worker")(worker.worker)
 app.command("migrate")(worker.migrate)
+app.command("serve")(serve.serve)
+app.command("rebalance")(rebalance.rebalance)
 app.add_typer(pool.app, name="pool")
 app.add_typer(campaign.app, name="campaign")
 app.add_typer(servers.app, name="servers")
+app.add_typer(token.app, name="token")
 
 
 def main() -> None:

@@ -7,6 +7,7 @@ import signal
 from typing import Annotated
 
 import typer
+from prometheus_client import start_http_server
 
 from sendpool.cli.common import console, err_console, friendly_errors, open_runtime, setup_logging
 from sendpool.pipeline.embedded import run_async
@@ -33,14 +34,25 @@ def worker(
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Log every health change.")
     ] = False,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(min=1, max=65535, help="Serve Prometheus metrics on this port."),
+    ] = None,
+    metrics_addr: Annotated[
+        str, typer.Option(help="Address the metrics port listens on.")
+    ] = "127.0.0.1",
 ) -> None:
     """Claim and send due messages until stopped (SIGINT/SIGTERM finish in-flight sends first).
 
     Run as many worker processes, on as many machines, as you like: they share
-    the queue, the quota ledger and the rotation cursors through the database.
+    the queue through the database, and the quota ledger and the rotation
+    cursors through Redis when SENDPOOL_REDIS_URL is set (else the database).
     """
     setup_logging(verbose)
     rt = open_runtime()
+    if metrics_port is not None:
+        # Each worker process counts its own sends; Prometheus sums the processes.
+        start_http_server(metrics_port, addr=metrics_addr)
     try:
         run_async(_serve_workers(rt, concurrency))
     finally:

@@ -9,17 +9,27 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
 
 from sendpool.store.db import is_sqlite, make_engine, migrate
 
 P = ParamSpec("P")
 T = TypeVar("T")
+
+log = logging.getLogger("sendpool.store")
+
+# PostgreSQL aborts one of two transactions that wait on each other
+# (deadlock_detected) or that a serializable read could not order
+# (serialization_failure); running the loser again is the documented cure.
+RETRY_SQLSTATES = frozenset({"40P01", "40001"})
+ATTEMPTS = 3
 
 
 class Database:
@@ -39,9 +49,22 @@ class Database:
     def transaction(
         self, fn: Callable[Concatenate[Connection, P], T], *a: P.args, **k: P.kwargs
     ) -> T:
-        """Run ``fn(conn, ...)`` in one transaction, here and now (blocking)."""
-        with self.engine.begin() as conn:
-            return fn(conn, *a, **k)
+        """Run ``fn(conn, ...)`` in one transaction, here and now (blocking).
+
+        A transaction PostgreSQL aborted as a deadlock victim runs again, from
+        the start: ``fn`` must do nothing but talk to the database.
+        """
+        attempt = 1
+        while True:
+            try:
+                with self.engine.begin() as conn:
+                    return fn(conn, *a, **k)
+            except DBAPIError as exc:
+                state = getattr(exc.orig, "sqlstate", None)
+                if attempt >= ATTEMPTS or state not in RETRY_SQLSTATES:
+                    raise
+                log.info("%s aborted (%s); running it again", _name(fn), state)
+                attempt += 1
 
     async def run(
         self, fn: Callable[Concatenate[Connection, P], T], *a: P.args, **k: P.kwargs
@@ -54,6 +77,10 @@ class Database:
     def close(self) -> None:
         self._pool.shutdown(wait=True)
         self.engine.dispose()
+
+
+def _name(fn: Callable[..., object]) -> str:
+    return getattr(fn, "__qualname__", None) or repr(fn)
 
 
 def insert_for(conn: Connection, table: Any) -> Any:

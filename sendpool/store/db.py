@@ -7,9 +7,10 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import Engine, create_engine, event, inspect, text
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+MIGRATION_LOCK = 0x73656E64706F6F6C  # "sendpool": the advisory lock key migrations hold
 
 
 def is_sqlite(url: str) -> bool:
@@ -66,6 +67,10 @@ def migrate(engine: Engine, revision: str = "head") -> None:
     """Bring the schema up to ``revision``; safe to run on every start."""
     cfg = alembic_config(engine.url.render_as_string(hide_password=False))
     with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            # Workers starting together on a new database would all create the
+            # tables at once; the first migrates, the others then find it done.
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
 

@@ -74,7 +74,8 @@ def reserve_sync(
     conn.execute(insert_for(conn, Q).values(_window_rows(server_id, w)).on_conflict_do_nothing())
     stmt = select(Q.c.window, Q.c.used).where(_match(server_id, w))
     if conn.dialect.name == "postgresql":
-        stmt = stmt.with_for_update()
+        # Day row before hour row, in every transaction: a fixed lock order.
+        stmt = stmt.order_by(Q.c.window).with_for_update()
     used = {window: n for window, n in conn.execute(stmt)}
     n, denial = grantable(caps, Usage(used.get("day", 0), used.get("hour", 0)), count)
     retry_after = None
@@ -102,7 +103,8 @@ def _take_rate(
 
 
 def release_sync(conn: Connection, releases: Mapping[tuple[int, ServerWindows], int]) -> None:
-    for (server_id, w), n in releases.items():
+    # In server order, so two releases never lock the same rows in opposite orders.
+    for (server_id, w), n in sorted(releases.items(), key=lambda r: r[0][0]):
         if n > 0:
             conn.execute(update(Q).where(_match(server_id, w)).values(used=Q.c.used - n))
 

@@ -173,6 +173,7 @@ def record_sync(conn: Connection, worker: str, batch: RecordBatch, now: datetime
         ]
         conn.exec_driver_sql(_update_sql(conn.dialect.paramstyle), rows)
     S = table(SendingServer)
+    _lock_servers(conn, {h.server_id for h in batch.health} | set(batch.paused))
     for h in batch.health:
         values: dict[str, object] = {
             "health": h.health,
@@ -186,12 +187,11 @@ def record_sync(conn: Connection, worker: str, batch: RecordBatch, now: datetime
         conn.execute(update(S).where(S.c.id == h.server_id).values(**values))
     for server_id, until in batch.paused.items():
         conn.execute(update(S).where(S.c.id == server_id).values(paused_until=until))
-    for server_id, at in batch.activity.items():
-        conn.execute(update(S).where(S.c.id == server_id).values(last_activity_at=at))
+    _record_activity(conn, batch.activity)
     if batch.suppressions:
         suppressed = [
             {"customer_id": c, "email": e, "reason": r, "server_id": s, "created_at": now}
-            for c, e, r, s in batch.suppressions
+            for c, e, r, s in sorted(batch.suppressions, key=lambda x: (x[0], x[1]))
         ]
         conn.execute(
             insert_for(conn, table(Suppression)).values(suppressed).on_conflict_do_nothing()
@@ -207,9 +207,36 @@ def record_sync(conn: Connection, worker: str, batch: RecordBatch, now: datetime
     _record_skips(conn, batch)
 
 
+def _lock_servers(conn: Connection, ids: set[int]) -> None:
+    """Lock the server rows a write-back changes, in id order, before changing any.
+
+    PostgreSQL locks rows as it updates them: two workers updating the same
+    servers in different orders would deadlock. SQLite holds one write lock.
+    """
+    if ids and conn.dialect.name == "postgresql":
+        S = table(SendingServer)
+        conn.execute(select(S.c.id).where(S.c.id.in_(ids)).order_by(S.c.id).with_for_update())
+
+
+def _record_activity(conn: Connection, activity: dict[int, datetime]) -> None:
+    """Note when each server last sent; a row another write-back holds is left to it.
+
+    On PostgreSQL every worker's write-back would otherwise queue behind the
+    others' for these few rows, many times a second; SKIP LOCKED lets it pass.
+    """
+    S = table(SendingServer)
+    for server_id, at in sorted(activity.items()):
+        where = S.c.id == server_id
+        if conn.dialect.name == "postgresql":
+            free = select(S.c.id).where(where).with_for_update(skip_locked=True)
+            where = S.c.id.in_(free.scalar_subquery())
+        conn.execute(update(S).where(where).values(last_activity_at=at))
+
+
 def _record_skips(conn: Connection, batch: RecordBatch) -> None:
     T = table(DispatchSkip)
-    for s in batch.skips:
+    # Upserts in key order, so concurrent write-backs never wait on each other in a circle.
+    for s in sorted(batch.skips, key=lambda k: (k.plan_id, k.server_id, k.day, k.code)):
         stmt = insert_for(conn, T).values(
             plan_id=s.plan_id,
             server_id=s.server_id,

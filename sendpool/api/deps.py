@@ -1,0 +1,71 @@
+"""What routes depend on: the runtime, the time, and who is calling (checked once, here)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import Depends, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.exceptions import HTTPException
+
+from sendpool.runtime import Runtime
+from sendpool.services.errors import AuthError
+from sendpool.services.tokens import Principal, authenticate
+
+_bearer = HTTPBearer(auto_error=False, description="A token from `sendpool token create`.")
+
+
+def get_runtime(request: Request) -> Runtime:
+    rt: Runtime = request.app.state.runtime
+    return rt
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+Now = Annotated[datetime, Depends(utc_now)]
+
+
+async def get_principal(
+    rt: RuntimeDep,
+    now: Now,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    if credentials is None:
+        raise AuthError("missing bearer token: send 'Authorization: Bearer <token>'")
+    return await rt.db.run(authenticate, credentials.credentials, now)
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+async def get_admin(principal: PrincipalDep) -> Principal:
+    if principal.kind != "admin":
+        raise HTTPException(403, "this route needs an admin token")
+    return principal
+
+
+async def get_customer(principal: PrincipalDep) -> Principal:
+    if principal.kind != "customer" or principal.customer_id is None:
+        raise HTTPException(403, "this route needs a customer token; admins use /api/v1/admin")
+    return principal
+
+
+Admin = Annotated[Principal, Depends(get_admin)]
+Customer = Annotated[Principal, Depends(get_customer)]
+
+
+async def get_customer_id(principal: Customer) -> int:
+    assert principal.customer_id is not None  # get_customer made sure
+    return principal.customer_id
+
+
+CustomerId = Annotated[int, Depends(get_customer_id)]
+
+
+Limit = Annotated[int, Query(ge=1, le=500, description="Rows per page.")]
+Offset = Annotated[int, Query(ge=0, le=10_000_000)]
+Search = Annotated[str | None, Query(max_length=320, description="Part of the address.")]

@@ -1,0 +1,70 @@
+"""/metrics: the workers' counters, plus gauges read from the database at scrape time.
+
+Counters live in each process that sends; what the database knows (messages
+by status, queue depth, server health and usage) is read when scraped, so
+every process that serves /metrics reports the same truth.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from sendpool.services.observability import MetricsSnapshot
+
+HEALTH_STATES = ("healthy", "degraded", "unknown", "disabled")
+
+
+class SnapshotCollector(Collector):
+    def __init__(self, snap: MetricsSnapshot) -> None:
+        self.snap = snap
+
+    def collect(self) -> Iterator[Metric]:
+        s = self.snap
+        messages = GaugeMetricFamily(
+            "sendpool_messages_by_status",
+            "Messages in the database by status and by the server last used.",
+            labels=["status", "server"],
+        )
+        for (status, server), n in sorted(s.messages.items()):
+            messages.add_metric([status, server], n)
+        yield messages
+        queue = GaugeMetricFamily(
+            "sendpool_queue_depth",
+            "Pending messages: due now, or waiting (window, back-off or pause).",
+            labels=["state"],
+        )
+        queue.add_metric(["due"], s.queue_due)
+        queue.add_metric(["waiting"], s.queue_waiting)
+        yield queue
+        health = GaugeMetricFamily(
+            "sendpool_server_health",
+            "1 for each server's current state (healthy, degraded, unknown, disabled), else 0.",
+            labels=["server", "type", "state"],
+        )
+        gauges = {
+            name: GaugeMetricFamily(f"sendpool_server_{name}", text, labels=["server"])
+            for name, text in (
+                ("day_used", "Units reserved in the server's current day window."),
+                ("day_cap", "The server's effective daily cap (warm-up included)."),
+                ("hour_used", "Units reserved in the server's current hour window."),
+                ("hour_cap", "The server's hourly cap (the daily cap when it has none)."),
+            )
+        }
+        for srv in s.servers:
+            state = srv.health if srv.status == "active" else "disabled"
+            for candidate in HEALTH_STATES:
+                health.add_metric([srv.name, srv.type, candidate], 1 if candidate == state else 0)
+            for name, family in gauges.items():
+                family.add_metric([srv.name], getattr(srv.usage, name))
+        yield health
+        yield from gauges.values()
+
+
+def render_metrics(snap: MetricsSnapshot) -> bytes:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(SnapshotCollector(snap))
+    return generate_latest(REGISTRY) + generate_latest(registry)

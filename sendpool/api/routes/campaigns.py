@@ -1,0 +1,94 @@
+"""/campaigns: create, launch, pause, resume, follow, and the per-message log."""
+
+from __future__ import annotations
+
+import functools
+
+import anyio.to_thread
+from fastapi import APIRouter
+
+from sendpool.api.body import JsonBodyRoute
+from sendpool.api.deps import CustomerId, Limit, Now, Offset, RuntimeDep, Search
+from sendpool.api.schemas.tenant import CampaignCreate, CampaignOut, LogPage, ProgressOut
+from sendpool.services import tenant_campaigns
+from sendpool.services.campaigns import CampaignDraft, CampaignReport
+from sendpool.services.tenant_campaigns import CampaignInfo
+
+router = APIRouter(prefix="/campaigns", tags=["customer: campaigns"], route_class=JsonBodyRoute)
+
+
+@router.get("", response_model=list[CampaignOut])
+async def list_campaigns(customer: CustomerId, rt: RuntimeDep) -> list[CampaignInfo]:
+    return await rt.db.run(tenant_campaigns.list_campaigns, customer)
+
+
+@router.post("", response_model=CampaignOut, status_code=201)
+async def create_campaign(
+    body: CampaignCreate, customer: CustomerId, rt: RuntimeDep, now: Now
+) -> CampaignInfo:
+    """A draft to one of your lists, sent under your plan; launch it when ready."""
+    draft = CampaignDraft(
+        body.name,
+        body.subject,
+        body.from_email,
+        body.from_name,
+        body.reply_to,
+        body.text,
+        body.html,
+    )
+    return await rt.db.run(
+        tenant_campaigns.new_campaign,
+        customer,
+        list_uid=body.list_uid,
+        draft=draft,
+        public_url=rt.settings.public_url,
+        now=now,
+    )
+
+
+@router.get("/{uid}", response_model=ProgressOut)
+async def progress(uid: str, customer: CustomerId, rt: RuntimeDep, now: Now) -> CampaignReport:
+    """Messages per status and, once sent, per server."""
+    return await rt.db.run(tenant_campaigns.progress, customer, uid, now)
+
+
+@router.post("/{uid}/launch", response_model=ProgressOut)
+async def launch(uid: str, customer: CustomerId, rt: RuntimeDep, now: Now) -> CampaignReport:
+    """Queue one message per subscribed recipient; the workers pick servers as they send."""
+    call = functools.partial(tenant_campaigns.launch_campaign, rt.db.engine, customer, uid, now)
+    return await anyio.to_thread.run_sync(call)
+
+
+@router.post("/{uid}/pause", response_model=ProgressOut)
+async def pause(uid: str, customer: CustomerId, rt: RuntimeDep, now: Now) -> CampaignReport:
+    return await rt.db.run(tenant_campaigns.pause_campaign, customer, uid, now)
+
+
+@router.post("/{uid}/resume", response_model=ProgressOut)
+async def resume(uid: str, customer: CustomerId, rt: RuntimeDep, now: Now) -> CampaignReport:
+    return await rt.db.run(tenant_campaigns.resume_campaign, customer, uid, now)
+
+
+@router.get("/{uid}/messages", response_model=LogPage)
+async def messages(
+    uid: str,
+    customer: CustomerId,
+    rt: RuntimeDep,
+    recipient: Search = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> LogPage:
+    """The per-message log, with the server each message went through."""
+    rows = await rt.db.run(
+        tenant_campaigns.campaign_messages,
+        customer,
+        uid,
+        recipient=recipient,
+        limit=limit,
+        offset=offset,
+    )
+    more = offset + limit if len(rows) == limit else None
+    return LogPage.model_validate(
+        {"items": rows, "limit": limit, "offset": offset, "next_offset": more},
+        from_attributes=True,
+    )

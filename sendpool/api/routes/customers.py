@@ -1,0 +1,84 @@
+"""/admin/customers and /admin/region-rules: tenants, their plans and region tags."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path
+
+from sendpool.api.body import JsonBodyRoute
+from sendpool.api.deps import Admin, Now, RuntimeDep
+from sendpool.api.schemas.admin import (
+    CustomerCreate,
+    CustomerOut,
+    CustomerPatch,
+    RegionRuleBody,
+    RegionRuleOut,
+)
+from sendpool.api.schemas.common import Deleted
+from sendpool.services import customers
+from sendpool.services.customers import CustomerDetail, RegionRuleDetail
+
+router = APIRouter(tags=["admin: customers"], route_class=JsonBodyRoute)
+RegionPath = Annotated[str, Path(min_length=1, max_length=64)]
+
+
+@router.get("/customers", response_model=list[CustomerOut])
+async def list_customers(_: Admin, rt: RuntimeDep) -> list[CustomerDetail]:
+    return await rt.db.run(customers.list_customers)
+
+
+@router.post("/customers", response_model=CustomerOut, status_code=201)
+async def create_customer(
+    body: CustomerCreate, admin: Admin, rt: RuntimeDep, now: Now
+) -> CustomerDetail:
+    fields = body.model_dump(exclude_unset=True)
+    return await rt.db.run(customers.create_customer, fields=fields, actor=admin.actor, now=now)
+
+
+@router.get("/customers/{uid}", response_model=CustomerOut)
+async def get_customer(uid: str, _: Admin, rt: RuntimeDep) -> CustomerDetail:
+    return await rt.db.run(customers.get_customer, uid)
+
+
+@router.patch("/customers/{uid}", response_model=CustomerOut)
+async def update_customer(
+    uid: str, body: CustomerPatch, admin: Admin, rt: RuntimeDep, now: Now
+) -> CustomerDetail:
+    changes = body.model_dump(exclude_unset=True)
+    return await rt.db.run(
+        customers.update_customer, uid, changes=changes, actor=admin.actor, now=now
+    )
+
+
+@router.delete("/customers/{uid}", response_model=Deleted)
+async def delete_customer(uid: str, admin: Admin, rt: RuntimeDep, now: Now) -> Deleted:
+    """Deletes the customer with its lists, campaigns, messages and tokens."""
+    deleted = await rt.db.run(customers.delete_customer, uid, actor=admin.actor, now=now)
+    return Deleted(uid=deleted, outcome="deleted")
+
+
+@router.get("/region-rules", response_model=list[RegionRuleOut])
+async def list_region_rules(_: Admin, rt: RuntimeDep) -> list[RegionRuleDetail]:
+    return await rt.db.run(customers.list_region_rules)
+
+
+@router.get("/region-rules/{region}", response_model=RegionRuleOut)
+async def get_region_rule(region: RegionPath, _: Admin, rt: RuntimeDep) -> RegionRuleDetail:
+    return await rt.db.run(customers.get_region_rule, region)
+
+
+@router.put("/region-rules/{region}", response_model=RegionRuleOut)
+async def put_region_rule(
+    region: RegionPath, body: RegionRuleBody, admin: Admin, rt: RuntimeDep, now: Now
+) -> RegionRuleDetail:
+    """Customers tagged with this region send through this plan (data residency)."""
+    return await rt.db.run(
+        customers.put_region_rule, region, plan=body.plan, actor=admin.actor, now=now
+    )
+
+
+@router.delete("/region-rules/{region}", response_model=Deleted)
+async def delete_region_rule(region: RegionPath, admin: Admin, rt: RuntimeDep, now: Now) -> Deleted:
+    deleted = await rt.db.run(customers.delete_region_rule, region, actor=admin.actor, now=now)
+    return Deleted(uid=deleted, outcome="deleted")

@@ -1,0 +1,60 @@
+"""/messages and /servers: transactional mail, the message log, and the plan's servers."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from fastapi import APIRouter
+
+from sendpool.api.body import JsonBodyRoute
+from sendpool.api.deps import CustomerId, Limit, Now, Offset, RuntimeDep, Search
+from sendpool.api.schemas.tenant import LogPage, MessageOut, PlanServers, Queued, TransactionalIn
+from sendpool.services import tenant_messages
+from sendpool.services.tenant_messages import Transactional
+
+router = APIRouter(tags=["customer: messages"], route_class=JsonBodyRoute)
+
+
+@router.get("/servers", response_model=PlanServers)
+async def servers(customer: CustomerId, rt: RuntimeDep) -> PlanServers:
+    """The servers your plan sends through, by name only."""
+    return PlanServers(servers=await rt.db.run(tenant_messages.plan_servers, customer))
+
+
+@router.post("/messages", response_model=Queued, status_code=202)
+async def send(body: TransactionalIn, customer: CustomerId, rt: RuntimeDep, now: Now) -> Queued:
+    """Queue one transactional message; it goes out in the low-volume class."""
+    message = Transactional(**body.model_dump())
+    uid = await rt.db.run(
+        tenant_messages.send_transactional,
+        customer,
+        message,
+        public_url=rt.settings.public_url,
+        now=now,
+    )
+    return Queued(uid=uid, status="queued")
+
+
+@router.get("/messages", response_model=LogPage)
+async def log(
+    customer: CustomerId,
+    rt: RuntimeDep,
+    recipient: Search = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> LogPage:
+    """Every message of yours, campaign and transactional, with the server used."""
+    rows = await rt.db.run(
+        tenant_messages.messages, customer, recipient=recipient, limit=limit, offset=offset
+    )
+    more = offset + limit if len(rows) == limit else None
+    return LogPage.model_validate(
+        {"items": rows, "limit": limit, "offset": offset, "next_offset": more},
+        from_attributes=True,
+    )
+
+
+@router.get("/messages/{uid}", response_model=MessageOut)
+async def get_message(uid: str, customer: CustomerId, rt: RuntimeDep) -> MessageOut:
+    m = await rt.db.run(tenant_messages.get_message, customer, uid)
+    return MessageOut(**dataclasses.asdict(m.row), kind=m.kind, campaign_uid=m.campaign_uid)

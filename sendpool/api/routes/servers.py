@@ -1,0 +1,99 @@
+"""/admin/sending-servers: the pool's servers, their stats, connection checks and test emails."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from fastapi import APIRouter
+
+from sendpool.api.body import JsonBodyRoute
+from sendpool.api.deps import Admin, Now, RuntimeDep
+from sendpool.api.schemas.common import Deleted
+from sendpool.api.schemas.servers import (
+    CheckOut,
+    ServerCreate,
+    ServerOut,
+    ServerPatch,
+    ServerStatsOut,
+    TestEmailBody,
+    TestEmailOut,
+)
+from sendpool.services import admin_servers, server_checks, server_views, stats
+from sendpool.services.server_views import ServerDetail
+
+router = APIRouter(
+    prefix="/sending-servers", tags=["admin: sending servers"], route_class=JsonBodyRoute
+)
+
+
+def render(detail: ServerDetail) -> dict[str, Any]:
+    """Flat, as in pool.toml: the type's settings beside the common keys."""
+    out = {f.name: getattr(detail, f.name) for f in dataclasses.fields(detail)}
+    settings = out.pop("settings")
+    return {**settings, **out}
+
+
+@router.get("", response_model=list[ServerOut])
+async def list_servers(_: Admin, rt: RuntimeDep) -> list[dict[str, Any]]:
+    return [render(d) for d in await rt.db.run(server_views.list_server_details, rt.box)]
+
+
+@router.post("", response_model=ServerOut, status_code=201)
+async def create_server(
+    body: ServerCreate, admin: Admin, rt: RuntimeDep, now: Now
+) -> dict[str, Any]:
+    fields = body.model_dump(exclude_unset=True)
+    detail = await rt.db.run(
+        admin_servers.create_server, rt.box, fields=fields, actor=admin.actor, now=now
+    )
+    return render(detail)
+
+
+@router.get("/{uid}", response_model=ServerOut)
+async def get_server(uid: str, _: Admin, rt: RuntimeDep) -> dict[str, Any]:
+    return render(await rt.db.run(server_views.get_server, rt.box, uid))
+
+
+@router.patch("/{uid}", response_model=ServerOut)
+async def update_server(
+    uid: str, body: ServerPatch, admin: Admin, rt: RuntimeDep, now: Now
+) -> dict[str, Any]:
+    changes = body.model_dump(exclude_unset=True)
+    detail = await rt.db.run(
+        admin_servers.update_server, rt.box, uid, changes=changes, actor=admin.actor, now=now
+    )
+    return render(detail)
+
+
+@router.delete("/{uid}", response_model=Deleted)
+async def delete_server(uid: str, admin: Admin, rt: RuntimeDep, now: Now) -> Deleted:
+    """Delete a server without history; a server that has sent (or bounced) is disabled."""
+    uid, outcome = await rt.db.run(admin_servers.delete_server, uid, actor=admin.actor, now=now)
+    return Deleted(uid=uid, outcome=outcome)
+
+
+@router.get("/{uid}/stats", response_model=ServerStatsOut)
+async def server_stats(uid: str, _: Admin, rt: RuntimeDep, now: Now) -> ServerStatsOut:
+    s = await rt.db.run(stats.server_stats, rt.box, uid, now)
+    common = {f.name: getattr(s, f.name) for f in dataclasses.fields(s) if f.name != "usage"}
+    return ServerStatsOut(**common, **dataclasses.asdict(s.usage))
+
+
+@router.post("/{uid}/test-connection", response_model=CheckOut)
+async def test_connection(uid: str, _: Admin, rt: RuntimeDep) -> CheckOut:
+    """Connect and authenticate now; the result is recorded as the server's health."""
+    s = rt.settings
+    check = await server_checks.test_connection(
+        rt.db, rt.box, uid, timeout=s.send_timeout, interval=s.health_check_interval
+    )
+    return CheckOut(ok=check.ok, detail=check.detail, facts=check.facts, health=check.health)
+
+
+@router.post("/{uid}/test-email", response_model=TestEmailOut)
+async def test_email(uid: str, body: TestEmailBody, _: Admin, rt: RuntimeDep) -> TestEmailOut:
+    """Send one test email through this server (outside the pool's quotas)."""
+    sent = await server_checks.test_email(
+        rt.db, rt.box, uid, to=body.to, from_email=body.from_email, timeout=rt.settings.send_timeout
+    )
+    return TestEmailOut(**dataclasses.asdict(sent))

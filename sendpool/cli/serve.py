@@ -1,0 +1,41 @@
+"""``sendpool serve``: the JSON API, with the workers and the daily scheduler in process."""
+
+from __future__ import annotations
+
+import functools
+from typing import Annotated
+
+import typer
+
+from sendpool.cli.common import err_console, friendly_errors, open_runtime, setup_logging
+from sendpool.pipeline.embedded import run_async
+
+
+@friendly_errors
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on.")] = 8025,
+    no_workers: Annotated[
+        bool, typer.Option("--no-workers", help="Serve the API only; send with `sendpool worker`.")
+    ] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log more.")] = False,
+) -> None:
+    """Serve the JSON API (OpenAPI at /docs, /metrics, /healthz).
+
+    On the embedded default the workers, their health checker and the daily
+    rebalancing job run in this process too (the job runs once a day at
+    SENDPOOL_REBALANCE_AT, UTC, or at start if that slot was missed;
+    SENDPOOL_REBALANCE_ENABLED=false turns it off). SIGINT or SIGTERM
+    finishes in-flight sends and requests, then exits.
+    """
+    # Imported here: the web stack is heavy, and every other command starts faster without it.
+    from sendpool.api.server import bind, serve_api
+
+    setup_logging(verbose)
+    rt = open_runtime()
+    try:
+        sock = bind(host, port)
+        announce = functools.partial(err_console.print, highlight=False)
+        run_async(serve_api(rt, sock, workers=not no_workers, announce=announce))
+    finally:
+        rt.close()

@@ -1,0 +1,73 @@
+"""The scheduler inside ``sendpool serve``: the daily rebalancing job, and room for more.
+
+Each tick asks the database whether today's slot has run yet, so a restart,
+a late start (the job catches up) or a second ``serve`` process never runs
+the job twice for one slot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from sendpool.config import Settings
+from sendpool.services.rebalance import policy_from, run_if_due
+from sendpool.store.database import Database
+
+log = logging.getLogger("sendpool.scheduler")
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Scheduler:
+    def __init__(
+        self, db: Database, settings: Settings, *, clock: Clock = utc_now, tick: float = 60.0
+    ) -> None:
+        self.db = db
+        self.settings = settings
+        self.clock = clock
+        self.tick = tick
+        self.runs = 0  # rebalancing runs this scheduler made (for tests and logs)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Tick until ``stop`` is set; a failing job is logged and tried again next tick."""
+        while not stop.is_set():
+            await self.run_due_jobs()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.tick)
+
+    async def run_due_jobs(self) -> None:
+        if not self.settings.rebalance_enabled:
+            return
+        try:
+            run = await self.db.run(
+                run_if_due,
+                policy=policy_from(self.settings),
+                now=self.clock(),
+                at=self.settings.rebalance_at,
+                actor="scheduler",
+            )
+        except Exception:  # the job must not take serve down; the next tick retries
+            log.exception("daily rebalancing failed; retrying at the next tick")
+            return
+        if run is None:
+            return
+        self.runs += 1
+        for d in run.changed:
+            log.warning(
+                "rebalanced %s: sending_limit %d -> %d (%s)",
+                d.name,
+                d.decision.old_limit,
+                d.decision.new_limit,
+                d.decision.reason,
+            )
+        log.info(
+            "daily rebalancing done: %d server(s), %d changed", len(run.decisions), len(run.changed)
+        )

@@ -1,0 +1,103 @@
+"""Units each server has used in its current windows, counted again from the messages.
+
+The Redis ledger asks for this when Redis has lost its counters. The count
+must never come out low, or a cap would be exceeded, so:
+
+- it waits until no message claimed before the reset still holds a live
+  lease: such a message may hold a unit that no row records yet;
+- an attempt is charged to the server the row names, at its sent_at (sent)
+  or updated_at (deferred, failed, sending again);
+- a row keeps only its last server, so every earlier attempt of a retried
+  message is charged to every server. A reset costs some capacity, never a cap.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime, timedelta
+
+from sqlalchemy import Connection, case, func, select
+
+from sendpool.core.servers import Usage
+from sendpool.core.windows import ServerWindows, windows_at
+from sendpool.store.database import Database
+from sendpool.store.tables import Message, SendingServer, table
+
+M = table(Message)
+ATTEMPTED = ("sent", "deferred", "failed", "sending")
+
+
+def in_flight_before(conn: Connection, now: datetime, before: datetime) -> int:
+    """Messages claimed before ``before`` whose lease is still running."""
+    return int(
+        conn.execute(
+            select(func.count()).where(
+                M.c.status == "sending", M.c.due_at > now, M.c.updated_at < before
+            )
+        ).scalar_one()
+    )
+
+
+def _count(conn: Connection, ids: list[int], day: datetime, hour: datetime) -> dict[int, Usage]:
+    at = case((M.c.status == "sent", M.c.sent_at), else_=M.c.updated_at)
+    rows = conn.execute(
+        select(
+            M.c.server_id,
+            func.sum(case((at >= day, 1), else_=0)),
+            func.sum(case((at >= hour, 1), else_=0)),
+        )
+        .where(M.c.server_id.in_(ids), M.c.status.in_(ATTEMPTED), at >= day)
+        .group_by(M.c.server_id)
+    ).all()
+    # Attempts whose server the row no longer names (it names the last one only).
+    unknown = M.c.attempts - case((M.c.server_id.is_(None), 0), else_=1)
+    extra_day, extra_hour = conn.execute(
+        select(
+            func.coalesce(func.sum(unknown), 0),
+            func.coalesce(func.sum(case((M.c.updated_at >= hour, unknown), else_=0)), 0),
+        ).where(M.c.updated_at >= day, M.c.attempts > 0)
+    ).one()
+    used = {int(sid): (int(d), int(h)) for sid, d, h in rows}
+    return {
+        sid: Usage(
+            used.get(sid, (0, 0))[0] + int(extra_day), used.get(sid, (0, 0))[1] + int(extra_hour)
+        )
+        for sid in ids
+    }
+
+
+def recount_sync(
+    conn: Connection, now: datetime, reset_at: datetime, clock_margin: float = 2.0
+) -> dict[int, tuple[ServerWindows, Usage]] | None:
+    """Usage per server now; None while a claim from before ``reset_at`` is in flight.
+
+    ``clock_margin`` covers the skew between Redis's clock (``reset_at``) and
+    the workers' clocks (a row's ``updated_at``).
+    """
+    if in_flight_before(conn, now, reset_at + timedelta(seconds=clock_margin)):
+        return None
+    S = table(SendingServer)
+    windows = {
+        int(sid): windows_at(now, tz) for sid, tz in conn.execute(select(S.c.id, S.c.timezone))
+    }
+    by_start: dict[tuple[datetime, datetime], list[int]] = defaultdict(list)
+    for sid, w in windows.items():
+        by_start[(w.day.start, w.hour.start)].append(sid)
+    out: dict[int, tuple[ServerWindows, Usage]] = {}
+    for (day, hour), ids in by_start.items():
+        for sid, usage in _count(conn, ids, day, hour).items():
+            out[sid] = (windows[sid], usage)
+    return out
+
+
+class SqlRecount:
+    """The recount the Redis ledger consumes, over the SQL database."""
+
+    def __init__(self, db: Database, *, clock_margin: float = 2.0) -> None:
+        self.db = db
+        self.clock_margin = clock_margin
+
+    async def __call__(
+        self, now: datetime, reset_at: datetime
+    ) -> dict[int, tuple[ServerWindows, Usage]] | None:
+        return await self.db.run(recount_sync, now, reset_at, self.clock_margin)

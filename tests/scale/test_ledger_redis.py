@@ -1,0 +1,157 @@
+"""The Redis ledger: the same contract as the SQL one, the same arithmetic as the core."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import redis
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sendpool.core.quota import Denial, grantable
+from sendpool.core.ratelimit import gcra
+from sendpool.core.servers import Caps, Usage
+from sendpool.core.windows import ServerWindows, windows_at
+from sendpool.store.ledger_redis import Keys, RedisLedger
+from tests.scale.services import PrivateRedis
+
+pytestmark = pytest.mark.services
+
+# In the future: Redis expires keys by its own clock.
+NOW = datetime(2030, 11, 27, 18, 10, tzinfo=UTC)
+
+
+async def no_usage(now: datetime, reset_at: datetime) -> Mapping[int, tuple[ServerWindows, Usage]]:
+    """A database that has recorded no sends."""
+    return {}
+
+
+@pytest.fixture
+async def ledger(redis_server: PrivateRedis) -> AsyncIterator[RedisLedger]:
+    led = RedisLedger.open(redis_server.url, no_usage, prefix="test")
+    yield led
+    led.close()
+
+
+async def test_reserve_until_the_daily_cap_then_deny(ledger: RedisLedger) -> None:
+    w = windows_at(NOW)
+    assert (await ledger.reserve(1, w, Caps(10), 7, NOW)).granted == 7
+    grant = await ledger.reserve(1, w, Caps(10), 7, NOW)
+    assert (grant.granted, grant.denied) == (3, Denial.DAILY_CAP)
+    assert (await ledger.reserve(1, w, Caps(10), 1, NOW)).granted == 0
+    assert (await ledger.usage({1: w}))[1].day_used == 10
+    assert (await ledger.reserve(1, w, Caps(10), 0, NOW)).granted == 0
+    assert (await ledger.reserve(2, w, Caps(0), 5, NOW)).denied is Denial.DAILY_CAP
+
+
+async def test_hour_window_rolls_over_but_day_does_not(ledger: RedisLedger) -> None:
+    caps = Caps(daily=10, hourly=4)
+    first = windows_at(NOW)
+    assert (await ledger.reserve(1, first, caps, 6, NOW)).denied is Denial.HOURLY_CAP
+    later = NOW + timedelta(hours=1)
+    second = windows_at(later)
+    assert (await ledger.reserve(1, second, caps, 10, later)).granted == 4
+    assert (await ledger.reserve(1, second, caps, 10, later)).granted == 0
+    usage = await ledger.usage({1: second, 2: second})
+    assert (usage[1].day_used, usage[1].hour_used, usage[2].day_used) == (8, 4, 0)
+
+
+async def test_release_gives_units_back_and_never_below_zero(ledger: RedisLedger) -> None:
+    w = windows_at(NOW)
+    await ledger.reserve(3, w, Caps(5), 5, NOW)
+    await ledger.release({(3, w): 2})
+    assert (await ledger.reserve(3, w, Caps(5), 5, NOW)).granted == 2
+    await ledger.release({(3, w): 50, (4, w): 1})
+    assert (await ledger.usage({3: w, 4: w})) == {3: Usage(0, 0), 4: Usage(0, 0)}
+
+
+async def test_rate_per_second(ledger: RedisLedger) -> None:
+    w = windows_at(NOW)
+    caps = Caps(1000, rate=5.0)
+    grant = await ledger.reserve(4, w, caps, 20, NOW)
+    assert (grant.granted, grant.denied) == (5, Denial.RATE)
+    assert grant.retry_after is not None and grant.retry_after > 0
+    assert (await ledger.reserve(4, w, caps, 20, NOW + timedelta(seconds=1))).granted == 5
+    assert (await ledger.usage({4: w}))[4].day_used == 10
+
+
+async def test_cursors_advance_per_plan(ledger: RedisLedger) -> None:
+    assert await ledger.advance_cursor(1, 5) == 0
+    assert await ledger.advance_cursor(1, 3) == 5
+    assert await ledger.advance_cursor(2, 1) == 0
+
+
+async def test_counters_expire_with_their_window(
+    ledger: RedisLedger, redis_server: PrivateRedis
+) -> None:
+    w = windows_at(NOW)
+    await ledger.reserve(1, w, Caps(10, rate=2.0), 1, NOW)
+    client = redis.Redis.from_url(redis_server.url)
+    try:
+        keys = Keys("test")
+        day_ms = client.pexpiretime(keys.counter(1, w.day))
+        hour_ms = client.pexpiretime(keys.counter(1, w.hour))
+        rate_ms = client.pexpiretime(keys.rate(1))
+        cursor_ms = client.pexpiretime(keys.ready)
+    finally:
+        client.close()
+    grace = timedelta(minutes=10)
+    assert day_ms == int((w.day.end + grace).timestamp() * 1000)
+    assert hour_ms == int((w.hour.end + grace).timestamp() * 1000)
+    assert 0 < rate_ms - NOW.timestamp() * 1000 <= 61_000
+    assert cursor_ms == -1  # the ready marker lasts as long as the Redis process
+
+
+@settings(max_examples=120, deadline=None)
+@given(
+    daily=st.integers(0, 50),
+    hourly=st.none() | st.integers(0, 50),
+    rate=st.none() | st.sampled_from([0.5, 1.0, 2.0, 3.0, 7.5, 40.0, 1000.0]),
+    day_used=st.integers(0, 60),
+    hour_used=st.integers(0, 60),
+    tat_ahead=st.floats(-5.0, 5.0),
+    count=st.integers(1, 60),
+)
+def test_the_script_does_the_core_arithmetic(
+    shared_private_redis: PrivateRedis,
+    daily: int,
+    hourly: int | None,
+    rate: float | None,
+    day_used: int,
+    hour_used: int,
+    tat_ahead: float,
+    count: int,
+) -> None:
+    caps = Caps(daily, hourly, rate)
+    w = windows_at(NOW)
+    keys = Keys("prop")
+    tat = NOW.timestamp() + tat_ahead
+    n, denial = grantable(caps, Usage(day_used, hour_used), count)
+    retry_after = None
+    new_tat = tat
+    if n > 0 and rate:
+        d = gcra(tat, NOW.timestamp(), rate, n)
+        new_tat = d.new_tat
+        if d.granted < n:
+            n, denial, retry_after = d.granted, Denial.RATE, d.retry_after
+
+    async def reserve() -> tuple[object, ...]:
+        led = RedisLedger.open(shared_private_redis.url, no_usage, prefix="prop")
+        try:
+            await led.reserve(99, w, Caps(1), 1, NOW)  # the first call makes the counters whole
+            led.client.set(keys.counter(1, w.day), day_used)
+            led.client.set(keys.counter(1, w.hour), hour_used)
+            led.client.set(keys.rate(1), repr(tat))
+            grant = await led.reserve(1, w, caps, count, NOW)
+            stored = float(led.client.get(keys.rate(1)) or 0)
+            return grant.granted, grant.denied, grant.retry_after, stored
+        finally:
+            led.close()
+
+    granted, denied, retry, stored = asyncio.run(reserve())
+    assert (granted, denied) == (n, denial)
+    assert retry == retry_after
+    assert stored == new_tat

@@ -1,0 +1,223 @@
+"""What only PostgreSQL can get wrong: concurrent migrations, SKIP LOCKED claims, row locks."""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import random
+import threading
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from multiprocessing.synchronize import Event
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import Connection, inspect, select, update
+
+from sendpool.core.servers import Caps
+from sendpool.core.windows import windows_at
+from sendpool.pipeline.ports import QuotaLedger
+from sendpool.runtime import Runtime
+from sendpool.services.transactional import enqueue_transactional
+from sendpool.store.database import Database
+from sendpool.store.db import make_engine, migrate
+from sendpool.store.ledger_redis import RedisLedger
+from sendpool.store.ledger_sql import SqlLedger
+from sendpool.store.queue import SqlQueue, claim_sync
+from sendpool.store.recount import SqlRecount
+from sendpool.store.tables import Base, RotationCursor, table
+from tests.scale.services import PgDatabases, PrivateRedis
+from tests.scenario import apply, make_campaign, smtp_server
+
+pytestmark = pytest.mark.services
+
+CAP = 1000
+NOW = datetime(2030, 11, 27, 12, tzinfo=UTC)
+
+
+def test_migrations_match_the_models_on_postgres(pg_database: str) -> None:
+    engine = make_engine(pg_database)
+    try:
+        migrate(engine)  # the template is migrated already: this run changes nothing
+        with engine.connect() as conn:
+            assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+    finally:
+        engine.dispose()
+
+
+def _open(url: str, start: Event, out: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+    start.wait()
+    try:
+        Database.open(url).close()
+        out.put("ok")
+    except Exception as exc:  # reported to the test, which fails with it
+        out.put(repr(exc))
+
+
+def test_workers_starting_together_on_an_empty_database_migrate_it_once(
+    pg_databases: PgDatabases,
+) -> None:
+    url = pg_databases.create(migrated=False)
+    try:
+        ctx = multiprocessing.get_context("spawn")
+        start, out = ctx.Event(), ctx.Queue()
+        procs = [ctx.Process(target=_open, args=(url, start, out)) for _ in range(4)]
+        for p in procs:
+            p.start()
+        start.set()
+        results = [out.get(timeout=120) for _ in procs]
+        for p in procs:
+            p.join(30)
+        assert results == ["ok"] * 4
+        engine = make_engine(url)
+        try:
+            assert inspect(engine).has_table("messages")
+        finally:
+            engine.dispose()
+    finally:
+        pg_databases.drop(url)
+
+
+def test_concurrent_claims_skip_each_others_rows(runtime: Runtime) -> None:
+    apply(
+        runtime,
+        {
+            "servers": [smtp_server("s", 1)],
+            "plans": [{"name": "P", "servers": ["s"]}],
+            "customers": [{"name": "acme", "plan": "P"}],
+        },
+    )
+    make_campaign(runtime, 2000)
+    now = datetime.now(UTC)
+    claimed: Counter[int] = Counter()
+    lock = threading.Lock()
+    barrier = threading.Barrier(4)
+
+    def claimer(name: str) -> None:
+        barrier.wait()
+        while True:
+            rows = runtime.db.transaction(claim_sync, name, 37, now, now + timedelta(seconds=60))
+            if not rows:
+                return
+            with lock:
+                claimed.update(m.id for m in rows)
+
+    threads = [threading.Thread(target=claimer, args=(f"w{i}",)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert len(claimed) == 2000 and set(claimed.values()) == {1}
+
+
+async def test_a_transactional_payload_round_trips_as_json(runtime: Runtime) -> None:
+    apply(runtime, {"customers": [{"name": "acme"}]})
+    now = datetime.now(UTC)
+    runtime.db.transaction(
+        lambda c: enqueue_transactional(
+            c,
+            customer_id=1,
+            to="ada@example.com",
+            subject="Hi {{ name }}",
+            from_email="app@example.com",
+            text="Hello {{ name }}",
+            fields={"name": "Ada", "n": 3},
+            now=now,
+        )
+    )
+    (m,) = await SqlQueue(runtime.db).claim("w", 10, now, now + timedelta(seconds=30))
+    assert m.kind == "transactional" and m.payload is not None
+    assert m.payload["fields"] == {"name": "Ada", "n": 3}
+
+
+def test_a_deadlock_victim_runs_again(runtime: Runtime) -> None:
+    C = table(RotationCursor)
+    runtime.db.transaction(
+        lambda c: c.execute(
+            C.insert(), [{"plan_id": 1, "position": 0}, {"plan_id": 2, "position": 0}]
+        )
+    )
+    both_hold_one = threading.Barrier(2)
+    attempts: Counter[str] = Counter()
+
+    def bump(conn: Connection, first: int, second: int) -> None:
+        name = f"{first}->{second}"
+        attempts[name] += 1
+        conn.execute(update(C).where(C.c.plan_id == first).values(position=C.c.position + 1))
+        if attempts[name] == 1:
+            both_hold_one.wait(10)  # now each waits for the other's row: PostgreSQL picks a victim
+        conn.execute(update(C).where(C.c.plan_id == second).values(position=C.c.position + 1))
+
+    threads = [
+        threading.Thread(target=runtime.db.transaction, args=(bump, a, b))
+        for a, b in ((1, 2), (2, 1))
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert sorted(attempts.values()) == [1, 2]
+    positions = runtime.db.transaction(lambda c: c.execute(select(C.c.position)).scalars().all())
+    assert positions == [2, 2]
+
+
+def contender(
+    kind: str,
+    url: str,
+    redis_url: str,
+    seed: int,
+    start: Event,
+    out: multiprocessing.Queue,  # type: ignore[type-arg]
+) -> None:
+    async def main() -> int:
+        db = Database.open(url, migrate_schema=False)
+        ledger: QuotaLedger = (
+            SqlLedger(db) if kind == "sql" else RedisLedger.open(redis_url, SqlRecount(db))
+        )
+        rng = random.Random(seed)
+        w = windows_at(NOW)
+
+        async def task() -> int:
+            got = 0
+            while True:
+                grant = await ledger.reserve(42, w, Caps(CAP), rng.randint(1, 3), NOW)
+                got += grant.granted
+                if grant.denied is not None and grant.retry_after is None:
+                    return got
+
+        try:
+            # Connected, and the Redis counters made whole, before the race starts.
+            while (await ledger.reserve(7, w, Caps(1), 1, NOW)).retry_after is not None:
+                await asyncio.sleep(0.05)
+            out.put("ready")
+            await asyncio.get_running_loop().run_in_executor(None, start.wait)
+            return sum(await asyncio.gather(*(task() for _ in range(50))))
+        finally:
+            if isinstance(ledger, RedisLedger):
+                ledger.close()
+            db.close()
+
+    out.put(asyncio.run(main()))
+
+
+@pytest.mark.parametrize("kind", ["sql", "redis"])
+def test_two_processes_never_exceed_the_cap(
+    kind: str, pg_database: str, redis_server: PrivateRedis
+) -> None:
+    ctx = multiprocessing.get_context("spawn")
+    start, out = ctx.Event(), ctx.Queue()
+    procs = [
+        ctx.Process(target=contender, args=(kind, pg_database, redis_server.url, seed, start, out))
+        for seed in (1, 2)
+    ]
+    for p in procs:
+        p.start()
+    assert [out.get(timeout=120) for _ in procs] == ["ready", "ready"]
+    start.set()
+    granted = [out.get(timeout=120) for _ in procs]
+    for p in procs:
+        p.join(timeout=30)
+        assert p.exitcode == 0
+    assert sum(granted) == CAP
+    assert all(g > 0 for g in granted), "both processes should have won some units"
