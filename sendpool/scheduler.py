@@ -1,4 +1,4 @@
-"""The scheduler inside ``sendpool serve``: the daily rebalancing job, and room for more.
+"""The scheduler inside ``sendpool serve``: the daily rebalancing job and ledger upkeep.
 
 Each tick asks the database whether today's slot has run yet, so a restart,
 a late start (the job catches up) or a second ``serve`` process never runs
@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from sendpool.config import Settings
 from sendpool.services.rebalance import policy_from, run_if_due
 from sendpool.store.database import Database
+from sendpool.store.ledger_sql import purge_expired_sync
 
 log = logging.getLogger("sendpool.scheduler")
 
@@ -44,6 +45,11 @@ class Scheduler:
                 await asyncio.wait_for(stop.wait(), self.tick)
 
     async def run_due_jobs(self) -> None:
+        try:
+            # Quota windows that ended over a day ago are of no use to /stats any more.
+            await self.db.run(purge_expired_sync, self.clock())
+        except Exception:
+            log.exception("purging expired quota windows failed; retrying at the next tick")
         if not self.settings.rebalance_enabled:
             return
         try:

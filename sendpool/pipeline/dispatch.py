@@ -130,10 +130,19 @@ class Dispatcher:
             for job, server in zip(pending, deal(sel.candidates, start, len(pending)), strict=True):
                 by_server[server.id].append(job)
             pending = []
-            for sid, group in by_server.items():
+            groups = list(by_server.items())
+            for k, (sid, group) in enumerate(groups):
                 view = pool.views[sid]
                 w = windows[sid]
                 grant = await self.ledger.reserve(sid, w, view.caps(now), len(group), now)
+                if grant.denied is Denial.UNAVAILABLE:
+                    # The ledger itself is down or rebuilding: no server can be
+                    # reserved, so everything not yet reserved waits for it.
+                    until = now + timedelta(seconds=grant.retry_after or 1.0)
+                    rest = [j for _, g in groups[k:] for j in g] + pending
+                    reason = "waiting: the quota ledger is unavailable"
+                    out.waiting.extend(Waiting(j, until, reason) for j in rest)
+                    return
                 for job in group[: grant.granted]:
                     job.server, job.windows = view, w
                     out.ready.append(job)

@@ -70,11 +70,12 @@ class HealthChecker:
                     checked=True,
                 )
             )
+            was_degraded = row.health == "degraded" or state.views[row.id].degraded
             if health.ok:
-                if row.health == "degraded":
+                if was_degraded:
                     log.warning("server %s is healthy again: %s", row.name, health.detail)
                 w.pool.mark_healthy(row.id)
-            elif row.health != "degraded":
+            elif not was_degraded:
                 log.warning("server %s failed its health check: %s", row.name, health.detail)
                 w.pool.mark_degraded(row.id, at, at + timedelta(seconds=self.interval))
         if results:

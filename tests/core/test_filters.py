@@ -39,6 +39,7 @@ def test_health_filter_reasons() -> None:
         [
             server(1, enabled=False),
             server(2, degraded=True, next_check_at=later),
+            server(6, degraded=True, next_check_at=NOW - timedelta(minutes=1)),
             server(3, paused_until=later),
             server(4, paused_until=NOW - timedelta(seconds=1)),
             server(5),
@@ -50,6 +51,7 @@ def test_health_filter_reasons() -> None:
     assert codes == {
         1: (SkipCode.DISABLED, None),
         2: (SkipCode.DEGRADED, later),
+        6: (SkipCode.DEGRADED, NOW + timedelta(seconds=1)),
         3: (SkipCode.PAUSED, later),
     }
     assert "health check" in result.skipped[1].reason

@@ -9,6 +9,7 @@ from datetime import date
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from sendpool.core.quota import Denial, Grant
 from sendpool.core.servers import SendClass, ServerView
 from sendpool.core.warmup import WarmupSchedule
 from sendpool.pipeline.dispatch import Dispatcher
@@ -160,3 +161,17 @@ def test_a_message_without_a_plan_waits_with_a_reason() -> None:
     out = asyncio.run(Dispatcher(MemoryLedger()).assign([job(None), job(7)], state, NOW))
     assert not out.ready and len(out.waiting) == 2
     assert "no plan" in out.waiting[0].reason
+
+
+class _DownLedger(MemoryLedger):
+    async def reserve(self, *args: object, **kwargs: object) -> Grant:
+        return Grant(0, Denial.UNAVAILABLE, 0.5)
+
+
+def test_an_unavailable_ledger_makes_the_whole_batch_wait() -> None:
+    pool = [ServerView(id=i, name=f"s{i}", sending_limit=100) for i in (1, 2, 3)]
+    state = pool_state(pool, {1: [1, 2, 3]})
+    out = asyncio.run(Dispatcher(_DownLedger()).assign([job(1) for _ in range(9)], state, NOW))
+    assert not out.ready and len(out.waiting) == 9
+    assert {w.reason for w in out.waiting} == {"waiting: the quota ledger is unavailable"}
+    assert {(w.until - NOW).total_seconds() for w in out.waiting} == {0.5}

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import timedelta
 
 from sendpool.core.filters import FilterResult, Skip, SkipCode, skip
 from sendpool.core.servers import DispatchContext, ServerView
+
+CHECK_GRACE = timedelta(seconds=1)
 
 
 def health_filter(servers: Sequence[ServerView], ctx: DispatchContext) -> FilterResult:
@@ -17,7 +20,10 @@ def health_filter(servers: Sequence[ServerView], ctx: DispatchContext) -> Filter
             skipped.append(skip(s, SkipCode.DISABLED, "disabled"))
         elif s.degraded:
             reason = "degraded: waiting for a passing health check"
-            skipped.append(skip(s, SkipCode.DEGRADED, reason, s.next_check_at))
+            # A check that is due (or overdue) may pass any moment: look again soon,
+            # rather than waiting as if nothing would ever change.
+            until = max(s.next_check_at or now, now + CHECK_GRACE)
+            skipped.append(skip(s, SkipCode.DEGRADED, reason, until))
         elif s.paused_until is not None and s.paused_until > now:
             reason = f"at capacity on the provider's side until {s.paused_until:%H:%M:%S} UTC"
             skipped.append(skip(s, SkipCode.PAUSED, reason, s.paused_until))
