@@ -25,6 +25,7 @@ from sendpool.api.routes import (
 )
 from sendpool.api.schemas.common import problem_responses
 from sendpool.runtime import Runtime
+from sendpool.web import install_admin_pages
 
 API = "/api/v1"
 DESCRIPTION = """\
@@ -71,4 +72,5 @@ def create_app(rt: Runtime) -> FastAPI:
     app.include_router(tenant, prefix=API)
     app.include_router(me.router, prefix=API, responses=problem_responses(401, 413, 422))
     app.include_router(ops.router)
+    install_admin_pages(app, rt)  # HTML for people at /admin, beside the JSON API
     return app

@@ -2,9 +2,24 @@
 
 from __future__ import annotations
 
+import functools
+import re
+
 from email_validator import EmailNotValidError, validate_email
 
 from sendpool.errors import InputError
+
+# RFC 5322 §3.2.3 dot-atom: the plain local part nearly every list is made of.
+_DOT_ATOM = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
+
+
+@functools.lru_cache(maxsize=65536)
+def _domain(domain: str) -> str | None:
+    """The domain as email-validator normalises it, or None; lists repeat a few domains."""
+    try:
+        return validate_email("x@" + domain, check_deliverability=False).domain
+    except EmailNotValidError:
+        return None
 
 
 def normalise_address(address: str) -> str:
@@ -16,10 +31,18 @@ def normalise_address(address: str) -> str:
         raise InputError("email address is empty")
     if any(c in address for c in "\r\n\x00"):
         raise InputError("email address contains a line break")
+    address = address.strip()
+    local, at, domain = address.rpartition("@")
+    if at and len(address) <= 254 and len(local) <= 64 and _DOT_ATOM.fullmatch(local):
+        # The common case, checked the way email-validator would: the domain by the
+        # library (once per domain), a plain dot-atom local part as it is.
+        normal = _domain(domain)
+        if normal is not None:
+            return f"{local}@{normal}"
     try:
-        result = validate_email(address.strip(), check_deliverability=False)
+        result = validate_email(address, check_deliverability=False)
     except EmailNotValidError as exc:
-        raise InputError(f"invalid email address {address.strip()[:80]!r}: {exc}") from None
+        raise InputError(f"invalid email address {address[:80]!r}: {exc}") from None
     return result.normalized
 
 

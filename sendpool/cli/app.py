@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from sendpool.cli import campaign, demo, pool, rebalance, serve, servers, token, worker
+from sendpool.cli import admin, campaign, demo, pool, rebalance, serve, servers, token, worker
 
 app = typer.Typer(
     name="sendpool",
@@ -27,6 +27,7 @@ app.add_typer(pool.app, name="pool")
 app.add_typer(campaign.app, name="campaign")
 app.add_typer(servers.app, name="servers")
 app.add_typer(token.app, name="token")
+app.add_typer(admin.app, name="admin")
 
 
 def main() -> None:

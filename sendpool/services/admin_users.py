@@ -7,6 +7,7 @@ a sign-in never holds up the workers' SQL.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -30,8 +31,12 @@ MIN_PASSWORD = 10
 MAX_PASSWORD = 1024
 
 _hasher = PasswordHasher()  # argon2id, the library's (RFC 9106) defaults
-# Verified against when the email is unknown, so that answer takes as long as a wrong password.
-_DUMMY_HASH = _hasher.hash("sendpool: no such admin")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified against when the email is unknown, so that answer takes as long as a wrong one."""
+    return _hasher.hash("sendpool: no such admin")
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,7 +219,7 @@ async def login(db: Database, *, email: str, password: str, now: datetime) -> Lo
     found = await db.run(_find_for_login, email.strip().lower())
     if found is not None and found[2] is not None and found[2] > now:
         return LoginResult(None, locked_until=found[2])
-    password_hash = found[1] if found is not None else _DUMMY_HASH
+    password_hash = found[1] if found is not None else _dummy_hash()
     ok = await anyio.to_thread.run_sync(_verify, password_hash, password[:MAX_PASSWORD])
     if found is None:
         return LoginResult(None)

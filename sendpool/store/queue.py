@@ -8,8 +8,8 @@ other; SQLite serialises claims with its write lock.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from collections.abc import Sequence
+from datetime import datetime
 
 from sqlalchemy import (
     JSON,
@@ -36,7 +36,7 @@ from sendpool.store.tables import (
     Suppression,
     table,
 )
-from sendpool.store.types import UTCDateTime
+from sendpool.store.types import UTCDateTime, driver_time
 
 _CLAIM_COLUMNS = (
     "id, uid, customer_id, campaign_id, subscriber_id, recipient, kind, attempts, "
@@ -136,22 +136,9 @@ def _update_sql(paramstyle: str) -> str:
     )
 
 
-def _time_param(conn: Connection) -> Callable[[datetime | None], object]:
-    """Times as the column type stores them: naive UTC (text on SQLite, as SQLAlchemy writes it)."""
-    sqlite = conn.dialect.name == "sqlite"
-
-    def bind(value: datetime | None) -> object:
-        if value is None:
-            return None
-        naive = value.astimezone(UTC).replace(tzinfo=None)
-        return naive.strftime("%Y-%m-%d %H:%M:%S.%f") if sqlite else naive
-
-    return bind
-
-
 def record_sync(conn: Connection, worker: str, batch: RecordBatch, now: datetime) -> None:
     if batch.updates:
-        t = _time_param(conn)
+        t = driver_time(conn)
         stamp = t(now)
         rows = [
             (

@@ -2,15 +2,29 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, func, select
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import Connection, func, select
 
-from sendpool.store.database import insert_for
 from sendpool.store.tables import Subscriber, table
+from sendpool.store.types import driver_time
+
+# Driver SQL with executemany: compiling a many-row INSERT per batch cost more than the insert.
+_UPSERT = {
+    "sqlite": (
+        "INSERT INTO subscribers (list_id, email, fields, status, created_at) "
+        "VALUES (?, ?, ?, ?, ?) ON CONFLICT (list_id, email) "
+        "DO UPDATE SET fields = json_patch(subscribers.fields, excluded.fields)"
+    ),
+    "postgresql": (
+        "INSERT INTO subscribers (list_id, email, fields, status, created_at) "
+        "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (list_id, email) "
+        "DO UPDATE SET fields = (subscribers.fields::jsonb || excluded.fields::jsonb)::json"
+    ),
+}
 
 
 def upsert_subscribers(
@@ -26,22 +40,10 @@ def upsert_subscribers(
             select(T.c.email).where(T.c.list_id == list_id, T.c.email.in_(list(merged_in_batch)))
         ).scalars()
     )
-    values = [
-        {"list_id": list_id, "email": e, "fields": f, "status": "subscribed", "created_at": now}
-        for e, f in merged_in_batch.items()
-    ]
-    stmt = insert_for(conn, T).values(values)
-    merged: ColumnElement[Any]
-    if conn.dialect.name == "postgresql":
-        merged = func.cast(
-            func.cast(T.c.fields, JSONB).op("||")(func.cast(stmt.excluded.fields, JSONB)),
-            T.c.fields.type,
-        )
-    else:
-        merged = func.json_patch(T.c.fields, stmt.excluded.fields)
-    conn.execute(
-        stmt.on_conflict_do_update(index_elements=[T.c.list_id, T.c.email], set_={"fields": merged})
-    )
+    t = driver_time(conn)
+    stamp = t(now)
+    params = [(list_id, e, json.dumps(f), "subscribed", stamp) for e, f in merged_in_batch.items()]
+    conn.exec_driver_sql(_UPSERT[conn.dialect.name], params)
     created = len(merged_in_batch) - len(existing)
     return created, len(rows) - created
 

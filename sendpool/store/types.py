@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Integer
+from sqlalchemy import BigInteger, Connection, DateTime, Integer
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
@@ -40,3 +41,16 @@ def new_uid() -> str:
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def driver_time(conn: Connection) -> Callable[[datetime | None], object]:
+    """Times as the column type stores them: naive UTC (text on SQLite, as SQLAlchemy writes it)."""
+    sqlite = conn.dialect.name == "sqlite"
+
+    def bind(value: datetime | None) -> object:
+        if value is None:
+            return None
+        naive = value.astimezone(UTC).replace(tzinfo=None)
+        return naive.strftime("%Y-%m-%d %H:%M:%S.%f") if sqlite else naive
+
+    return bind

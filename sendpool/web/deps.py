@@ -1,0 +1,43 @@
+"""What admin pages depend on: a signed-in admin, and POSTed forms with this session's CSRF token."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from starlette.datastructures import FormData
+
+from sendpool.api.deps import RuntimeDep
+from sendpool.services.admin_users import session_admin
+from sendpool.web.render import SignedIn, sessions_of
+from sendpool.web.route import CsrfRefused, LoginRequired
+from sendpool.web.session import same_token
+
+
+async def signed_in(request: Request, rt: RuntimeDep) -> SignedIn:
+    session = sessions_of(request).read(request)
+    if session is None or session.admin_id is None or session.stamp is None:
+        raise LoginRequired()
+    admin = await rt.db.run(session_admin, session.admin_id, session.stamp)
+    if admin is None:
+        raise LoginRequired()
+    return SignedIn(admin.id, admin.email, session.csrf)
+
+
+Admin = Annotated[SignedIn, Depends(signed_in)]
+
+
+async def posted_form(request: Request, admin: Admin) -> FormData:
+    """The form, once its CSRF token is known to be this session's."""
+    form = await request.form()
+    if not same_token(form.get("csrf_token"), admin.csrf):
+        raise CsrfRefused()
+    return form
+
+
+Form = Annotated[FormData, Depends(posted_form)]
+
+
+def text(form: FormData, name: str) -> str:
+    value = form.get(name)
+    return value.strip() if isinstance(value, str) else ""

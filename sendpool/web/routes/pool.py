@@ -1,0 +1,66 @@
+"""/admin/pool: the pool's composition and every server's windows, refreshed while mail flows."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+
+from sendpool.api.deps import Now, RuntimeDep
+from sendpool.services import web_pool
+from sendpool.services.web_pool import PoolPage
+from sendpool.web.deps import Admin
+from sendpool.web.render import ago, number, page, percent
+from sendpool.web.route import PageRoute
+
+router = APIRouter(prefix="/admin/pool", route_class=PageRoute, include_in_schema=False)
+
+# Seconds between refreshes: often while messages wait to be sent, rarely when all is quiet.
+BUSY_EVERY = 2
+QUIET_EVERY = 5
+
+
+def live(p: PoolPage, now: datetime) -> dict[str, Any]:
+    """What live.js writes into the page: texts, bar widths and chips, by data-live key."""
+    text: dict[str, str] = {
+        "campaigns_sending": number(p.campaigns_sending),
+        "messages_pending": number(p.messages_pending),
+    }
+    bars: dict[str, float] = {}
+    chips: dict[str, str] = {}
+    for s in p.servers:
+        u = s.usage
+        text |= {
+            f"{s.uid}.day_used": number(u.day_used),
+            f"{s.uid}.day_cap": number(u.day_cap),
+            f"{s.uid}.hour_used": number(u.hour_used),
+            f"{s.uid}.hour_cap": number(u.hour_cap),
+            f"{s.uid}.last_activity": ago(s.last_activity_at, now),
+        }
+        bars |= {
+            f"{s.uid}.day": round(percent(u.day_used, u.day_cap), 2),
+            f"{s.uid}.hour": round(percent(u.hour_used, u.hour_cap), 2),
+        }
+        chips[f"{s.uid}.chip"] = s.chip
+    busy = p.campaigns_sending or p.messages_pending
+    return {
+        "every": BUSY_EVERY if busy else QUIET_EVERY,
+        "text": text,
+        "bars": bars,
+        "chips": chips,
+    }
+
+
+@router.get("")
+async def pool(request: Request, admin: Admin, rt: RuntimeDep, now: Now) -> Response:
+    p = await rt.db.run(web_pool.pool_page, rt.box, now)
+    every = live(p, now)["every"]
+    return page(request, "pool.html", admin=admin, pool=p, every=every)
+
+
+@router.get("/usage.json")
+async def usage(_: Admin, rt: RuntimeDep, now: Now) -> Response:
+    p = await rt.db.run(web_pool.pool_page, rt.box, now)
+    return JSONResponse(live(p, now))

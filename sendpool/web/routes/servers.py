@@ -1,0 +1,219 @@
+"""/admin/servers: the list, a new server, a server's page with its tests and its form."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import RedirectResponse
+
+from sendpool.api.deps import Now, RuntimeDep
+from sendpool.services import plans, server_checks, web_servers
+from sendpool.services.errors import FieldError
+from sendpool.transports.registry import known_types
+from sendpool.web import forms
+from sendpool.web.deps import Admin, Form, text
+from sendpool.web.render import SignedIn, page, sessions_of
+from sendpool.web.route import PageRoute
+from sendpool.web.session import Flash
+
+router = APIRouter(prefix="/admin/servers", route_class=PageRoute, include_in_schema=False)
+TypeName = Annotated[str, Query(max_length=32)]
+
+
+def _actor(admin: SignedIn) -> str:
+    return f"admin:{admin.email}"
+
+
+def _back(request: Request, uid: str, flash: Flash) -> Response:
+    response = RedirectResponse(f"/admin/servers/{uid}", status_code=303)
+    sessions_of(request).flash(request, response, flash)
+    return response
+
+
+@router.get("")
+async def list_servers(request: Request, admin: Admin, rt: RuntimeDep, now: Now) -> Response:
+    lines = await rt.db.run(web_servers.server_lines, rt.box, now)
+    return page(request, "servers.html", admin=admin, servers=lines)
+
+
+def _new_page(
+    request: Request,
+    admin: SignedIn,
+    type_name: str,
+    values: dict[str, str],
+    errors: dict[str, str],
+    status: int = 200,
+) -> Response:
+    return page(
+        request,
+        "server_new.html",
+        admin=admin,
+        status=status,
+        types=[(t, web_servers.type_label(t)) for t in known_types()],
+        type_name=type_name,
+        type_label=web_servers.type_label(type_name),
+        sections=_sections(type_name),
+        values=values,
+        errors=errors,
+        secrets_set=[],
+    )
+
+
+def _sections(type_name: str) -> list[tuple[str, list[forms.FormField]]]:
+    return [
+        ("Connection", forms.connection_fields(type_name)),
+        ("Configuration", forms.CONFIG_FIELDS),
+        ("Warm-up schedule", forms.WARMUP_FIELDS),
+        ("Bounce handler", forms.handler_fields("bounce_handler")),
+        ("Feedback loop (FBL) handler", forms.handler_fields("fbl_handler")),
+    ]
+
+
+@router.get("/new")
+async def new_server(request: Request, admin: Admin, type: TypeName = "smtp") -> Response:
+    type_name = type if type in known_types() else "smtp"
+    return _new_page(request, admin, type_name, forms.new_server_values(type_name), {})
+
+
+@router.post("/new")
+async def create_server(
+    request: Request, admin: Admin, form: Form, rt: RuntimeDep, now: Now
+) -> Response:
+    type_name = text(form, "type")
+    if type_name not in known_types():
+        return _new_page(request, admin, "smtp", {}, {"type": "choose a server type"}, 422)
+    parsed = forms.parse_server(form, type_name, creating=True)
+    if not parsed.errors:
+        try:
+            detail = await rt.db.run(
+                web_servers.add_server,
+                rt.box,
+                fields=parsed.fields,
+                handlers=parsed.handlers,
+                actor=_actor(admin),
+                now=now,
+            )
+        except FieldError as exc:
+            parsed.errors = dict(exc.errors)
+        else:
+            flash = Flash("ok", f"Server {detail.name} created", "Test its connection next.")
+            return _back(request, detail.uid, flash)
+    return _new_page(request, admin, type_name, parsed.raw, parsed.errors, 422)
+
+
+async def _server_page(
+    request: Request,
+    admin: SignedIn,
+    rt: RuntimeDep,
+    now: Now,
+    uid: str,
+    *,
+    values: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
+    test_to: str = "",
+    status: int = 200,
+) -> Response:
+    info = await rt.db.run(web_servers.server_page, rt.box, uid, now)
+    shown = forms.server_values(info)
+    if values is not None:
+        shown = {**shown, **values}
+    return page(
+        request,
+        "server.html",
+        admin=admin,
+        status=status,
+        info=info,
+        s=info.detail,
+        sections=_sections(info.detail.type),
+        values=shown,
+        errors=errors or {},
+        secrets_set=[
+            *info.detail.secrets_set,
+            *(f"{h}.password" for h, v in info.handlers.items() if v.password_set),
+        ],
+        test_to=test_to,
+    )
+
+
+@router.get("/{uid}")
+async def show_server(
+    uid: str, request: Request, admin: Admin, rt: RuntimeDep, now: Now
+) -> Response:
+    return await _server_page(request, admin, rt, now, uid)
+
+
+@router.post("/{uid}")
+async def save_server(
+    uid: str, request: Request, admin: Admin, form: Form, rt: RuntimeDep, now: Now
+) -> Response:
+    type_name = text(form, "type")  # which inputs the form had; the server's type stays
+    if type_name not in known_types():
+        return await _server_page(request, admin, rt, now, uid, status=400)
+    parsed = forms.parse_server(form, type_name, creating=False)
+    if not parsed.errors:
+        try:
+            detail = await rt.db.run(
+                web_servers.save_server,
+                rt.box,
+                uid,
+                changes=parsed.fields,
+                handlers=parsed.handlers,
+                actor=_actor(admin),
+                now=now,
+            )
+        except FieldError as exc:
+            parsed.errors = dict(exc.errors)
+        else:
+            return _back(request, detail.uid, Flash("ok", "Saved", f"{detail.name} is updated."))
+    return await _server_page(
+        request, admin, rt, now, uid, values=parsed.raw, errors=parsed.errors, status=422
+    )
+
+
+@router.post("/{uid}/test-connection")
+async def test_connection(uid: str, request: Request, _: Form, rt: RuntimeDep) -> Response:
+    s = rt.settings
+    check = await server_checks.test_connection(
+        rt.db, rt.box, uid, timeout=s.send_timeout, interval=s.health_check_interval
+    )
+    if check.ok:
+        flash = Flash("ok", "Connection OK", check.detail, check.facts)
+    else:
+        flash = Flash("error", "Connection failed", check.detail, check.facts)
+    return _back(request, uid, flash)
+
+
+@router.post("/{uid}/test-email")
+async def test_email(
+    uid: str, request: Request, admin: Admin, form: Form, rt: RuntimeDep, now: Now
+) -> Response:
+    to, from_email = text(form, "to"), text(form, "from_email") or None
+    try:
+        sent = await server_checks.test_email(
+            rt.db, rt.box, uid, to=to, from_email=from_email, timeout=rt.settings.send_timeout
+        )
+    except FieldError as exc:
+        errors = {f"test.{k}": m for k, m in exc.errors}
+        return await _server_page(
+            request, admin, rt, now, uid, errors=errors, test_to=to, status=422
+        )
+    facts = {"outcome": sent.outcome, "to": to}
+    if sent.remote_id:
+        facts["remote id"] = sent.remote_id
+    if sent.accepted:
+        return _back(request, uid, Flash("ok", "Test email accepted", sent.detail, facts))
+    return _back(request, uid, Flash("error", "Test email not accepted", sent.detail, facts))
+
+
+@router.post("/{uid}/plans")
+async def attach_to_plan(
+    uid: str, request: Request, admin: Admin, form: Form, rt: RuntimeDep, now: Now
+) -> Response:
+    plan_ref = text(form, "plan")
+    if not plan_ref:
+        return _back(request, uid, Flash("error", "Choose a plan to attach the server to"))
+    plan = await rt.db.run(
+        plans.attach_server, plan_ref, uid, attach=True, actor=_actor(admin), now=now
+    )
+    return _back(request, uid, Flash("ok", f"Attached to {plan.name}"))
