@@ -5,6 +5,8 @@ from __future__ import annotations
 import typer
 
 from sendpool.cli import admin, campaign, demo, pool, rebalance, serve, servers, token, worker
+from sendpool.cli.doctor import doctor
+from sendpool.cli.simulate import simulate
 
 app = typer.Typer(
     name="sendpool",
@@ -23,6 +25,8 @@ app.command("worker")(worker.worker)
 app.command("migrate")(worker.migrate)
 app.command("serve")(serve.serve)
 app.command("rebalance")(rebalance.rebalance)
+app.command("doctor")(doctor)
+app.command("simulate")(simulate)
 app.add_typer(pool.app, name="pool")
 app.add_typer(campaign.app, name="campaign")
 app.add_typer(servers.app, name="servers")

@@ -216,7 +216,11 @@ def _rehash_if_needed(password_hash: str, password: str) -> str | None:
 
 async def login(db: Database, *, email: str, password: str, now: datetime) -> LoginResult:
     """Check a sign-in; a locked account is refused without looking at the password."""
-    found = await db.run(_find_for_login, email.strip().lower())
+    try:
+        email = check_email(email)
+    except FieldError:
+        email = email.strip().lower()  # cannot match anyone; answered like a wrong password
+    found = await db.run(_find_for_login, email)
     if found is not None and found[2] is not None and found[2] > now:
         return LoginResult(None, locked_until=found[2])
     password_hash = found[1] if found is not None else _dummy_hash()

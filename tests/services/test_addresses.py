@@ -9,10 +9,23 @@ from hypothesis import strategies as st
 from sendpool.campaigns.addresses import normalise_address
 from sendpool.errors import InputError
 
-LOCAL = st.text(alphabet="abcXYZ09.+-_!\"é ", min_size=0, max_size=70)
+LOCAL = st.text(alphabet='abcXYZ09.+-_!"é ', min_size=0, max_size=70)
 DOMAIN = st.sampled_from(
-    ["example.com", "EXAMPLE.com", "ex-ample.co.uk", "-bad.com", "a..b.com", "localhost",
-     "x.test", "exämple.com", "1.2.3.4", "[1.2.3.4]", "mail.example.com.", "b", "x.invalid"]
+    [
+        "example.com",
+        "EXAMPLE.com",
+        "ex-ample.co.uk",
+        "-bad.com",
+        "a..b.com",
+        "localhost",
+        "x.test",
+        "exämple.com",
+        "1.2.3.4",
+        "[1.2.3.4]",
+        "mail.example.com.",
+        "b",
+        "x.invalid",
+    ]
 )
 
 
