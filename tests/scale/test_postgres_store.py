@@ -157,9 +157,10 @@ def test_a_deadlock_victim_runs_again(runtime: Runtime) -> None:
         t.start()
     for t in threads:
         t.join(30)
-    assert sorted(attempts.values()) == [1, 2]
+    # One transaction went through first time; the deadlock victim ran again.
+    assert min(attempts.values()) == 1 and max(attempts.values()) >= 2
     positions = runtime.db.transaction(lambda c: c.execute(select(C.c.position)).scalars().all())
-    assert positions == [2, 2]
+    assert sorted(positions) == [2, 2], "every bump landed exactly once"
 
 
 def contender(
