@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import create_engine, select
 from typer.testing import CliRunner
 
+from sendpool.cli import common
 from sendpool.cli.app import app
 from sendpool.config import Settings
 from sendpool.store.tables import ApiToken
@@ -21,7 +22,8 @@ runner = CliRunner()
 def env(world_settings: Settings, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Settings:
     monkeypatch.setenv("SENDPOOL_DATABASE_URL", world_settings.database_url)
     monkeypatch.setenv("SENDPOOL_SECRET_KEY", world_settings.secret_key or "")
-    monkeypatch.setenv("COLUMNS", "200")
+    # The console measured the terminal when it was made; widen it for the tables.
+    monkeypatch.setattr(common.console, "width", 200)
     monkeypatch.chdir(tmp_path)
     return world_settings
 

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from sendpool.cli import common
 from sendpool.cli.app import app
 from sendpool.config import Settings
 from sendpool.runtime import Runtime
@@ -77,7 +78,7 @@ def test_the_cli_runs_it_too(world_settings: Settings, monkeypatch: pytest.Monke
         rt.close()
     monkeypatch.setenv("SENDPOOL_DATABASE_URL", world_settings.database_url)
     monkeypatch.setenv("SENDPOOL_SECRET_KEY", world_settings.secret_key or "")
-    monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.setattr(common.console, "width", 200)
     runner = CliRunner()
     dry = runner.invoke(app, ["rebalance", "--dry-run"])
     assert dry.exit_code == 0, dry.output
