@@ -53,11 +53,16 @@ class _Fields:
 
     def render(self, ctx: Mapping[str, Any]) -> str:
         out: list[str] = []
+        done: dict[str, str] = {}  # a field used ten times is converted once
         for is_field, value in self.parts:
             if not is_field:
                 out.append(value)
+            elif value in done:
+                out.append(done[value])
             elif value in ctx:
-                out.append(escape(ctx[value]) if self.html else str(ctx[value]))
+                text = escape(ctx[value]) if self.html else str(ctx[value])
+                done[value] = text
+                out.append(text)
         return "".join(out)
 
 

@@ -26,7 +26,9 @@ from sendpool.transports.spec import ServerSpec
 
 def _plain_address(address: str) -> bool:
     """Nothing that could end the command or add a parameter: no controls, spaces or <>."""
-    return address.isprintable() and not any(c in address for c in " <>")
+    return (
+        address.isprintable() and " " not in address and "<" not in address and ">" not in address
+    )
 
 
 @functools.cache
