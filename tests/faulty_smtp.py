@@ -239,6 +239,19 @@ class _Handler:
     def __init__(self, owner: FaultyServer) -> None:
         self.owner = owner
 
+    async def handle_EHLO(
+        self,
+        server: _Session,
+        session: Session,
+        envelope: Envelope,
+        hostname: str,
+        responses: list[str],
+    ) -> list[str]:
+        session.host_name = hostname
+        if self.owner.pipelining:
+            responses.insert(1, "250-PIPELINING")
+        return responses
+
     async def handle_MAIL(
         self,
         server: _Session,
@@ -312,6 +325,7 @@ class FaultyServer:
         tls_kit: TlsKit | None = None,
         credentials: tuple[str, str] | None = None,
         smtputf8: bool = True,
+        pipelining: bool = False,
     ) -> None:
         if tls != "none" and tls_kit is None:
             raise ValueError("a TLS server needs a TlsKit")
@@ -322,6 +336,7 @@ class FaultyServer:
         self.tls_kit = tls_kit
         self.credentials = credentials
         self.smtputf8 = smtputf8
+        self.pipelining = pipelining  # advertise RFC 2920; aiosmtpd answers commands in order
         self.port = 0
         self.errors: list[Exception] = []  # what aiosmtpd caught: failed handshakes, hook bugs
         self._received: list[Received] = []

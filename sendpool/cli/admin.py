@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -34,22 +35,25 @@ def _read_password(from_stdin: bool) -> str:
     return password
 
 
+def _store_password(
+    action: Callable[..., admin_users.AdminInfo], email: str, from_stdin: bool
+) -> admin_users.AdminInfo:
+    """Hash before the transaction: argon2 is slow on purpose, a write lock should not wait."""
+    password_hash = admin_users.hash_password(_read_password(from_stdin))
+    rt = open_runtime()
+    try:
+        return rt.db.transaction(
+            action, email=email, password_hash=password_hash, actor="cli", now=datetime.now(UTC)
+        )
+    finally:
+        rt.close()
+
+
 @app.command("create")
 @friendly_errors
 def create(email: Email, password_stdin: PasswordStdin = False) -> None:
     """Create an admin user who can sign in at /admin/login."""
-    password_hash = admin_users.hash_password(_read_password(password_stdin))
-    rt = open_runtime()
-    try:
-        info = rt.db.transaction(
-            admin_users.create_admin,
-            email=email,
-            password_hash=password_hash,
-            actor="cli",
-            now=datetime.now(UTC),
-        )
-    finally:
-        rt.close()
+    info = _store_password(admin_users.create_admin, email, password_stdin)
     err_console.print(f"admin user {info.email} created; sign in at /admin/login")
 
 
@@ -57,18 +61,7 @@ def create(email: Email, password_stdin: PasswordStdin = False) -> None:
 @friendly_errors
 def password(email: Email, password_stdin: PasswordStdin = False) -> None:
     """Set a new password; the user's open sessions end and any lock is lifted."""
-    password_hash = admin_users.hash_password(_read_password(password_stdin))
-    rt = open_runtime()
-    try:
-        info = rt.db.transaction(
-            admin_users.set_password,
-            email=email,
-            password_hash=password_hash,
-            actor="cli",
-            now=datetime.now(UTC),
-        )
-    finally:
-        rt.close()
+    info = _store_password(admin_users.set_password, email, password_stdin)
     err_console.print(f"password of {info.email} changed")
 
 

@@ -18,6 +18,17 @@ from sendpool.transports.registry import ServerSettingsError, server_type, valid
 Name = Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")
 
 
+def check_timezone(name: str) -> str:
+    """Quota windows are calendar hours and days in this zone, so it must be one tzdata knows."""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"unknown time zone {name!r}; use an IANA name like 'Europe/Paris'"
+        ) from None
+    return name
+
+
 class WarmupIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     start_daily: int = Field(ge=0)
@@ -62,13 +73,7 @@ class ServerIn(BaseModel):
     @field_validator("timezone")
     @classmethod
     def _zone(cls, v: str) -> str:
-        try:
-            ZoneInfo(v)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(
-                f"unknown time zone {v!r}; use an IANA name like 'Europe/Paris'"
-            ) from None
-        return v
+        return check_timezone(v)
 
     @field_validator("default_from_email")
     @classmethod

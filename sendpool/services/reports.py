@@ -9,6 +9,19 @@ from sqlalchemy import Connection, func, select
 
 from sendpool.store.tables import DispatchSkip, Message, SendingServer
 
+# What the log shows of each message's delivery; needs an outer join to SendingServer.
+DELIVERY_COLUMNS = (
+    Message.recipient,
+    Message.status,
+    SendingServer.name.label("server"),
+    Message.attempts,
+    Message.sent_at,
+    Message.message_id,
+    Message.remote_id,
+    Message.smtp_reply.label("reply"),
+    Message.last_error,
+)
+
 
 @dataclass(frozen=True, slots=True)
 class LogRow:
@@ -34,18 +47,7 @@ def message_log(
     offset: int = 0,
 ) -> list[LogRow]:
     stmt = (
-        select(
-            Message.uid,
-            Message.recipient,
-            Message.status,
-            SendingServer.name.label("server"),
-            Message.attempts,
-            Message.sent_at,
-            Message.message_id,
-            Message.remote_id,
-            Message.smtp_reply.label("reply"),
-            Message.last_error,
-        )
+        select(Message.uid, *DELIVERY_COLUMNS)
         .outerjoin(SendingServer, SendingServer.id == Message.server_id)
         .order_by(Message.id)
         .limit(limit)

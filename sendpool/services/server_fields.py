@@ -8,13 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from sendpool.campaigns.addresses import normalise_address
 from sendpool.services.errors import FieldError
-from sendpool.services.pool_file import WarmupIn
+from sendpool.services.pool_file import WarmupIn, check_timezone
 from sendpool.transports.registry import ServerSettingsError, server_type, validate_settings
 
 MAX_SECRET = 4096
@@ -41,15 +40,7 @@ class ServerFields(BaseModel):
     @field_validator("timezone")
     @classmethod
     def _zone(cls, v: str | None) -> str | None:
-        if v is None:
-            return v
-        try:
-            ZoneInfo(v)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(
-                f"unknown time zone {v!r}; use an IANA name like 'Europe/Paris'"
-            ) from None
-        return v
+        return v if v is None else check_timezone(v)
 
     @field_validator("default_from_email")
     @classmethod

@@ -12,7 +12,7 @@ from sendpool.campaigns.addresses import normalise_address
 from sendpool.errors import InputError, NotFoundError
 from sendpool.services.customers import effective_plan_id
 from sendpool.services.errors import FieldError, checked
-from sendpool.services.reports import LogRow, message_log
+from sendpool.services.reports import DELIVERY_COLUMNS, LogRow, message_log
 from sendpool.services.tenant_campaigns import field_of
 from sendpool.services.tenant_lists import FieldValue, check_fields
 from sendpool.services.transactional import enqueue_transactional
@@ -84,19 +84,7 @@ def messages(
 
 def get_message(conn: Connection, customer_id: int, uid: str) -> MessageInfo:
     row = conn.execute(
-        select(
-            Message.kind,
-            Campaign.uid.label("campaign_uid"),
-            Message.recipient,
-            Message.status,
-            SendingServer.name.label("server"),
-            Message.attempts,
-            Message.sent_at,
-            Message.message_id,
-            Message.remote_id,
-            Message.smtp_reply.label("reply"),
-            Message.last_error,
-        )
+        select(Message.kind, Campaign.uid.label("campaign_uid"), *DELIVERY_COLUMNS)
         .outerjoin(Campaign, Campaign.id == Message.campaign_id)
         .outerjoin(SendingServer, SendingServer.id == Message.server_id)
         .where(Message.uid == uid, Message.customer_id == customer_id)

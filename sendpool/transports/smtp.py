@@ -21,6 +21,7 @@ from sendpool.core.outcomes import Outcome, OutcomeKind, Stage, accepted, smtp_o
 from sendpool.transports.base import Health
 from sendpool.transports.message import OutgoingMessage
 from sendpool.transports.smtp_settings import SmtpSettings
+from sendpool.transports.smtp_wire import ReplyReader, take_over
 from sendpool.transports.spec import ServerSpec
 
 
@@ -85,15 +86,27 @@ def _remote_id(text: str) -> str | None:
     return text[i + len(marker) :].split()[0].strip() or None
 
 
+_EXPECTED = {Stage.MAIL: (250,), Stage.RCPT: (250, 251), Stage.DATA: (354,)}
+
+
 @dataclass(slots=True)
 class _Connection:
     client: aiosmtplib.SMTP
     sent: int = 0
     smtputf8: bool = False
+    pipelining: bool = False
+    wire: ReplyReader | None = None
 
     @property
     def alive(self) -> bool:
+        if self.wire is not None:
+            return self.wire.alive
         return self.client.is_connected
+
+    def close(self) -> None:
+        if self.wire is not None:
+            self.wire.close()
+        self.client.close()
 
 
 class SmtpTransport:
@@ -118,7 +131,7 @@ class SmtpTransport:
         self._tls_context = ctx
         return ctx
 
-    async def _open(self) -> _Connection:
+    async def _open(self, *, take_over_session: bool = True) -> _Connection:
         s = self.settings
         tls = s.encryption != "none"
         client = aiosmtplib.SMTP(
@@ -151,28 +164,41 @@ class SmtpTransport:
             if stage is Stage.CONNECT and _tls_failed(exc):
                 stage = Stage.TLS
             raise _Failed(_from_exception(stage, exc)) from exc
-        return _Connection(client, smtputf8=client.supports_extension("smtputf8"))
+        conn = _Connection(
+            client,
+            smtputf8=client.supports_extension("smtputf8"),
+            pipelining=client.supports_extension("pipelining"),
+        )
+        protocol = client.protocol
+        if take_over_session and protocol is not None and protocol.transport is not None:
+            conn.wire = take_over(protocol.transport)
+        return conn
 
     async def _exchange(self, conn: _Connection, line: bytes) -> aiosmtplib.SMTPResponse:
-        """Write one command (or the message) and read its reply on the library's protocol.
+        """Write one command (or the message) and read its reply."""
+        assert conn.wire is not None
+        conn.wire.write(line)
+        return await conn.wire.reply()
 
-        The connection is ours alone while a send holds it, so the library's
-        per-command lock and timer are skipped: the transaction has one timer.
+    async def _recover(self, conn: _Connection, owed: int, code: int) -> None:
+        """Make a refused transaction's connection usable again, or close it.
+
+        Pipelined replies still owed are read; a DATA that was answered 354 anyway
+        gets an empty message to end it; then RSET (RFC 5321 §4.1.1.5). After a 421
+        the server is closing the channel (§3.8), so there is nothing to save.
         """
-        protocol = conn.client.protocol
-        if protocol is None:
-            raise aiosmtplib.SMTPServerDisconnected("connection lost")
-        protocol.write(line)
-        return await protocol.read_response(timeout=None)
-
-    async def _reset(self, conn: _Connection) -> None:
-        """RSET after a refused transaction keeps the connection usable (RFC 5321 §4.1.1.5)."""
-        if not conn.alive:
+        if code == 421 or not conn.alive:
+            conn.close()
             return
+        assert conn.wire is not None
         try:
-            await conn.client.execute_command(b"RSET")
-        except (aiosmtplib.SMTPException, OSError, TimeoutError):
-            conn.client.close()
+            async with asyncio.timeout(self.spec.timeout):
+                replies = [await conn.wire.reply() for _ in range(owed)]
+                if replies and replies[-1].code == 354:
+                    await self._exchange(conn, b".\r\n")
+                await self._exchange(conn, b"RSET\r\n")
+        except (OSError, TimeoutError):
+            conn.close()
 
     async def _transact(self, conn: _Connection, msg: OutgoingMessage, data: bytes) -> Outcome:
         params = b""
@@ -186,28 +212,36 @@ class SmtpTransport:
                     "address is not ASCII and the server does not offer SMTPUTF8",
                 )
             params = b" SMTPUTF8"
-        sender = b"MAIL FROM:<" + msg.envelope_from.encode() + b">" + params + b"\r\n"
+        steps = (
+            (Stage.MAIL, b"MAIL FROM:<" + msg.envelope_from.encode() + b">" + params + b"\r\n"),
+            (Stage.RCPT, b"RCPT TO:<" + msg.recipient.encode() + b">\r\n"),
+            (Stage.DATA, b"DATA\r\n"),
+        )
+        wire = conn.wire
+        assert wire is not None
         stage = Stage.MAIL
+        refused: Outcome | None = None
+        owed = 0  # pipelined replies not yet read when a step is refused
         try:
             async with asyncio.timeout(self.spec.timeout):
-                r = await self._exchange(conn, sender)
-                if r.code != 250:
-                    await self._reset(conn)
-                    return smtp_outcome(Stage.MAIL, r.code, r.message)
-                stage = Stage.RCPT
-                r = await self._exchange(conn, b"RCPT TO:<" + msg.recipient.encode() + b">\r\n")
-                if r.code not in (250, 251):
-                    await self._reset(conn)
-                    return smtp_outcome(Stage.RCPT, r.code, r.message)
-                stage = Stage.DATA
-                r = await self._exchange(conn, b"DATA\r\n")
-                if r.code != 354:
-                    await self._reset(conn)
-                    return smtp_outcome(Stage.DATA, r.code, r.message)
-                r = await self._exchange(conn, data)
+                if conn.pipelining:  # RFC 2920: the envelope and DATA go out in one write
+                    wire.write(b"".join(line for _, line in steps))
+                for n, (stage, line) in enumerate(steps):
+                    if not conn.pipelining:
+                        wire.write(line)
+                    r = await wire.reply()
+                    if r.code not in _EXPECTED[stage]:
+                        refused = smtp_outcome(stage, r.code, r.message)
+                        owed = len(steps) - 1 - n if conn.pipelining else 0
+                        break
+                else:
+                    r = await self._exchange(conn, data)
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
-            conn.client.close()
+            conn.close()
             raise _Failed(_from_exception(stage, exc)) from exc
+        if refused is not None:
+            await self._recover(conn, owed, r.code)
+            return refused
         conn.sent += 1
         if r.code != 250:
             return smtp_outcome(Stage.DATA, r.code, r.message)
@@ -258,16 +292,22 @@ class SmtpTransport:
 
     async def _quit(self, conn: _Connection) -> None:
         if not conn.alive:
+            conn.close()
             return
         try:
-            await conn.client.quit()
+            if conn.wire is None:
+                await conn.client.quit()
+            else:
+                async with asyncio.timeout(self.spec.timeout):
+                    await self._exchange(conn, b"QUIT\r\n")
         except (aiosmtplib.SMTPException, OSError, TimeoutError):
-            conn.client.close()
+            pass
+        conn.close()
 
     async def check(self) -> Health:
         """Connect, EHLO, STARTTLS, AUTH, NOOP and QUIT, on a connection of its own."""
         try:
-            conn = await self._open()
+            conn = await self._open(take_over_session=False)
         except _Failed as failed:
             return Health(False, failed.outcome.describe())
         steps = ["connect", "EHLO"]

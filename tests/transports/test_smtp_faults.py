@@ -83,11 +83,14 @@ CASES = {
 }
 
 
+@pytest.mark.parametrize("pipelining", [False, True], ids=["lockstep", "pipelined"])
 @pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())
 async def test_fault_outcome_then_recovery(
-    start_server: StartServer, open_transport: OpenTransport, case: Case
+    start_server: StartServer, open_transport: OpenTransport, case: Case, pipelining: bool
 ) -> None:
-    server = await start_server(credentials=(USER, PASSWORD), default=case.fault)
+    server = await start_server(
+        credentials=(USER, PASSWORD), default=case.fault, pipelining=pipelining
+    )
     transport = open_transport(
         server.port, username=USER, password=PASSWORD, max_connections=1, **case.spec
     )
@@ -372,3 +375,88 @@ async def test_check_fails(
     assert not health.ok and health.detail.startswith(f"{stage}:"), health
     server.default = OK
     assert (await transport.check()).ok
+
+
+# Pipelining (RFC 2920) -------------------------------------------------------
+
+
+class _ScriptedRelay:
+    """A bare relay on loopback that offers PIPELINING and keeps every chunk it reads.
+
+    It refuses ``refused`` with 550 yet answers the DATA that follows with 354, as
+    some relays do; the client must then end that message empty before RSET.
+    """
+
+    def __init__(self, refused: str) -> None:
+        self.refused = refused
+        self.reads: list[bytes] = []
+        self.port = 0
+        self._server: asyncio.Server | None = None
+
+    async def start(self) -> _ScriptedRelay:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def stop(self) -> None:
+        assert self._server is not None
+        self._server.close()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"220 scripted.test ESMTP\r\n")
+        in_data, queued = False, 0
+        while chunk := await reader.read(65536):
+            self.reads.append(chunk)
+            for line in chunk.split(b"\r\n")[:-1]:
+                if in_data:
+                    if line == b".":
+                        in_data, queued = False, queued + 1
+                        writer.write(b"250 2.0.0 queued as S%d\r\n" % queued)
+                    continue
+                verb = line[:4].upper()
+                if verb == b"EHLO":
+                    writer.write(b"250-scripted.test\r\n250-PIPELINING\r\n250 8BITMIME\r\n")
+                elif verb == b"RCPT" and self.refused.encode() in line:
+                    writer.write(b"550 5.1.1 User unknown\r\n")
+                elif verb == b"DATA":
+                    in_data = True
+                    writer.write(b"354 go ahead\r\n")
+                elif verb == b"QUIT":
+                    writer.write(b"221 bye\r\n")
+                else:
+                    writer.write(b"250 OK\r\n")
+            await writer.drain()
+        writer.close()
+
+
+async def test_pipelined_envelope_goes_out_in_one_write(open_transport: OpenTransport) -> None:
+    relay = await _ScriptedRelay(refused="nobody").start()
+    try:
+        transport = open_transport(relay.port, max_connections=1)
+        outcome = await transport.send(make_message(1))
+    finally:
+        await relay.stop()
+    assert (outcome.kind, outcome.remote_id) == (ACCEPTED, "S1")
+    envelope = next(chunk for chunk in relay.reads if chunk.startswith(b"MAIL FROM"))
+    assert envelope == (
+        b"MAIL FROM:<bounce@sender.example>\r\nRCPT TO:<rcpt1@example.org>\r\nDATA\r\n"
+    )
+
+
+async def test_pipelined_refusal_answered_354_ends_the_message_empty(
+    open_transport: OpenTransport,
+) -> None:
+    relay = await _ScriptedRelay(refused="gone@example.org").start()
+    try:
+        transport = open_transport(relay.port, max_connections=1)
+        gone = await transport.send(make_message(1, recipient="gone@example.org"))
+        fine = await transport.send(make_message(2))
+    finally:
+        await relay.stop()
+    assert (gone.kind, gone.stage, gone.code) == (PERMANENT, Stage.RCPT, 550)
+    # The stray DATA was closed with a bare dot (queued as S1), then RSET; the
+    # session stayed usable, so the next message is S2 on the same connection.
+    assert (fine.kind, fine.remote_id) == (ACCEPTED, "S2")
+    sent = b"".join(relay.reads)
+    assert b"DATA\r\n.\r\nRSET\r\n" in sent
+    assert sent.count(b"EHLO") == 1
