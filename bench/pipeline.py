@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import io
 import json
 import os
 import signal
@@ -22,7 +21,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from content import HTML, SUBJECT, TEXT, csv_lines
+from campaign import prepare
+from content import HTML, SUBJECT, TEXT
 from rich.console import Console
 from rich.table import Table
 from sinks import smtp_sink, smtp_source_rate
@@ -31,65 +31,13 @@ from sendpool.config import Settings
 from sendpool.pipeline.embedded import run_async
 from sendpool.runtime import Runtime
 from sendpool.services.campaigns import (
-    CampaignDraft,
     campaign_report,
-    check_draft,
-    create_campaign,
     launch,
 )
-from sendpool.services.lists import get_or_create_list, import_csv
-from sendpool.services.pool import apply_pool
-from sendpool.services.pool_file import parse_pool
 from sendpool.store.catalog import live_workers
 
 console = Console()
 CPU_SECONDS = 0.0
-
-
-def prepare(
-    rt: Runtime, port: int, n: int, servers: int, *, launch_now: bool = True
-) -> tuple[int, str, int]:
-    names = [f"sink-{i}" for i in range(servers)]
-    pool, decls = parse_pool(
-        {
-            "servers": [
-                {
-                    "name": name,
-                    "type": "smtp",
-                    "host": "127.0.0.1",
-                    "port": port,
-                    "encryption": "none",
-                    "sending_limit": 10_000_000,
-                    "max_connections": 4,
-                    "helo_name": "bench.sendpool.local",
-                }
-                for name in names
-            ],
-            "plans": [{"name": "Bench", "servers": names}],
-            "customers": [{"name": "bench", "plan": "Bench"}],
-        },
-        {},
-    )
-    rt.db.transaction(apply_pool, pool, decls, rt.box)
-    now = datetime.now(UTC)
-    draft = check_draft(
-        CampaignDraft("bench", SUBJECT, "news@example.com", "Example Shop", None, TEXT, HTML),
-        "http://x",
-    )
-
-    def create(conn: object) -> tuple[int, str]:
-        list_id = get_or_create_list(conn, 1, "bench", now)  # type: ignore[arg-type]
-        import_csv(conn, list_id, io.StringIO(csv_lines(n)), now)  # type: ignore[arg-type]
-        return create_campaign(
-            conn, customer_id=1, list_id=list_id, draft=draft, plan_id=None, now=now
-        )  # type: ignore[arg-type]
-
-    campaign_id, uid = rt.db.transaction(create)
-    if not launch_now:
-        return campaign_id, uid, 0
-    started = time.perf_counter()
-    launch(rt.db.engine, campaign_id, now)
-    return campaign_id, uid, int((time.perf_counter() - started) * 1000)
 
 
 def send_with_processes(

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import io
 import multiprocessing
 import os
 import re
@@ -33,7 +32,7 @@ from multiprocessing.synchronize import Event
 from pathlib import Path
 from typing import Any
 
-from content import HTML, SUBJECT, TEXT, csv_lines
+from campaign import prepare
 from rich.console import Console
 from rich.table import Table
 from sinks import free_port, smtp_sink, smtp_source_rate
@@ -46,15 +45,8 @@ from sendpool.core.windows import ServerWindows, windows_at
 from sendpool.pipeline.ports import QuotaLedger
 from sendpool.runtime import Runtime
 from sendpool.services.campaigns import (
-    CampaignDraft,
     campaign_report,
-    check_draft,
-    create_campaign,
-    launch,
 )
-from sendpool.services.lists import get_or_create_list, import_csv
-from sendpool.services.pool import apply_pool
-from sendpool.services.pool_file import parse_pool
 from sendpool.store.database import Database
 from sendpool.store.db import normalise_url
 from sendpool.store.ledger_redis import Keys, RedisLedger
@@ -139,47 +131,6 @@ class Run:
         return self.sent / self.seconds
 
 
-def prepare(rt: Runtime, port: int, n: int) -> str:
-    names = [f"sink-{i}" for i in range(3)]
-    pool, decls = parse_pool(
-        {
-            "servers": [
-                {
-                    "name": name,
-                    "type": "smtp",
-                    "host": "127.0.0.1",
-                    "port": port,
-                    "encryption": "none",
-                    "sending_limit": 10_000_000,
-                    "max_connections": 4,
-                    "helo_name": "bench.sendpool.local",
-                }
-                for name in names
-            ],
-            "plans": [{"name": "Bench", "servers": names}],
-            "customers": [{"name": "bench", "plan": "Bench"}],
-        },
-        {},
-    )
-    rt.db.transaction(apply_pool, pool, decls, rt.box)
-    now = datetime.now(UTC)
-    draft = check_draft(
-        CampaignDraft("bench", SUBJECT, "news@example.com", "Example Shop", None, TEXT, HTML),
-        "http://x",
-    )
-
-    def create(conn: Any) -> tuple[int, str]:
-        list_id = get_or_create_list(conn, 1, "bench", now)
-        import_csv(conn, list_id, io.StringIO(csv_lines(n)), now)
-        return create_campaign(
-            conn, customer_id=1, list_id=list_id, draft=draft, plan_id=None, now=now
-        )
-
-    campaign_id, uid = rt.db.transaction(create)
-    launch(rt.db.engine, campaign_id, now)
-    return uid
-
-
 def hold(rt: Runtime, until: datetime) -> None:
     """Make every message due at ``until``: held back while the workers start, then let go."""
     rt.db.transaction(lambda c: c.execute(update(Message).values(due_at=until)))
@@ -208,7 +159,7 @@ def timed_run(mode: str, settings: Settings, workers: int, port: int, n: int) ->
     procs: list[subprocess.Popen[bytes]] = []
     try:
         wal0 = wal_position(rt)
-        uid = prepare(rt, port, n)
+        _, uid, _ = prepare(rt, port, n)
         wal1 = wal_position(rt)
         hold(rt, datetime.now(UTC) + timedelta(days=1))
         make_ledger_whole(rt)
