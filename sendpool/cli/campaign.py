@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -44,13 +45,13 @@ def _read(path: Path | None, what: str) -> str | None:
 
 
 def report_table(report: CampaignReport) -> Table:
-    table = Table(title=f"campaign {report.name} ({report.uid}): {report.status}")
+    table = Table(title=f"campaign {escape(report.name)} ({report.uid}): {report.status}")
     table.add_column("server")
     table.add_column("messages sent", justify="right")
     table.add_column("share", justify="right")
     total = sum(report.by_server.values()) or 1
     for name, n in sorted(report.by_server.items()):
-        table.add_row(name, str(n), f"{100 * n / total:.1f} %")
+        table.add_row(escape(name), str(n), f"{100 * n / total:.1f} %")
     statuses = ", ".join(f"{k} {v}" for k, v in sorted(report.by_status.items()))
     table.caption = f"{report.recipients} recipients: {statuses}"
     if report.waiting:
@@ -65,7 +66,7 @@ def print_import_errors(report: ImportReport, limit: int = 10) -> None:
         return
     err_console.print(f"[yellow]{report.skipped} row(s) skipped:[/]")
     for e in report.errors[:limit]:
-        err_console.print(f"  {e}", highlight=False)
+        err_console.print(f"  {escape(str(e))}", highlight=False)
     if report.skipped > limit:
         err_console.print(f"  ... and {report.skipped - limit} more")
 

@@ -11,6 +11,7 @@ from typing import Any, ParamSpec, TypeVar
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
 
 from sendpool.config import Settings
 from sendpool.errors import ConfigError, InputError, NotFoundError, SendpoolError
@@ -41,7 +42,8 @@ def open_runtime(**overrides: Any) -> Runtime:
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    # Messages quote what users and servers wrote ("[smtp.example.com] busy"): not markup.
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
     return typer.Exit(code)
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from sendpool.cli.common import console, friendly_errors, open_runtime
@@ -46,9 +47,9 @@ def apply(
     table.add_column("what")
     table.add_column("change")
     for label in report.created:
-        table.add_row(label, "[green]created[/]")
+        table.add_row(escape(label), "[green]created[/]")
     for label in report.updated:
-        table.add_row(label, "[yellow]updated[/]")
+        table.add_row(escape(label), "[yellow]updated[/]")
     for label in report.unchanged:
-        table.add_row(label, "[dim]unchanged[/]")
+        table.add_row(escape(label), "[dim]unchanged[/]")
     console.print(table)

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from sendpool.cli.common import console, friendly_errors, open_runtime
@@ -49,7 +50,7 @@ def rebalance(
         if d.decision.new_limit != d.decision.old_limit:
             limit += f" -> [{style}]{d.decision.new_limit:,}[/]"
         table.add_row(
-            d.name,
+            escape(d.name),
             f"{d.activity.sent:,}",
             f"{d.activity.bounces:,}",
             f"{d.activity.bounce_rate:.2%}",

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from sendpool.cli.common import console, fail, friendly_errors, open_runtime
@@ -52,7 +53,7 @@ def list_() -> None:
         style = HEALTH_STYLE.get(health, "dim")
         limits = f"{r.sending_limit:,}/day" + (f", {r.hourly_limit:,}/h" if r.hourly_limit else "")
         table.add_row(
-            r.name,
+            escape(r.name),
             r.type,
             f"[{style}]{health}[/]",
             limits,
@@ -62,7 +63,9 @@ def list_() -> None:
     console.print(table)
     for r in rows:
         if r.health_error:
-            console.print(f"[red]{r.name}[/] ({r.uid}): {r.health_error}", highlight=False)
+            console.print(
+                f"[red]{escape(r.name)}[/] ({r.uid}): {escape(r.health_error)}", highlight=False
+            )
 
 
 @app.command("test")
@@ -81,14 +84,17 @@ def test(
         health = run_async(check_server(row, rt.settings.send_timeout))
         rt.db.transaction(record_check, row.id, health, rt.settings.health_check_interval)
         mark = "[green]ok[/]" if health.ok else "[red]failed[/]"
-        console.print(f"{row.name} ({row.type}): connection {mark}: {health.detail}")
+        console.print(
+            f"{escape(row.name)} ({row.type}): connection {mark}: {escape(health.detail)}"
+        )
         for key, value in health.facts.items():
-            console.print(f"  {key}: {value}")
+            console.print(f"  {key}: {escape(str(value))}")
         if send_to:
             outcome = run_async(send_test_email(row, send_to, from_, rt.settings.send_timeout))
             if outcome.kind is OutcomeKind.ACCEPTED:
                 console.print(
-                    f"test email accepted; message id: {outcome.remote_id or '-'} ({outcome.text})"
+                    "test email accepted; message id: "
+                    f"{escape(outcome.remote_id or '-')} ({escape(outcome.text)})"
                 )
             else:
                 raise fail(f"test email not accepted ({outcome.kind.value}): {outcome.describe()}")

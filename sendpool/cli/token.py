@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from sendpool.cli.common import console, err_console, friendly_errors, open_runtime
@@ -34,7 +35,7 @@ def create(
         )
     finally:
         rt.close()
-    who = "admin" if admin else f"customer {issued.info.customer_name}"
+    who = "admin" if admin else f"customer {escape(issued.info.customer_name or '')}"
     err_console.print(f"token {issued.info.uid} for {who}; it is shown only now:")
     typer.echo(issued.token)
 
@@ -54,8 +55,8 @@ def list_() -> None:
     for t in tokens:
         table.add_row(
             t.uid,
-            t.name,
-            "admin" if t.kind == "admin" else f"customer {t.customer_name}",
+            escape(t.name),
+            "admin" if t.kind == "admin" else f"customer {escape(t.customer_name or '')}",
             f"{t.created_at:%Y-%m-%d %H:%M}",
             f"{t.last_used_at:%Y-%m-%d %H:%M}" if t.last_used_at else "never",
             f"{t.revoked_at:%Y-%m-%d %H:%M}" if t.revoked_at else "",
@@ -74,4 +75,4 @@ def revoke(
         info = rt.db.transaction(revoke_token, uid, actor="cli", now=datetime.now(UTC))
     finally:
         rt.close()
-    console.print(f"token {info.uid} ({info.name}) is revoked")
+    console.print(f"token {info.uid} ({escape(info.name)}) is revoked")

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from sendpool.cli.app import app
 from sendpool.store.tables import Campaign, MailingList, Message, Subscriber
+from tests.faulty_smtp import refusing_port
 from tests.threaded_sink import threaded_sinks
 
 runner = CliRunner()
@@ -187,6 +188,23 @@ def test_servers_list_and_test(env: Path, tmp_path: Path) -> None:
     )
     missing = runner.invoke(app, ["servers", "test", "nope"])
     assert missing.exit_code == 2 and "unknown sending server" in missing.output
+
+
+def test_names_and_replies_with_brackets_print_as_written(env: Path, tmp_path: Path) -> None:
+    # "[eu]" and "[bold]" would be Rich markup; server replies often quote "[host]".
+    with refusing_port() as port:
+        pool = tmp_path / "pool.toml"
+        pool.write_text(
+            f'[[servers]]\nname = "relay [eu]"\ntype = "smtp"\nhost = "127.0.0.1"\n'
+            f'port = {port}\nencryption = "none"\nsending_limit = 10\n'
+        )
+        assert runner.invoke(app, ["pool", "apply", str(pool)]).exit_code == 0
+        down = runner.invoke(app, ["servers", "test", "relay [eu]"])
+    assert down.exit_code == 1 and "relay [eu] (smtp): connection failed" in down.output
+    listing = runner.invoke(app, ["servers", "list"])
+    assert "relay [eu]" in listing.output
+    missing = runner.invoke(app, ["servers", "test", "[bold]nope"])
+    assert missing.exit_code == 2 and "[bold]nope" in missing.output
 
 
 def test_demo_runs_end_to_end(tmp_path: Path) -> None:
