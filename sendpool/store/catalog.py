@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import Connection, func, select, update
 
@@ -40,7 +40,8 @@ def warmup_schedule(data: dict[str, object] | None) -> WarmupSchedule | None:
 
 
 def _daily_bounce_rates(conn: Connection, server_id: int, since: date) -> dict[date, float]:
-    start = datetime.combine(since, datetime.min.time()).astimezone()
+    """Hard bounces over messages sent, per UTC day (times are stored in UTC)."""
+    start = datetime.combine(since, datetime.min.time(), tzinfo=UTC)
     sent = conn.execute(
         select(func.date(Message.sent_at), func.count())
         .where(Message.server_id == server_id, Message.sent_at >= start)

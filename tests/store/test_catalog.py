@@ -1,0 +1,64 @@
+"""Server rows as the dispatcher sees them: a warm-up held back by a bad bounce day."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import Connection, insert, select, update
+
+from sendpool.runtime import Runtime
+from sendpool.store.catalog import load_pool
+from sendpool.store.tables import DeliveryEvent, Message, SendingServer
+from tests.scenario import apply, make_campaign, smtp_server
+
+
+def test_a_day_over_the_bounce_gate_holds_the_warmup_back(runtime: Runtime) -> None:
+    today = datetime.now(UTC).date()
+    started = today - timedelta(days=3)
+    warmup = {
+        "start_daily": 100,
+        "growth_percent": 50,
+        "target_daily": 10_000,
+        "started_on": started.isoformat(),
+        "gate_bounce_rate": 0.05,
+    }
+    apply(
+        runtime,
+        {
+            "servers": [smtp_server("warm", 1, warmup=warmup)],
+            "plans": [{"name": "P", "servers": ["warm"]}],
+            "customers": [{"name": "acme", "plan": "P"}],
+        },
+    )
+    make_campaign(runtime, 30)
+
+    def history(c: Connection) -> None:
+        server_id = c.execute(select(SendingServer.id)).scalar_one()
+        ids = c.execute(select(Message.id).order_by(Message.id)).scalars().all()
+        # Day 1 after the start: 10 sent, 2 hard bounces (20 %). Day 2: 10 sent, none.
+        # Late in the UTC day, so a machine clock in another zone cannot move them.
+        for offset, chunk in ((2, ids[:10]), (1, ids[10:20])):
+            at = datetime.combine(today - timedelta(days=offset), datetime.min.time(), UTC)
+            at += timedelta(hours=23, minutes=30)
+            c.execute(
+                update(Message)
+                .where(Message.id.in_(chunk))
+                .values(status="sent", server_id=server_id, sent_at=at)
+            )
+            if offset == 2:
+                c.execute(
+                    insert(DeliveryEvent),
+                    [
+                        {
+                            "server_id": server_id,
+                            "message_id": i,
+                            "kind": "hard_bounce",
+                            "created_at": at,
+                        }
+                        for i in chunk[:2]
+                    ],
+                )
+
+    runtime.db.transaction(history)
+    pool = runtime.db.transaction(load_pool, runtime.box, datetime.now(UTC))
+    assert [row.warmup_held_days for row in pool.servers] == [1]
