@@ -74,7 +74,9 @@ def make_campaign(
     text: str = "Hi {{ first_name }},\n.a line that starts with a dot\n",
     html: str | None = None,
     csv: str | None = None,
+    launched: bool = True,
 ) -> tuple[int, str]:
+    """A list of ``n`` recipients and a campaign to it, launched unless told otherwise."""
     now = datetime.now(UTC)
     draft = check_draft(
         CampaignDraft("c", subject, "news@example.com", None, None, text, html), "http://x"
@@ -89,7 +91,8 @@ def make_campaign(
         )
 
     campaign_id, uid = rt.db.transaction(create)
-    launch(rt.db.engine, campaign_id, now)
+    if launched:
+        launch(rt.db.engine, campaign_id, now)
     return campaign_id, uid
 
 

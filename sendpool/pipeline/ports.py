@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
@@ -52,3 +53,9 @@ class Catalog(Protocol):
     async def heartbeat(self, worker: str, now: datetime, stopping: bool = False) -> None: ...
 
     async def claim_health_check(self, server_id: int, now: datetime, until: datetime) -> bool: ...
+
+    async def finish_stalled_launches(
+        self, now: datetime, halt: threading.Event | None = None
+    ) -> list[int]:
+        """Carry on launches whose launcher went away; stop between batches once ``halt`` is set."""
+        ...

@@ -14,6 +14,7 @@ import logging
 import os
 import random
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -61,6 +62,7 @@ class Worker:
         worker_id: str | None = None,
         health_checks: bool = True,
         flush_interval: float = 0.05,
+        launch_check_interval: float = 15.0,
         rng: random.Random | None = None,
     ) -> None:
         self.id = worker_id or new_worker_id()
@@ -71,6 +73,8 @@ class Worker:
         self.clock = clock
         self.transport_factory = transport_factory
         self.flush_interval = flush_interval
+        self.launch_check_interval = launch_check_interval
+        self._halt = threading.Event()  # tells a launch running on a thread to stop
         self.pool = PoolCache(catalog, ttl=2.0, send_timeout=settings.send_timeout)
         self.preparer = Preparer(
             catalog, public_url=settings.public_url, burst_threshold=settings.burst_threshold
@@ -114,11 +118,13 @@ class Worker:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Work until ``stop`` is set, then finish what is in flight and write it back."""
+        self._halt.clear()
         await self.catalog.heartbeat(self.id, self.clock())
         loops = [
             asyncio.create_task(self._claim_loop(stop), name="claim"),
             asyncio.create_task(self._flush_loop(stop), name="flush"),
             asyncio.create_task(self._heartbeat_loop(stop), name="heartbeat"),
+            asyncio.create_task(self._launch_loop(stop), name="launches"),
         ]
         if self.health is not None:
             loops.append(asyncio.create_task(self.health.run(stop), name="health"))
@@ -129,6 +135,7 @@ class Worker:
                     raise task.exception()  # type: ignore[misc]
         finally:
             stop.set()
+            self._halt.set()
             for task in loops:
                 task.cancel()
             await asyncio.gather(*loops, return_exceptions=True)
@@ -223,6 +230,19 @@ class Worker:
                 await self.queue.record(self.id, batch, self.clock())
             self._unflushed = max(0, self._unflushed - len(batch.updates))
             self._room.set()
+
+    async def _launch_loop(self, stop: asyncio.Event) -> None:
+        """Finish launches whose launcher died, so no campaign stays half-queued."""
+        while not stop.is_set():
+            try:
+                taken = await self.catalog.finish_stalled_launches(self.clock(), self._halt)
+                for campaign_id in taken:
+                    log.warning(
+                        "finished the launch of campaign %d, left off by its launcher", campaign_id
+                    )
+            except Exception:  # a database hiccup must not stop the sending; try again later
+                log.exception("finishing stalled launches failed; trying again later")
+            await self._sleep(stop, self.launch_check_interval)
 
     async def _heartbeat_loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set():

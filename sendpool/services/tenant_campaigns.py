@@ -6,7 +6,6 @@ cannot choose another plan, so it cannot reach servers it does not pay for.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -20,12 +19,12 @@ from sendpool.services.campaigns import (
     campaign_report,
     check_draft,
     create_campaign,
-    launch,
+    start_launch,
 )
 from sendpool.services.errors import ConflictError, FieldError, checked
 from sendpool.services.reports import LogRow, message_log
 from sendpool.services.tenant_lists import list_id_of
-from sendpool.store.launches import eligible_count
+from sendpool.store.launches import eligible_count, launch_batches
 from sendpool.store.tables import Campaign, MailingList, Message, table
 
 # What pipeline/prepare.py writes on a message it holds back for a paused campaign.
@@ -141,9 +140,13 @@ def launch_campaign(
     now: datetime,
     *,
     batch_size: int = 5000,
-    progress_to: Callable[[int], None] | None = None,
+    max_batches: int | None = None,
 ) -> CampaignReport:
-    """Queue one message per eligible subscriber (blocking: run it on a thread)."""
+    """Queue one message per eligible subscriber (blocking: run it on a thread).
+
+    With ``max_batches`` only that many batches are queued now and the report
+    says ``launching``; ``continue_launch`` queues the rest.
+    """
     with engine.begin() as conn:
         campaign_id = campaign_id_of(conn, customer_id, uid)
         c = conn.execute(
@@ -153,9 +156,19 @@ def launch_campaign(
             raise ConflictError(f"campaign is {c.status}; only a draft can be launched")
         if eligible_count(conn, c.list_id, customer_id) == 0:
             raise InputError("the campaign's list has no subscribed, unsuppressed recipients")
-    launch(engine, campaign_id, now, batch_size=batch_size, progress=progress_to)
+        start_launch(conn, campaign_id, now)
+    launch_batches(engine, campaign_id, now, batch_size=batch_size, max_batches=max_batches)
     with engine.begin() as conn:
         return campaign_report(conn, campaign_id, now)
+
+
+def continue_launch(
+    engine: Engine, customer_id: int, uid: str, now: datetime, *, batch_size: int = 5000
+) -> None:
+    """The rest of a launch begun by ``launch_campaign``; a worker finishes it if this dies."""
+    with engine.begin() as conn:
+        campaign_id = campaign_id_of(conn, customer_id, uid)
+    launch_batches(engine, campaign_id, now, batch_size=batch_size)
 
 
 def _move(

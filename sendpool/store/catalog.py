@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
@@ -11,6 +13,7 @@ from sqlalchemy import Connection, func, select, update
 from sendpool.core.warmup import WarmupSchedule, held_days
 from sendpool.secretbox import SecretBox
 from sendpool.store.database import Database
+from sendpool.store.launches import finish_stalled_launches
 from sendpool.store.records import CampaignRow, CustomerRow, PoolRows, ServerRow
 from sendpool.store.tables import (
     Campaign,
@@ -211,3 +214,8 @@ class SqlCatalog:
 
     async def claim_health_check(self, server_id: int, now: datetime, until: datetime) -> bool:
         return await self.db.run(claim_health_check_sync, server_id, now, until)
+
+    async def finish_stalled_launches(
+        self, now: datetime, halt: threading.Event | None = None
+    ) -> list[int]:
+        return await asyncio.to_thread(finish_stalled_launches, self.db.engine, now, halt=halt)

@@ -207,3 +207,32 @@ async def test_customers_see_their_plans_servers_by_name_only(world: World) -> N
     assert r.json() == {"servers": ["mailgun-1", "ses-1", "smtp-1"]}
     names = {s.name for s in world.rt.db.transaction(list_servers, world.rt.box)}
     assert set(r.json()["servers"]) <= names
+
+
+async def test_a_long_list_answers_launching_and_is_queued_in_the_background(
+    world: World,
+) -> None:
+    lst = (await as_a(world, "POST", "/lists", json={"name": "long"})).json()["uid"]
+    csv = "email\n" + "".join(f"reader{i}@example.com\n" for i in range(5_050))
+    imported = await as_a(
+        world,
+        "POST",
+        f"/lists/{lst}/subscribers/import",
+        files={"file": ("long.csv", csv.encode(), "text/csv")},
+    )
+    assert imported.json()["created"] == 5_050, imported.text
+    draft = {
+        "name": "Long",
+        "list_uid": lst,
+        "subject": "News",
+        "from_email": "news@example.com",
+        "text": "Hello",
+    }
+    uid = (await as_a(world, "POST", "/campaigns", json=draft)).json()["uid"]
+    launched = await as_a(world, "POST", f"/campaigns/{uid}/launch")
+    # The answer came after the first batch; the rest was queued after it was sent.
+    assert launched.status_code == 200, launched.text
+    assert launched.json()["status"] == "launching"
+    assert launched.json()["by_status"] == {"queued": 5_000}
+    progress = (await as_a(world, "GET", f"/campaigns/{uid}")).json()
+    assert progress["status"] == "sending" and progress["by_status"] == {"queued": 5_050}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 
 import anyio.to_thread
-from fastapi import APIRouter
+from fastapi import APIRouter, BackgroundTasks
 
 from sendpool.api.body import JsonBodyRoute
 from sendpool.api.deps import CustomerId, Limit, Now, Offset, RuntimeDep, Search
@@ -53,10 +53,23 @@ async def progress(uid: str, customer: CustomerId, rt: RuntimeDep, now: Now) -> 
 
 
 @router.post("/{uid}/launch", response_model=ProgressOut)
-async def launch(uid: str, customer: CustomerId, rt: RuntimeDep, now: Now) -> CampaignReport:
-    """Queue one message per subscribed recipient; the workers pick servers as they send."""
-    call = functools.partial(tenant_campaigns.launch_campaign, rt.db.engine, customer, uid, now)
-    return await anyio.to_thread.run_sync(call)
+async def launch(
+    uid: str, customer: CustomerId, rt: RuntimeDep, now: Now, later: BackgroundTasks
+) -> CampaignReport:
+    """Queue one message per subscribed recipient; the workers pick servers as they send.
+
+    The first 5,000 are queued before the answer; a longer list answers with
+    status `launching` and is queued on in the background (poll the campaign
+    for progress). Should this process stop first, a worker finishes the launch.
+    """
+    engine = rt.db.engine
+    call = functools.partial(
+        tenant_campaigns.launch_campaign, engine, customer, uid, now, max_batches=1
+    )
+    report = await anyio.to_thread.run_sync(call)
+    if report.status == "launching":
+        later.add_task(tenant_campaigns.continue_launch, engine, customer, uid, now)
+    return report
 
 
 @router.post("/{uid}/pause", response_model=ProgressOut)

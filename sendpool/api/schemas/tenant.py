@@ -121,7 +121,9 @@ class CampaignOut(BaseModel):
 class ProgressOut(BaseModel):
     uid: str
     name: str
-    status: str
+    status: str = Field(
+        description="draft, launching (messages still being queued), sending, paused or done."
+    )
     recipients: int
     by_status: dict[str, int]
     by_server: dict[str, int] = Field(description="Messages sent, per server name.")
