@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 
@@ -460,3 +460,45 @@ async def test_pipelined_refusal_answered_354_ends_the_message_empty(
     sent = b"".join(relay.reads)
     assert b"DATA\r\n.\r\nRSET\r\n" in sent
     assert sent.count(b"EHLO") == 1
+
+
+# Workers run on uvloop, whose transports are not asyncio's --------------------
+
+
+@pytest.mark.parametrize(
+    ("tls", "encryption", "pipelining"),
+    [
+        ("none", "none", False),
+        ("none", "none", True),
+        ("starttls", "starttls", True),
+        ("implicit", "tls", False),
+    ],
+    ids=["plain", "pipelined", "starttls-pipelined", "implicit-tls"],
+)
+def test_sessions_on_uvloop(
+    tls_kit: TlsKit, tls: Literal["none", "starttls", "implicit"], encryption: str, pipelining: bool
+) -> None:
+    import uvloop
+
+    from sendpool.transports.smtp import SmtpTransport
+    from tests.smtp_fixtures import smtp_spec
+
+    refused = Fault(refuse={"gone@example.org": "550 5.1.1 User unknown"})
+    server = FaultyServer(tls=tls, tls_kit=tls_kit, pipelining=pipelining, default=refused)
+
+    async def send_three() -> list[OutcomeKind]:
+        spec = smtp_spec(server.port, encryption=encryption, max_connections=1)
+        transport = SmtpTransport(spec, tls_context=tls_kit.client_context())
+        try:
+            return [
+                (await transport.send(make_message(1))).kind,
+                (await transport.send(make_message(2, recipient="gone@example.org"))).kind,
+                (await transport.send(make_message(3))).kind,
+            ]
+        finally:
+            await transport.close()
+
+    with server:
+        kinds = uvloop.run(send_three())
+    assert kinds == [ACCEPTED, PERMANENT, ACCEPTED]
+    assert server.connections == 1 and len(server.received) == 2
