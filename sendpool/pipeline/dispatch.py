@@ -123,7 +123,17 @@ class Dispatcher:
                     "; ".join(f"{s.server_name}: {s.reason}" for s in skipped)
                     or "the plan has no sending servers"
                 )
-                out.waiting.extend(Waiting(j, until, reason) for j in pending)
+                # Servers held back only by their rate take the jobs at that pace: spread
+                # the wait so the jobs come back as they can be sent, not all at once.
+                pace = sum(
+                    pool.views[s.server_id].caps(now).rate or 0.0
+                    for s in skipped
+                    if s.code is SkipCode.RATE and s.server_id in pool.views
+                )
+                out.waiting.extend(
+                    Waiting(j, until + timedelta(seconds=i / pace) if pace else until, reason)
+                    for i, j in enumerate(pending)
+                )
                 return
             start = await self.ledger.advance_cursor(plan_id, len(pending))
             by_server: dict[int, list[Job]] = defaultdict(list)

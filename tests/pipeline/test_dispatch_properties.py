@@ -175,3 +175,20 @@ def test_an_unavailable_ledger_makes_the_whole_batch_wait() -> None:
     assert not out.ready and len(out.waiting) == 9
     assert {w.reason for w in out.waiting} == {"waiting: the quota ledger is unavailable"}
     assert {(w.until - NOW).total_seconds() for w in out.waiting} == {0.5}
+
+
+def test_rate_limited_jobs_come_back_at_the_pace_the_servers_can_take() -> None:
+    # Two servers at 10/s and 30/s: whatever they cannot take now waits in a queue
+    # that drains at 40 a second, rather than all returning at the same instant.
+    pool = [
+        ServerView(id=1, name="s1", sending_limit=1000, rate_per_second=10.0),
+        ServerView(id=2, name="s2", sending_limit=1000, rate_per_second=30.0),
+    ]
+    state = pool_state(pool, {1: [1, 2]})
+    out = asyncio.run(Dispatcher(MemoryLedger()).assign([job(1) for _ in range(100)], state, NOW))
+    assert out.ready and len(out.ready) + len(out.waiting) == 100
+    untils = [w.until for w in out.waiting]
+    assert untils == sorted(untils) and untils[0] > NOW
+    gaps = {round((b - a).total_seconds(), 6) for a, b in zip(untils, untils[1:], strict=False)}
+    assert gaps == {0.025}
+    assert all("rate" in w.reason for w in out.waiting)
