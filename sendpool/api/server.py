@@ -67,10 +67,14 @@ async def serve_api(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, on_signal)
-    tasks = [asyncio.create_task(server.serve(sockets=[sock]), name="api")]
+    # The scheduler runs in every serve, with or without workers: its jobs record
+    # their slot in the database, so several serve processes still run each once.
+    tasks = [
+        asyncio.create_task(server.serve(sockets=[sock]), name="api"),
+        asyncio.create_task(Scheduler(rt.db, rt.settings).run(stop), name="scheduler"),
+    ]
     if workers:
         tasks.append(asyncio.create_task(rt.worker().run(stop), name="worker"))
-        tasks.append(asyncio.create_task(Scheduler(rt.db, rt.settings).run(stop), name="scheduler"))
     host, port = sock.getsockname()[:2]
     announce(
         f"sendpool serving on http://{host}:{port} (docs at /docs; workers "

@@ -1,4 +1,4 @@
-"""``sendpool serve``: the JSON API, with the workers and the daily scheduler in process."""
+"""``sendpool serve``: the JSON API and the daily scheduler, with the workers unless told not."""
 
 from __future__ import annotations
 
@@ -22,11 +22,12 @@ def serve(
 ) -> None:
     """Serve the JSON API (OpenAPI at /docs, /metrics, /healthz).
 
-    On the embedded default the workers, their health checker and the daily
-    rebalancing job run in this process too (the job runs once a day at
-    SENDPOOL_REBALANCE_AT, UTC, or at start if that slot was missed;
-    SENDPOOL_REBALANCE_ENABLED=false turns it off). SIGINT or SIGTERM
-    finishes in-flight sends and requests, then exits.
+    The daily rebalancing job runs in this process (once a day at
+    SENDPOOL_REBALANCE_AT, UTC, or at start if that slot was missed; one run
+    per slot however many serve processes there are;
+    SENDPOOL_REBALANCE_ENABLED=false turns it off). Unless --no-workers is
+    given, the workers and their health checker run here too. SIGINT or
+    SIGTERM finishes in-flight sends and requests, then exits.
     """
     # Imported here: the web stack is heavy, and every other command starts faster without it.
     from sendpool.api.server import bind, serve_api

@@ -17,12 +17,14 @@ from pathlib import Path
 import httpx
 import pytest
 from cryptography.fernet import Fernet
-from sqlalchemy import Connection
+from sqlalchemy import Connection, func, select
 
 from sendpool.api.server import bind, serve_api
 from sendpool.config import Settings
 from sendpool.runtime import Runtime
 from sendpool.services import admin_servers, tokens
+from sendpool.services.rebalance import RUN_ACTION
+from sendpool.store.tables import AuditEntry
 from tests.api.seeding import seed_activity
 
 SCRIPT = Path(__file__).with_name("rebalance_loop.sh")
@@ -144,6 +146,11 @@ def test_operator_rebalancing_loop_against_live_serve(
     assert proc.wait(timeout=120) == 0  # graceful: workers and API stopped, exit status 0
 
 
+def rebalance_runs(conn: Connection) -> int:
+    found = select(func.count()).where(AuditEntry.action == RUN_ACTION)
+    return int(conn.execute(found).scalar_one())
+
+
 async def test_serve_without_workers_answers_and_stops_on_sigterm(world_settings: Settings) -> None:
     rt = Runtime.open(world_settings)
     try:
@@ -159,9 +166,13 @@ async def test_serve_without_workers_answers_and_stops_on_sigterm(world_settings
                             break
                     except httpx.TransportError:
                         await asyncio.sleep(0.05)
+                # API-only processes still run the daily jobs: the missed slot runs at start.
+                while not await rt.db.run(rebalance_runs):
+                    await asyncio.sleep(0.05)
         # The handlers serve_api installed turn SIGTERM into a graceful stop.
         os.kill(os.getpid(), signal.SIGTERM)
         await asyncio.wait_for(task, 60)
         assert "workers off" in said[0]
+        assert await rt.db.run(rebalance_runs) == 1
     finally:
         rt.close()
