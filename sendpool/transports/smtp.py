@@ -10,6 +10,7 @@ more than the socket work at thousands of messages a second, are skipped.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import socket
 import ssl
@@ -107,6 +108,14 @@ class _Connection:
         if self.wire is not None:
             self.wire.close()
         self.client.close()
+
+    async def aclose(self, timeout: float = 1.0) -> None:
+        """Close and wait until the socket is gone, so no transport outlives its loop."""
+        self.close()
+        if self.wire is not None:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(timeout):
+                    await self.wire.wait_closed()
 
 
 class SmtpTransport:
@@ -291,18 +300,16 @@ class SmtpTransport:
             self._idle.append(conn)
 
     async def _quit(self, conn: _Connection) -> None:
-        if not conn.alive:
-            conn.close()
-            return
-        try:
-            if conn.wire is None:
-                await conn.client.quit()
-            else:
-                async with asyncio.timeout(self.spec.timeout):
-                    await self._exchange(conn, b"QUIT\r\n")
-        except (aiosmtplib.SMTPException, OSError, TimeoutError):
-            pass
-        conn.close()
+        if conn.alive:
+            try:
+                if conn.wire is None:
+                    await conn.client.quit()
+                else:
+                    async with asyncio.timeout(self.spec.timeout):
+                        await self._exchange(conn, b"QUIT\r\n")
+            except (aiosmtplib.SMTPException, OSError, TimeoutError):
+                pass
+        await conn.aclose()
 
     async def check(self) -> Health:
         """Connect, EHLO, STARTTLS, AUTH, NOOP and QUIT, on a connection of its own."""

@@ -30,6 +30,7 @@ class ReplyReader(asyncio.Protocol):
         self._replies: deque[SMTPResponse] = deque()
         self._waiter: asyncio.Future[None] | None = None
         self._lost: BaseException | None = None
+        self._gone = asyncio.Event()
 
     def data_received(self, data: bytes) -> None:
         self._buffer.extend(data)
@@ -55,6 +56,7 @@ class ReplyReader(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
         self._fail(WireError(f"connection lost: {exc}") if exc else WireError("connection lost"))
+        self._gone.set()
 
     def _fail(self, exc: BaseException) -> None:
         if self._lost is None:
@@ -91,6 +93,10 @@ class ReplyReader(asyncio.Protocol):
     def close(self) -> None:
         if self.transport is not None:
             self.transport.close()
+
+    async def wait_closed(self) -> None:
+        """Until the transport is gone; a TLS one still has its close_notify to exchange."""
+        await self._gone.wait()
 
 
 def take_over(transport: asyncio.BaseTransport) -> ReplyReader:
