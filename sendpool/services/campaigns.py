@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, Engine, func, select, update
 
@@ -159,6 +159,10 @@ def launch(
     return launch_batches(engine, campaign_id, now, batch_size=batch_size, progress=progress)
 
 
+# Waits shorter than this are pauses (a ledger rebuild, a rate limit), not a window to wait for.
+SOON = timedelta(seconds=30)
+
+
 @dataclass(slots=True)
 class CampaignReport:
     uid: str
@@ -170,12 +174,20 @@ class CampaignReport:
     waiting: int = 0
     due_now: int = 0
     next_due_at: datetime | None = None
+    due_soon: int = 0  # queued and due within SOON: a short wait, not a window
 
     @property
     def settled(self) -> bool:
-        """Everything sent, failed, or waiting for a window; nothing in flight or retrying."""
+        """Everything sent, failed, or waiting for a window; nothing in flight or retrying.
+
+        A message held back for a moment (the quota ledger rebuilding, a server's
+        rate) is not waiting for a window, so it keeps the campaign unsettled.
+        """
         busy = self.by_status.get("sending", 0) + self.by_status.get("deferred", 0)
-        return self.status not in ("draft", "launching") and busy == 0 and self.due_now == 0
+        if busy or self.status in ("draft", "launching"):
+            return False
+        # A paused campaign's messages are held a few seconds at a time until it resumes.
+        return self.status == "paused" or self.due_soon == 0
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -216,6 +228,9 @@ def campaign_report(conn: Connection, ref: str | int, now: datetime) -> Campaign
     )
     queued = (Message.campaign_id == c.id) & (Message.status == "queued")
     due_now = conn.execute(select(func.count()).where(queued, Message.due_at <= now)).scalar_one()
+    due_soon = conn.execute(
+        select(func.count()).where(queued, Message.due_at <= now + SOON)
+    ).scalar_one()
     waiting_row = conn.execute(
         select(func.count(), func.min(Message.due_at)).where(queued, Message.due_at > now)
     ).one()
@@ -235,4 +250,5 @@ def campaign_report(conn: Connection, ref: str | int, now: datetime) -> Campaign
         waiting=int(waiting_row[0]),
         due_now=int(due_now),
         next_due_at=waiting_row[1],
+        due_soon=int(due_soon),
     )

@@ -157,8 +157,9 @@ def test_a_deadlock_victim_runs_again(runtime: Runtime) -> None:
         t.start()
     for t in threads:
         t.join(30)
-    # One transaction went through first time; the deadlock victim ran again.
-    assert min(attempts.values()) == 1 and max(attempts.values()) >= 2
+    # A deadlock victim ran again. (Its rerun can race the survivor for the row it
+    # just released and deadlock once more, so either side may have run twice.)
+    assert max(attempts.values()) >= 2
     positions = runtime.db.transaction(lambda c: c.execute(select(C.c.position)).scalars().all())
     assert sorted(positions) == [2, 2], "every bump landed exactly once"
 
