@@ -58,7 +58,7 @@ def message_log(
     if customer_id is not None:
         stmt = stmt.where(Message.customer_id == customer_id)
     if recipient:
-        stmt = stmt.where(Message.recipient.contains(recipient.lower(), autoescape=True))
+        stmt = stmt.where(Message.recipient.icontains(recipient, autoescape=True))
     return [LogRow(**r._mapping) for r in conn.execute(stmt)]
 
 

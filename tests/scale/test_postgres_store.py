@@ -19,6 +19,7 @@ from sendpool.core.servers import Caps
 from sendpool.core.windows import windows_at
 from sendpool.pipeline.ports import QuotaLedger
 from sendpool.runtime import Runtime
+from sendpool.services.reports import message_log
 from sendpool.services.transactional import enqueue_transactional
 from sendpool.store.database import Database
 from sendpool.store.db import make_engine, migrate
@@ -109,6 +110,17 @@ def test_concurrent_claims_skip_each_others_rows(runtime: Runtime) -> None:
     for t in threads:
         t.join(60)
     assert len(claimed) == 2000 and set(claimed.values()) == {1}
+
+
+def test_the_message_log_search_ignores_case(runtime: Runtime) -> None:
+    # Local parts keep their case ("Ann.Lee@example.com"); PostgreSQL's LIKE does not fold it.
+    apply(runtime, {"customers": [{"name": "acme"}]})
+    csv = "email\nAnn.Lee@Example.com\nbob@example.com\n"
+    campaign_id, _ = make_campaign(runtime, 0, csv=csv)
+    for query in ("ann.lee", "ANN.LEE@EXAMPLE", "Lee@"):
+        rows = runtime.db.transaction(message_log, campaign_id=campaign_id, recipient=query)
+        assert [r.recipient for r in rows] == ["Ann.Lee@example.com"], query
+    assert runtime.db.transaction(message_log, campaign_id=campaign_id, recipient="%") == []
 
 
 async def test_a_transactional_payload_round_trips_as_json(runtime: Runtime) -> None:
