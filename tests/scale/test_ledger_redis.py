@@ -16,6 +16,7 @@ from sendpool.core.ratelimit import gcra
 from sendpool.core.servers import Caps, Usage
 from sendpool.core.windows import ServerWindows, windows_at
 from sendpool.store.ledger_redis import Keys, RedisLedger
+from tests import ledger_contract as contract
 from tests.scale.services import PrivateRedis
 
 pytestmark = pytest.mark.services
@@ -37,51 +38,27 @@ async def ledger(redis_server: PrivateRedis) -> AsyncIterator[RedisLedger]:
 
 
 async def test_reserve_until_the_daily_cap_then_deny(ledger: RedisLedger) -> None:
-    w = windows_at(NOW)
-    assert (await ledger.reserve(1, w, Caps(10), 7, NOW)).granted == 7
-    grant = await ledger.reserve(1, w, Caps(10), 7, NOW)
-    assert (grant.granted, grant.denied) == (3, Denial.DAILY_CAP)
-    assert (await ledger.reserve(1, w, Caps(10), 1, NOW)).granted == 0
-    assert (await ledger.usage({1: w}))[1].day_used == 10
-    assert (await ledger.reserve(1, w, Caps(10), 0, NOW)).granted == 0
-    assert (await ledger.reserve(2, w, Caps(0), 5, NOW)).denied is Denial.DAILY_CAP
+    await contract.reserve_until_the_daily_cap_then_deny(ledger, NOW)
+    assert (await ledger.reserve(2, windows_at(NOW), Caps(0), 5, NOW)).denied is Denial.DAILY_CAP
 
 
 async def test_hour_window_rolls_over_but_day_does_not(ledger: RedisLedger) -> None:
-    caps = Caps(daily=10, hourly=4)
-    first = windows_at(NOW)
-    assert (await ledger.reserve(1, first, caps, 6, NOW)).denied is Denial.HOURLY_CAP
-    later = NOW + timedelta(hours=1)
-    second = windows_at(later)
-    assert (await ledger.reserve(1, second, caps, 10, later)).granted == 4
-    assert (await ledger.reserve(1, second, caps, 10, later)).granted == 0
-    usage = await ledger.usage({1: second, 2: second})
-    assert (usage[1].day_used, usage[1].hour_used, usage[2].day_used) == (8, 4, 0)
+    await contract.hour_window_rolls_over_but_day_does_not(ledger, NOW)
 
 
 async def test_release_gives_units_back_and_never_below_zero(ledger: RedisLedger) -> None:
+    await contract.release_gives_units_back(ledger, NOW)
     w = windows_at(NOW)
-    await ledger.reserve(3, w, Caps(5), 5, NOW)
-    await ledger.release({(3, w): 2})
-    assert (await ledger.reserve(3, w, Caps(5), 5, NOW)).granted == 2
     await ledger.release({(3, w): 50, (4, w): 1})
     assert (await ledger.usage({3: w, 4: w})) == {3: Usage(0, 0), 4: Usage(0, 0)}
 
 
 async def test_rate_per_second(ledger: RedisLedger) -> None:
-    w = windows_at(NOW)
-    caps = Caps(1000, rate=5.0)
-    grant = await ledger.reserve(4, w, caps, 20, NOW)
-    assert (grant.granted, grant.denied) == (5, Denial.RATE)
-    assert grant.retry_after is not None and grant.retry_after > 0
-    assert (await ledger.reserve(4, w, caps, 20, NOW + timedelta(seconds=1))).granted == 5
-    assert (await ledger.usage({4: w}))[4].day_used == 10
+    await contract.rate_per_second(ledger, NOW)
 
 
 async def test_cursors_advance_per_plan(ledger: RedisLedger) -> None:
-    assert await ledger.advance_cursor(1, 5) == 0
-    assert await ledger.advance_cursor(1, 3) == 5
-    assert await ledger.advance_cursor(2, 1) == 0
+    await contract.cursors_advance_per_plan(ledger)
 
 
 async def test_counters_expire_with_their_window(
