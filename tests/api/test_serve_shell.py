@@ -6,10 +6,7 @@ import asyncio
 import os
 import shutil
 import signal
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,9 +23,9 @@ from sendpool.services import admin_servers, tokens
 from sendpool.services.rebalance import RUN_ACTION
 from sendpool.store.tables import AuditEntry
 from tests.api.seeding import seed_activity
+from tests.live_process import SENDPOOL, free_port, wait_until_serving
 
 SCRIPT = Path(__file__).with_name("rebalance_loop.sh")
-SENDPOOL = str(Path(sys.executable).with_name("sendpool"))
 # name -> (sent, hard bounces) in the last 24 hours, and the limit the loop must leave
 SERVERS = {
     "clean": (1000, 5, 1100),  # 0.5 %: raised by 10 %
@@ -46,13 +43,6 @@ def ensure_tools(*names: str) -> None:
     if os.geteuid() != 0:
         apt = ["sudo", "-n", *apt]
     subprocess.run(apt, check=True, capture_output=True, timeout=600)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-    return port
 
 
 def prepare(settings: Settings) -> str:
@@ -98,16 +88,7 @@ def served(tmp_path: Path) -> Iterator[tuple[str, str, subprocess.Popen[bytes]]]
             stderr=out,
         )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120  # a hang guard for a slow machine, not a speed check
-    while True:
-        assert proc.poll() is None, log.read_text()
-        try:
-            if httpx.get(base + "/healthz").status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        assert time.monotonic() < deadline, "sendpool serve never answered /healthz"
-        time.sleep(0.1)
+    wait_until_serving(base, proc, log)
     try:
         yield base, token, proc
     finally:

@@ -6,7 +6,6 @@ import asyncio
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from datetime import UTC, datetime
@@ -22,6 +21,7 @@ from sendpool.store.ledger_sql import usage_sync
 from sendpool.store.tables import Message, SendingServer
 from tests.conftest import make_settings
 from tests.faulty_smtp import Connect, Data, Fault, FaultyServer, Moment
+from tests.live_process import SENDPOOL
 from tests.scenario import apply, make_campaign, report, send_until_settled, smtp_server
 from tests.threaded_sink import threaded_sinks
 
@@ -141,7 +141,6 @@ def test_a_worker_killed_mid_campaign_loses_nothing(tmp_path: Path) -> None:
         "SENDPOOL_LEASE_SECONDS": "3",
         "SENDPOOL_POLL_INTERVAL": "0.05",
     }
-    exe = str(Path(sys.executable).with_name("sendpool"))
     rt = Runtime.open(settings)
     try:
         with threaded_sinks(3) as sinks:
@@ -154,7 +153,7 @@ def test_a_worker_killed_mid_campaign_loses_nothing(tmp_path: Path) -> None:
                 },
             )
             _, uid = make_campaign(rt, 10_000)
-            first = subprocess.Popen([exe, "worker"], env=env, stderr=subprocess.DEVNULL)
+            first = subprocess.Popen([SENDPOOL, "worker"], env=env, stderr=subprocess.DEVNULL)
             deadline = time.monotonic() + 120
             while sum(s.count for s in sinks) < 3000:
                 assert time.monotonic() < deadline and first.poll() is None
@@ -166,7 +165,7 @@ def test_a_worker_killed_mid_campaign_loses_nothing(tmp_path: Path) -> None:
                     select(func.count()).where(Message.status == "sending")
                 ).scalar_one()
             )
-            second = subprocess.Popen([exe, "worker"], env=env, stderr=subprocess.DEVNULL)
+            second = subprocess.Popen([SENDPOOL, "worker"], env=env, stderr=subprocess.DEVNULL)
             try:
                 while True:
                     assert time.monotonic() < deadline + 120

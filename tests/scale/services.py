@@ -25,6 +25,7 @@ from sqlalchemy.engine import make_url
 
 from sendpool.store.db import make_engine, migrate, normalise_url
 from tests.conftest import PG_URL, REQUIRE_SERVICES, require_service
+from tests.live_process import free_port
 
 
 def _admin(url: str) -> Engine:
@@ -69,12 +70,6 @@ class PgDatabases:
     def close(self) -> None:
         self._execute(f'DROP DATABASE IF EXISTS "{self.template}" WITH (FORCE)')
         self.admin.dispose()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def redis_server_binary() -> str:

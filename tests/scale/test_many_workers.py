@@ -13,7 +13,7 @@ from sqlalchemy import select, text
 from sendpool.core.windows import day_window
 from sendpool.runtime import Runtime
 from sendpool.store.tables import Message
-from tests.scale.services import free_port
+from tests.live_process import free_port
 from tests.scale.workers import make_ledger_whole, wait_until_settled, worker_env, workers
 from tests.scenario import make_campaign, pool_of_sinks
 from tests.threaded_sink import threaded_sinks

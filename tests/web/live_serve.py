@@ -4,20 +4,16 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
 import pytest
 
 from tests.conftest import REQUIRE_SERVICES
+from tests.live_process import SENDPOOL, free_port, wait_until_serving
 
-SENDPOOL = str(Path(sys.executable).with_name("sendpool"))
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--headless",
@@ -29,13 +25,6 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-    return port
 
 
 def _apt(*args: str) -> None:
@@ -75,16 +64,7 @@ def serving(env: dict[str, str], folder: Path) -> Iterator[str]:
         )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120  # a hang guard for a slow machine, not a speed check
-        while True:
-            assert proc.poll() is None, log.read_text()
-            try:
-                if httpx.get(base + "/healthz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "sendpool serve never answered /healthz"
-            time.sleep(0.1)
+        wait_until_serving(base, proc, log)
         yield base
     finally:
         proc.terminate()

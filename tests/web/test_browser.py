@@ -19,14 +19,9 @@ from cryptography.fernet import Fernet
 from sendpool.config import Settings
 from sendpool.runtime import Runtime
 from sendpool.services import admin_users, customers
+from tests.live_process import SENDPOOL
 from tests.threaded_sink import threaded_sinks
-from tests.web.live_serve import (
-    CHROMIUM_ARGS,
-    SENDPOOL,
-    ensure_chromium,
-    save_screenshots,
-    serving,
-)
+from tests.web.live_serve import CHROMIUM_ARGS, ensure_chromium, save_screenshots, serving
 
 pytestmark = pytest.mark.slow
 
