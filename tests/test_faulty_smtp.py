@@ -14,16 +14,14 @@ import pytest
 from tests.faulty_smtp import (
     BUSY_GREETING,
     CLOSE,
-    HOST,
     STALL_GREETING,
     Data,
     Fault,
     FaultyServer,
     Moment,
     Tls,
-    TlsKit,
-    refusing_port,
 )
+from tests.loopback import HOST, TlsKit, refusing_port
 from tests.smtp_fixtures import (  # noqa: F401
     PASSWORD,
     STALL_TIMEOUT,

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from sendpool.cli.app import app
 from sendpool.store.tables import Campaign, MailingList, Message, Subscriber
-from tests.faulty_smtp import refusing_port
+from tests.loopback import refusing_port
 from tests.threaded_sink import threaded_sinks
 
 runner = CliRunner()

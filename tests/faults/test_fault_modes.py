@@ -18,15 +18,8 @@ from sendpool.sinks import SmtpSink
 from sendpool.store.ledger_sql import usage_sync
 from sendpool.store.tables import DeliveryEvent, Message, SendingServer, Suppression
 from tests.conftest import make_settings
-from tests.faulty_smtp import (
-    BUSY_GREETING,
-    Data,
-    Fault,
-    FaultyServer,
-    Tls,
-    TlsKit,
-    refusing_port,
-)
+from tests.faulty_smtp import BUSY_GREETING, Data, Fault, FaultyServer, Tls
+from tests.loopback import TlsKit, refusing_port
 from tests.scenario import apply, make_campaign, smtp_server
 
 
