@@ -100,8 +100,4 @@ async def messages(
         limit=limit,
         offset=offset,
     )
-    more = offset + limit if len(rows) == limit else None
-    return LogPage.model_validate(
-        {"items": rows, "limit": limit, "offset": offset, "next_offset": more},
-        from_attributes=True,
-    )
+    return LogPage.of(rows, limit, offset)

@@ -50,11 +50,7 @@ async def list_subscribers(
     items = await rt.db.run(
         tenant_lists.list_subscribers, customer, uid, search=search, limit=limit, offset=offset
     )
-    more = offset + limit if len(items) == limit else None
-    return SubscriberPage.model_validate(
-        {"items": items, "limit": limit, "offset": offset, "next_offset": more},
-        from_attributes=True,
-    )
+    return SubscriberPage.of(items, limit, offset)
 
 
 @router.post("/{uid}/subscribers", response_model=AddOut)

@@ -47,11 +47,7 @@ async def log(
     rows = await rt.db.run(
         tenant_messages.messages, customer, recipient=recipient, limit=limit, offset=offset
     )
-    more = offset + limit if len(rows) == limit else None
-    return LogPage.model_validate(
-        {"items": rows, "limit": limit, "offset": offset, "next_offset": more},
-        from_attributes=True,
-    )
+    return LogPage.of(rows, limit, offset)
 
 
 @router.get("/messages/{uid}", response_model=MessageOut)

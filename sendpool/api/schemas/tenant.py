@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Self
 
 from pydantic import BaseModel, Field, PlainValidator, WithJsonSchema
 
@@ -145,7 +146,18 @@ class LogOut(BaseModel):
     last_error: str | None
 
 
-class LogPage(BaseModel):
+class Page(BaseModel):
+    """A page of ``items``; each subclass declares its item type."""
+
+    @classmethod
+    def of(cls, items: Sequence[object], limit: int, offset: int) -> Self:
+        """A full page may have a next one; a short page is the last."""
+        more = offset + limit if len(items) == limit else None
+        fields = {"items": items, "limit": limit, "offset": offset, "next_offset": more}
+        return cls.model_validate(fields, from_attributes=True)
+
+
+class LogPage(Page):
     items: list[LogOut]
     limit: int
     offset: int
@@ -173,7 +185,7 @@ class Queued(BaseModel):
     status: str
 
 
-class SubscriberPage(BaseModel):
+class SubscriberPage(Page):
     items: list[SubscriberOut]
     limit: int
     offset: int
