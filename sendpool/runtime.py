@@ -47,6 +47,12 @@ class Runtime:
             self.ledger.close()
         self.db.close()
 
+    def __enter__(self) -> Runtime:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
 
 def open_ledger(settings: Settings, db: Database) -> QuotaLedger:
     """Redis when ``redis_url`` is set (many workers), else the database itself."""

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -34,13 +32,9 @@ def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return path
 
 
-@contextmanager
-def opened() -> Iterator[Runtime]:
-    rt = Runtime.open(Settings())
-    try:
-        yield rt
-    finally:
-        rt.close()
+def opened() -> Runtime:
+    """The runtime the CLI under test opens, from the same environment; use it in ``with``."""
+    return Runtime.open(Settings())
 
 
 def pool(servers: list[dict[str, Any]], **plan: Any) -> None:
