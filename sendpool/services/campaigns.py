@@ -227,12 +227,14 @@ def campaign_report(conn: Connection, ref: str | int, now: datetime) -> Campaign
         ).all()
     )
     queued = (Message.campaign_id == c.id) & (Message.status == "queued")
-    due_now = conn.execute(select(func.count()).where(queued, Message.due_at <= now)).scalar_one()
-    due_soon = conn.execute(
-        select(func.count()).where(queued, Message.due_at <= now + SOON)
-    ).scalar_one()
-    waiting_row = conn.execute(
-        select(func.count(), func.min(Message.due_at)).where(queued, Message.due_at > now)
+    later = Message.due_at > now
+    due_now, due_soon, waiting, next_due_at = conn.execute(
+        select(
+            func.count().filter(Message.due_at <= now),
+            func.count().filter(Message.due_at <= now + SOON),
+            func.count().filter(later),
+            func.min(Message.due_at).filter(later),
+        ).where(queued)
     ).one()
     status = c.status
     if (
@@ -247,8 +249,8 @@ def campaign_report(conn: Connection, ref: str | int, now: datetime) -> Campaign
         recipients=c.recipient_count,
         by_status={k: int(v) for k, v in by_status.items()},
         by_server={k: int(v) for k, v in by_server.items()},
-        waiting=int(waiting_row[0]),
+        waiting=int(waiting),
         due_now=int(due_now),
-        next_due_at=waiting_row[1],
+        next_due_at=next_due_at,
         due_soon=int(due_soon),
     )
