@@ -17,10 +17,11 @@ from content import HTML, SUBJECT, TEXT, csv_lines
 
 from sendpool.config import Settings
 from sendpool.runtime import Runtime
-from sendpool.services.campaigns import CampaignDraft, check_draft, create_campaign, launch
-from sendpool.services.lists import get_or_create_list, import_csv
-from sendpool.services.pool import apply_pool
-from sendpool.services.pool_file import parse_pool
+from sendpool.services.campaigns.drafts import CampaignDraft, check_draft, create_campaign
+from sendpool.services.campaigns.launch import launch
+from sendpool.services.lists.imports import get_or_create_list, import_csv
+from sendpool.services.pool.apply import apply_pool
+from sendpool.services.pool.file import parse_pool
 
 
 def main(n: int) -> None:

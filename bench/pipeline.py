@@ -30,10 +30,8 @@ from sinks import smtp_sink, smtp_source_rate
 from sendpool.config import Settings
 from sendpool.pipeline.embedded import run_async
 from sendpool.runtime import Runtime
-from sendpool.services.campaigns import (
-    campaign_report,
-    launch,
-)
+from sendpool.services.campaigns.launch import launch
+from sendpool.services.campaigns.report import campaign_report
 from sendpool.store.catalog import live_workers
 
 console = Console()
@@ -90,7 +88,7 @@ async def send_all(rt: Runtime, uid: str, n: int) -> tuple[float, dict[str, int]
 
 
 def message_size(rt: Runtime) -> int:
-    from sendpool.campaigns.render import CampaignTemplate
+    from sendpool.content.render import CampaignTemplate
 
     tpl = CampaignTemplate(
         subject=SUBJECT,

@@ -44,9 +44,7 @@ from sendpool.core.servers import Caps, Usage
 from sendpool.core.windows import ServerWindows, windows_at
 from sendpool.pipeline.ports import QuotaLedger
 from sendpool.runtime import Runtime
-from sendpool.services.campaigns import (
-    campaign_report,
-)
+from sendpool.services.campaigns.report import campaign_report
 from sendpool.store.database import Database
 from sendpool.store.db import normalise_url
 from sendpool.store.ledger_redis import Keys, RedisLedger

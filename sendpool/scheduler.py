@@ -14,7 +14,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from sendpool.config import Settings
-from sendpool.services.rebalance import policy_from, run_if_due
+from sendpool.services.operations.rebalance import policy_from, run_if_due
 from sendpool.store.database import Database
 from sendpool.store.ledger_sql import purge_expired_sync
 

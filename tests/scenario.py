@@ -10,18 +10,13 @@ from typing import Any
 
 from sendpool.pipeline.worker import Worker
 from sendpool.runtime import Runtime
-from sendpool.services.campaigns import (
-    CampaignDraft,
-    CampaignReport,
-    campaign_report,
-    check_draft,
-    create_campaign,
-    find_customer,
-    launch,
-)
-from sendpool.services.lists import get_or_create_list, import_csv
-from sendpool.services.pool import apply_pool
-from sendpool.services.pool_file import parse_pool
+from sendpool.services import refs
+from sendpool.services.campaigns.drafts import CampaignDraft, check_draft, create_campaign
+from sendpool.services.campaigns.launch import launch
+from sendpool.services.campaigns.report import CampaignReport, campaign_report
+from sendpool.services.lists.imports import get_or_create_list, import_csv
+from sendpool.services.pool.apply import apply_pool
+from sendpool.services.pool.file import parse_pool
 from sendpool.sinks import SmtpSink
 
 
@@ -83,7 +78,7 @@ def make_campaign(
     )
 
     def create(conn: Any) -> tuple[int, str]:
-        customer_id, _ = find_customer(conn, customer)
+        customer_id = refs.customer_id(conn, customer)
         list_id = get_or_create_list(conn, customer_id, f"list {now.timestamp()}", now)
         import_csv(conn, list_id, io.StringIO(csv if csv is not None else recipients_csv(n)), now)
         return create_campaign(

@@ -1,32 +1,18 @@
-"""What routes depend on: the runtime, the time, and who is calling (checked once, here)."""
+"""What API routes depend on: who is calling (checked once, here), and paging."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Query
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException
 
-from sendpool.runtime import Runtime
+from sendpool.http.context import Now, RuntimeDep
+from sendpool.services.access.tokens import Principal, authenticate
 from sendpool.services.errors import AuthError
-from sendpool.services.tokens import Principal, authenticate
 
 _bearer = HTTPBearer(auto_error=False, description="A token from `sendpool token create`.")
-
-
-def get_runtime(request: Request) -> Runtime:
-    rt: Runtime = request.app.state.runtime
-    return rt
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
-Now = Annotated[datetime, Depends(utc_now)]
 
 
 async def get_principal(

@@ -13,7 +13,7 @@ from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from sendpool.services.observability import MetricsSnapshot
+from sendpool.services.operations.observability import MetricsSnapshot
 
 HEALTH_STATES = ("healthy", "degraded", "unknown", "disabled")
 

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from sendpool.cli.common import console, err_console, friendly_errors, open_runtime
 from sendpool.errors import InputError
-from sendpool.services import admin_users
+from sendpool.services.access import admins
 
 app = typer.Typer(help="Admin users of the web pages: create, list, unlock, set a password.")
 
@@ -31,15 +31,15 @@ def _read_password(from_stdin: bool) -> str:
         password = typer.prompt("Password", hide_input=True)
         if typer.prompt("Password again", hide_input=True) != password:
             raise InputError("the two passwords differ; nothing was changed")
-    admin_users.check_password(password)
+    admins.check_password(password)
     return password
 
 
 def _store_password(
-    action: Callable[..., admin_users.AdminInfo], email: str, from_stdin: bool
-) -> admin_users.AdminInfo:
+    action: Callable[..., admins.AdminInfo], email: str, from_stdin: bool
+) -> admins.AdminInfo:
     """Hash before the transaction: argon2 is slow on purpose, a write lock should not wait."""
-    password_hash = admin_users.hash_password(_read_password(from_stdin))
+    password_hash = admins.hash_password(_read_password(from_stdin))
     rt = open_runtime()
     try:
         return rt.db.transaction(
@@ -53,7 +53,7 @@ def _store_password(
 @friendly_errors
 def create(email: Email, password_stdin: PasswordStdin = False) -> None:
     """Create an admin user who can sign in at /admin/login."""
-    info = _store_password(admin_users.create_admin, email, password_stdin)
+    info = _store_password(admins.create_admin, email, password_stdin)
     err_console.print(f"admin user {info.email} created; sign in at /admin/login")
 
 
@@ -61,7 +61,7 @@ def create(email: Email, password_stdin: PasswordStdin = False) -> None:
 @friendly_errors
 def password(email: Email, password_stdin: PasswordStdin = False) -> None:
     """Set a new password; the user's open sessions end and any lock is lifted."""
-    info = _store_password(admin_users.set_password, email, password_stdin)
+    info = _store_password(admins.set_password, email, password_stdin)
     err_console.print(f"password of {info.email} changed")
 
 
@@ -72,7 +72,7 @@ def unlock(email: Email) -> None:
     rt = open_runtime()
     try:
         info = rt.db.transaction(
-            admin_users.unlock_admin, email=email, actor="cli", now=datetime.now(UTC)
+            admins.unlock_admin, email=email, actor="cli", now=datetime.now(UTC)
         )
     finally:
         rt.close()
@@ -85,14 +85,14 @@ def list_() -> None:
     """Every admin user, with failed sign-ins and locks."""
     rt = open_runtime()
     try:
-        admins = rt.db.transaction(admin_users.list_admins)
+        people = rt.db.transaction(admins.list_admins)
     finally:
         rt.close()
     now = datetime.now(UTC)
-    table = Table(title=f"{len(admins)} admin user(s)")
+    table = Table(title=f"{len(people)} admin user(s)")
     for col in ("email", "created", "failed sign-ins", "locked until"):
         table.add_column(col)
-    for a in admins:
+    for a in people:
         locked = a.locked_until is not None and a.locked_until > now
         table.add_row(
             a.email,

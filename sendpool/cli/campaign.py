@@ -12,22 +12,16 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from sendpool.campaigns.csv_import import ImportReport
 from sendpool.cli.common import console, err_console, friendly_errors, open_runtime
+from sendpool.content.csv_import import ImportReport
 from sendpool.errors import InputError
 from sendpool.pipeline.embedded import run_async, work_until
 from sendpool.runtime import Runtime
-from sendpool.services.campaigns import (
-    CampaignDraft,
-    CampaignReport,
-    campaign_report,
-    check_draft,
-    create_campaign,
-    find_customer,
-    find_plan,
-    launch,
-)
-from sendpool.services.lists import get_or_create_list, import_csv
+from sendpool.services import refs
+from sendpool.services.campaigns.drafts import CampaignDraft, check_draft, create_campaign
+from sendpool.services.campaigns.launch import launch
+from sendpool.services.campaigns.report import CampaignReport, campaign_report
+from sendpool.services.lists.imports import get_or_create_list, import_csv
 from sendpool.store.catalog import live_workers
 
 app = typer.Typer(help="Run campaigns from CSV files and follow them.")
@@ -139,8 +133,8 @@ def run(
         draft = check_draft(draft, rt.settings.public_url)
         now = datetime.now(UTC)
         with rt.db.engine.begin() as conn, csv.open("rb") as fh:
-            customer_id, customer_name = find_customer(conn, customer)
-            plan_id = find_plan(conn, plan) if plan else None
+            customer_id = refs.customer_id(conn, customer)
+            plan_id = refs.plan_id(conn, plan) if plan else None
             list_id = get_or_create_list(
                 conn, customer_id, f"{draft.name} {now:%Y-%m-%d %H:%M:%S}", now
             )
@@ -159,7 +153,7 @@ def run(
         print_import_errors(imported)
         if not as_json:
             err_console.print(
-                f"imported {imported.rows} recipients for {customer_name}; launching {uid}"
+                f"imported {imported.rows} recipients for {customer}; launching {uid}"
             )
         launch(rt.db.engine, campaign_id, now)
         if no_wait:

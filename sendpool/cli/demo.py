@@ -24,19 +24,19 @@ from sendpool.cli.common import console, err_console, friendly_errors
 from sendpool.config import Settings
 from sendpool.pipeline.embedded import run_async, work_until
 from sendpool.runtime import Runtime
-from sendpool.services.campaigns import (
-    CampaignDraft,
-    check_draft,
-    create_campaign,
-    find_customer,
-    find_plan,
-    launch,
+from sendpool.services import refs
+from sendpool.services.campaigns.drafts import CampaignDraft, check_draft, create_campaign
+from sendpool.services.campaigns.launch import launch
+from sendpool.services.lists.imports import get_or_create_list, import_csv
+from sendpool.services.messages.log import (
+    count_by_status,
+    message_log,
+    sent_by_server,
+    skip_reasons,
 )
-from sendpool.services.lists import get_or_create_list, import_csv
-from sendpool.services.pool import apply_pool
-from sendpool.services.pool_file import parse_pool
-from sendpool.services.reports import count_by_status, message_log, sent_by_server, skip_reasons
-from sendpool.services.transactional import enqueue_transactional
+from sendpool.services.messages.transactional import enqueue_transactional
+from sendpool.services.pool.apply import apply_pool
+from sendpool.services.pool.file import parse_pool
 from sendpool.sinks import SmtpSink
 
 FIRST = [
@@ -133,7 +133,7 @@ async def start_campaign(
     )
 
     def create(conn: Any) -> tuple[int, str]:
-        customer_id, _ = find_customer(conn, customer)
+        customer_id = refs.customer_id(conn, customer)
         list_id = get_or_create_list(conn, customer_id, name, now)
         import_csv(conn, list_id, subscribers_csv(n, seed), now)
         return create_campaign(
@@ -241,7 +241,7 @@ async def act_two(rt: Runtime, n: int) -> None:
     burst = await rt.db.run(lambda c: sent_by_server(c, campaign_id=campaign_id))
 
     def enqueue(conn: Any) -> None:
-        customer_id, _ = find_customer(conn, "example-news")
+        customer_id = refs.customer_id(conn, "example-news")
         now = datetime.now(UTC)
         for i in range(txn):
             enqueue_transactional(
@@ -276,7 +276,7 @@ async def act_two(rt: Runtime, n: int) -> None:
     for name, role in roles.items():
         table.add_row(name, role, f"{burst.get(name, 0):,}", f"{low.get(name, 0):,}")
     console.print(table)
-    plan_id = await rt.db.run(lambda c: find_plan(c, "Mixed"))
+    plan_id = await rt.db.run(lambda c: refs.plan_id(c, "Mixed"))
     reasons = await rt.db.run(lambda c: skip_reasons(c, plan_id))
     t = Table(title="why servers were skipped (as the dispatcher said it)")
     t.add_column("server")

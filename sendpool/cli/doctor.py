@@ -15,7 +15,7 @@ from sendpool.cli.common import console, friendly_errors
 from sendpool.config import Settings
 from sendpool.errors import ConfigError
 from sendpool.pipeline.embedded import run_async
-from sendpool.services.diagnostics import DoctorReport, diagnose
+from sendpool.services.operations.doctor import DoctorReport, diagnose
 
 STYLE = {"ok": "green", "warn": "yellow", "fail": "bold red"}
 CLASS = {"low_volume": "low-volume", "burst": "burst"}

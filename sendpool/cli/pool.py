@@ -11,8 +11,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from sendpool.cli.common import console, friendly_errors, open_runtime
-from sendpool.services.pool import apply_pool
-from sendpool.services.pool_file import load_pool_file
+from sendpool.services.pool.apply import apply_pool
+from sendpool.services.pool.file import load_pool_file
 
 app = typer.Typer(help="Declare servers, plans, customers and region rules from a TOML file.")
 

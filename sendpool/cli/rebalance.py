@@ -10,8 +10,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from sendpool.cli.common import console, friendly_errors, open_runtime
-from sendpool.services.rebalance import policy_from
-from sendpool.services.rebalance import rebalance as run_rebalance
+from sendpool.services.operations.rebalance import policy_from
+from sendpool.services.operations.rebalance import rebalance as run_rebalance
 
 STYLE = {"raise": "green", "cut": "red", "keep": "dim"}
 

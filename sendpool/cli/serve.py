@@ -30,7 +30,7 @@ def serve(
     SIGTERM finishes in-flight sends and requests, then exits.
     """
     # Imported here: the web stack is heavy, and every other command starts faster without it.
-    from sendpool.api.server import bind, serve_api
+    from sendpool.serve import bind, serve_api
 
     setup_logging(verbose)
     rt = open_runtime()

@@ -12,7 +12,7 @@ from rich.table import Table
 from sendpool.cli.common import console, fail, friendly_errors, open_runtime
 from sendpool.core.outcomes import OutcomeKind
 from sendpool.pipeline.embedded import run_async
-from sendpool.services.servers import (
+from sendpool.services.servers.checks import (
     check_server,
     find_server,
     list_servers,

@@ -14,7 +14,7 @@ from sendpool.config import Settings
 from sendpool.core.servers import SendClass
 from sendpool.errors import ConfigError, InputError
 from sendpool.pipeline.embedded import run_async
-from sendpool.services import simulation
+from sendpool.services.operations import simulation
 
 BAR = 20
 CLASS = {SendClass.LOW_VOLUME: "low-volume", SendClass.BURST: "burst"}

@@ -11,7 +11,7 @@ from rich.table import Table
 
 from sendpool.cli.common import console, err_console, friendly_errors, open_runtime
 from sendpool.errors import InputError
-from sendpool.services.tokens import create_token, list_tokens, revoke_token
+from sendpool.services.access.tokens import create_token, list_tokens, revoke_token
 
 app = typer.Typer(help="API tokens: create (shown once), list, revoke.")
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.utils import format_datetime
 
-from sendpool.campaigns.render import CampaignTemplate
+from sendpool.content.render import CampaignTemplate
 from sendpool.core.plans import resolve_plan
 from sendpool.core.servers import SendClass, ServerView, send_class_for
 from sendpool.core.windows import ServerWindows

@@ -7,8 +7,8 @@ from typing import Annotated
 from fastapi import Depends, Request
 from starlette.datastructures import FormData
 
-from sendpool.api.deps import RuntimeDep
-from sendpool.services.admin_users import session_admin
+from sendpool.http.context import RuntimeDep
+from sendpool.services.access.admins import session_admin
 from sendpool.web.render import SignedIn, sessions_of
 from sendpool.web.route import CsrfRefused, LoginRequired
 from sendpool.web.session import same_token

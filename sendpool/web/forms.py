@@ -16,9 +16,9 @@ from typing import Any, Literal
 
 from pydantic.fields import FieldInfo
 
-from sendpool.services.web_handlers import HANDLERS, MailboxHandler
-from sendpool.services.web_servers import ServerPage
+from sendpool.services.servers.mailboxes import HANDLERS, MailboxHandler
 from sendpool.transports.registry import server_type
+from sendpool.web.views.servers import ServerPage
 
 Kind = Literal["text", "email", "number", "decimal", "select", "checkbox", "password", "date"]
 

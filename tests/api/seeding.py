@@ -6,7 +6,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, select
 
-from sendpool.services.server_views import server_id_of
+from sendpool.services import refs
 from sendpool.store.tables import Customer, DeliveryEvent, Message, table
 from sendpool.store.types import new_uid
 
@@ -15,7 +15,7 @@ def seed_activity(
     conn: Connection, server: str, *, sent: int, bounces: int, complaints: int, now: datetime
 ) -> None:
     """``sent`` messages sent through ``server`` at ``now``, and the bounces and complaints."""
-    server_id = server_id_of(conn, server)
+    server_id = refs.server_id(conn, server)
     customer_id = conn.execute(select(Customer.id).order_by(Customer.id)).scalars().first()
     if customer_id is None:
         customer_id = conn.execute(

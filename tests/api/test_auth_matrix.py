@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from sendpool.api.app import create_app
+from sendpool.http.app import create_app
 from sendpool.runtime import Runtime
 from tests.api.snapshots import db_snapshot
 from tests.api.world import ALL_SECRETS, World, server_fields

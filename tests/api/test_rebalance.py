@@ -14,7 +14,7 @@ from sendpool.cli.app import app
 from sendpool.config import Settings
 from sendpool.runtime import Runtime
 from sendpool.scheduler import Scheduler
-from sendpool.services.rebalance import policy_from, run_if_due, slot_start
+from sendpool.services.operations.rebalance import policy_from, run_if_due, slot_start
 from tests.api.seeding import seed_activity
 from tests.api.world import World
 

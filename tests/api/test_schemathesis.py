@@ -15,8 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis import Case
 
-from sendpool.api.app import create_app
 from sendpool.config import Settings
+from sendpool.http.app import create_app
 from sendpool.runtime import Runtime
 from tests.api.conftest import Template
 

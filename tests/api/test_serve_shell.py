@@ -16,11 +16,12 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import Connection, func, select
 
-from sendpool.api.server import bind, serve_api
 from sendpool.config import Settings
 from sendpool.runtime import Runtime
-from sendpool.services import admin_servers, tokens
-from sendpool.services.rebalance import RUN_ACTION
+from sendpool.serve import bind, serve_api
+from sendpool.services.access import tokens
+from sendpool.services.operations.rebalance import RUN_ACTION
+from sendpool.services.servers import commands as server_commands
 from sendpool.store.tables import AuditEntry
 from tests.api.seeding import seed_activity
 from tests.live_process import SENDPOOL, free_port, wait_until_serving
@@ -54,7 +55,7 @@ def prepare(settings: Settings) -> str:
         for name, (sent, bounces, _) in SERVERS.items():
             fields = {"name": name, "type": "smtp", "host": "127.0.0.1", "port": 9,
                       "encryption": "none", "sending_limit": 1000}  # fmt: skip
-            admin_servers.create_server(conn, rt.box, fields=fields, actor="test", now=now)
+            server_commands.create_server(conn, rt.box, fields=fields, actor="test", now=now)
             seed_activity(conn, name, sent=sent, bounces=bounces, complaints=0, now=now)
         issued = tokens.create_token(conn, name="operator", customer=None, actor="t", now=now)
         return issued.token

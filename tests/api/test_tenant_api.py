@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from sendpool.services.servers import list_servers
+from sendpool.services.servers.checks import list_servers
 from tests.api.world import World
 from tests.conftest import StartSinks
 from tests.scenario import send_until_settled

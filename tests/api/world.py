@@ -15,13 +15,16 @@ from typing import Any
 import httpx
 from sqlalchemy import Connection, select, update
 
-from sendpool.api.app import create_app
+from sendpool.http.app import create_app
 from sendpool.runtime import Runtime
-from sendpool.services import admin_servers, customers, plans, tokens
-from sendpool.services.campaigns import CampaignDraft, create_campaign, find_customer, launch
-from sendpool.services.lists import get_or_create_list, import_csv
-from sendpool.services.server_views import server_id_of
-from sendpool.services.transactional import enqueue_transactional
+from sendpool.services import refs
+from sendpool.services.access import tokens
+from sendpool.services.campaigns.drafts import CampaignDraft, create_campaign
+from sendpool.services.campaigns.launch import launch
+from sendpool.services.lists.imports import get_or_create_list, import_csv
+from sendpool.services.messages.transactional import enqueue_transactional
+from sendpool.services.servers import commands as server_commands
+from sendpool.services.tenancy import customers, plans
 from sendpool.store.tables import DeliveryEvent, MailingList, Message, table
 
 SECRETS = {
@@ -67,9 +70,9 @@ def _pool(conn: Connection, rt: Runtime, now: datetime) -> tuple[dict[str, str],
     ids: dict[str, str] = {}
     for kind in SECRETS:
         fields = server_fields(kind, f"{kind}-1")
-        d = admin_servers.create_server(conn, rt.box, fields=fields, actor="test", now=now)
+        d = server_commands.create_server(conn, rt.box, fields=fields, actor="test", now=now)
         ids[f"server_{kind}"] = d.uid
-    idle = admin_servers.create_server(
+    idle = server_commands.create_server(
         conn, rt.box, fields=server_fields("smtp", "idle-1"), actor="test", now=now
     )
     ids["server_idle"] = idle.uid
@@ -95,7 +98,7 @@ def _pool(conn: Connection, rt: Runtime, now: datetime) -> tuple[dict[str, str],
 
 
 def _tenant(conn: Connection, who: str, now: datetime) -> tuple[int, dict[str, str]]:
-    cid, _ = find_customer(conn, f"tenant-{who}")
+    cid = refs.customer_id(conn, f"tenant-{who}")
     list_id = get_or_create_list(conn, cid, f"{who.upper()}-newsletter", now)
     csv = "email,first_name\n" + "".join(
         f"{who}{i}@{who}-tenant.example,{who.upper()}{i}\n" for i in range(3)
@@ -130,7 +133,7 @@ def _tenant(conn: Connection, who: str, now: datetime) -> tuple[int, dict[str, s
 
 def mark_sent(conn: Connection, campaign_id: int, server_ref: str, now: datetime) -> None:
     """The campaign's messages went out through the server an hour ago; one complained."""
-    server_id = server_id_of(conn, server_ref)
+    server_id = refs.server_id(conn, server_ref)
     M = table(Message)
     conn.execute(
         update(M)

@@ -18,7 +18,7 @@ from sendpool.config import Settings
 from sendpool.core.servers import Caps
 from sendpool.core.windows import windows_at
 from sendpool.runtime import Runtime
-from sendpool.services.servers import record_check
+from sendpool.services.servers.checks import record_check
 from sendpool.store.ledger_sql import reserve_sync
 from sendpool.store.tables import Message, SendingServer
 from sendpool.transports.base import Health

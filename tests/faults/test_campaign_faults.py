@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 
 from sendpool.core.windows import windows_at
 from sendpool.runtime import Runtime
-from sendpool.services.campaigns import campaign_report
+from sendpool.services.campaigns.report import campaign_report
 from sendpool.sinks import SmtpSink
 from sendpool.store.ledger_sql import usage_sync
 from sendpool.store.tables import Message, SendingServer

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from sendpool.runtime import Runtime
-from sendpool.services.campaigns import CampaignReport
+from sendpool.services.campaigns.report import CampaignReport
 from sendpool.sinks import SmtpSink
 from tests.scale.services import PrivateRedis, private_redis
 from tests.scale.test_many_workers import noon_zone

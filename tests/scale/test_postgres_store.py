@@ -19,8 +19,8 @@ from sendpool.core.servers import Caps
 from sendpool.core.windows import windows_at
 from sendpool.pipeline.ports import QuotaLedger
 from sendpool.runtime import Runtime
-from sendpool.services.reports import message_log
-from sendpool.services.transactional import enqueue_transactional
+from sendpool.services.messages.log import message_log
+from sendpool.services.messages.transactional import enqueue_transactional
 from sendpool.store.database import Database
 from sendpool.store.db import make_engine, migrate
 from sendpool.store.ledger_redis import RedisLedger

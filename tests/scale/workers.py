@@ -20,7 +20,7 @@ from sendpool.core.quota import Denial, Grant
 from sendpool.core.servers import Caps
 from sendpool.core.windows import windows_at
 from sendpool.runtime import Runtime
-from sendpool.services.campaigns import CampaignReport, campaign_report
+from sendpool.services.campaigns.report import CampaignReport, campaign_report
 
 
 def sendpool_command() -> list[str]:

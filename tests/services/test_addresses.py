@@ -6,7 +6,7 @@ from email_validator import EmailNotValidError, validate_email
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sendpool.campaigns.addresses import normalise_address
+from sendpool.content.addresses import normalise_address
 from sendpool.errors import InputError
 
 LOCAL = st.text(alphabet='abcXYZ09.+-_!"é ', min_size=0, max_size=70)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sendpool.services.campaigns import CampaignReport
+from sendpool.services.campaigns.report import CampaignReport
 
 
 def report(status: str = "sending", **counts: int) -> CampaignReport:

@@ -8,10 +8,10 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import func, select
 
-from sendpool.campaigns.csv_import import field_name, read_rows
+from sendpool.content.csv_import import field_name, read_rows
 from sendpool.errors import CsvImportError
 from sendpool.runtime import Runtime
-from sendpool.services.lists import get_or_create_list, import_csv
+from sendpool.services.lists.imports import get_or_create_list, import_csv
 from sendpool.store.tables import MailingList, Subscriber
 from tests.scenario import apply
 

@@ -10,8 +10,8 @@ from sqlalchemy import select
 
 from sendpool.errors import ConfigError
 from sendpool.runtime import Runtime
-from sendpool.services.pool import apply_pool
-from sendpool.services.pool_file import load_pool_file, parse_pool
+from sendpool.services.pool.apply import apply_pool
+from sendpool.services.pool.file import load_pool_file, parse_pool
 from sendpool.store.tables import Customer, Plan, PlanServer, RegionRule, SendingServer
 
 POOL: dict[str, Any] = {

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Connection, func, select
 
 from sendpool.runtime import Runtime
-from sendpool.services.campaigns import start_launch
+from sendpool.services.campaigns.launch import start_launch
 from sendpool.store.launches import (
     STALE_LAUNCH_SECONDS,
     claim_stalled_launch,

@@ -15,10 +15,10 @@ from cryptography.fernet import Fernet
 from sqlalchemy import Connection
 
 from sendpool.runtime import Runtime
-from sendpool.services import admin_users, web_servers
-from sendpool.services.plans import plan_id_of
-from sendpool.services.server_views import server_id_of
+from sendpool.services import refs
+from sendpool.services.access import admins
 from sendpool.store.tables import DispatchSkip, table
+from sendpool.web.views import servers as server_views
 from tests.api.world import client_for, seed_world
 from tests.conftest import make_settings
 
@@ -37,12 +37,12 @@ class Template:
 
 def _extras(conn: Connection, rt: Runtime, ids: dict[str, str], now: datetime) -> None:
     """An admin, a bounce mailbox with a password, and one recorded skip."""
-    admin_users.create_admin(
-        conn, email=EMAIL, password_hash=admin_users.hash_password(PASSWORD), actor="t", now=now
+    admins.create_admin(
+        conn, email=EMAIL, password_hash=admins.hash_password(PASSWORD), actor="t", now=now
     )
     handler = {"enabled": True, "host": "imap.example.com", "port": 993, "username": "bounces",
                "password": BOUNCE_SECRET}  # fmt: skip
-    web_servers.save_server(
+    server_views.save_server(
         conn, rt.box, ids["server_smtp"], changes={}, handlers={"bounce_handler": handler},
         actor="t", now=now,
     )  # fmt: skip
@@ -50,8 +50,8 @@ def _extras(conn: Connection, rt: Runtime, ids: dict[str, str], now: datetime) -
         table(DispatchSkip)
         .insert()
         .values(
-            plan_id=plan_id_of(conn, ids["plan"]),
-            server_id=server_id_of(conn, ids["server_ses"]),
+            plan_id=refs.plan_id(conn, ids["plan"]),
+            server_id=refs.server_id(conn, ids["server_ses"]),
             day=now.date().isoformat(),
             code="daily_cap",
             count=7,

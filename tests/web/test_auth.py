@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select, update
 
-from sendpool.services import admin_users
-from sendpool.services.plans import list_plans
+from sendpool.services.access import admins
+from sendpool.services.tenancy.plans import list_plans
 from sendpool.store.tables import AdminUser, AuditEntry, table
 from sendpool.web.session import COOKIE
 from tests.api.world import client_for
@@ -54,20 +54,20 @@ async def test_wrong_password_and_unknown_email_get_the_same_answer(web: Web) ->
 
 
 async def test_repeated_failures_lock_the_account_even_for_the_right_password(web: Web) -> None:
-    for _ in range(admin_users.MAX_FAILURES - 1):
+    for _ in range(admins.MAX_FAILURES - 1):
         assert (await web.login(password="guess-guess-guess")).status_code == 401
     locking = await web.login(password="guess-guess-guess")
     assert locking.status_code == 429 and "locked until" in locking.text
     right = await web.login()
     assert right.status_code == 429 and "sendpool admin unlock" in right.text
     failures, until = _user(web)
-    assert failures == admin_users.MAX_FAILURES and until is not None
-    assert until - datetime.now(UTC) <= admin_users.LOCK_FOR
+    assert failures == admins.MAX_FAILURES and until is not None
+    assert until - datetime.now(UTC) <= admins.LOCK_FOR
     actions = web.rt.db.transaction(lambda c: list(c.execute(select(AuditEntry.action)).scalars()))
     assert actions.count("admin_user.lock") == 1
 
     now = datetime.now(UTC)
-    web.rt.db.transaction(admin_users.unlock_admin, email=EMAIL, actor="test", now=now)
+    web.rt.db.transaction(admins.unlock_admin, email=EMAIL, actor="test", now=now)
     assert (await web.login()).status_code == 303
     assert _user(web) == (0, None)
 
@@ -76,9 +76,7 @@ async def test_a_lock_runs_out_and_the_count_starts_again(web: Web) -> None:
     past = datetime.now(UTC) - timedelta(seconds=1)
     web.rt.db.transaction(
         lambda c: c.execute(
-            update(table(AdminUser)).values(
-                failed_logins=admin_users.MAX_FAILURES, locked_until=past
-            )
+            update(table(AdminUser)).values(failed_logins=admins.MAX_FAILURES, locked_until=past)
         )
     )
     assert (await web.login(password="still wrong, sorry")).status_code == 401
@@ -116,10 +114,10 @@ async def test_signing_out_ends_the_session(admin: Web) -> None:
 
 
 async def test_a_new_password_ends_sessions_made_with_the_old_one(admin: Web) -> None:
-    new_hash = admin_users.hash_password("another long password")
+    new_hash = admins.hash_password("another long password")
     now = datetime.now(UTC)
     admin.rt.db.transaction(
-        admin_users.set_password, email=EMAIL, password_hash=new_hash, actor="t", now=now
+        admins.set_password, email=EMAIL, password_hash=new_hash, actor="t", now=now
     )
     assert (await admin.client.get("/admin/pool")).status_code == 303
 

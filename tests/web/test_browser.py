@@ -18,7 +18,8 @@ from cryptography.fernet import Fernet
 
 from sendpool.config import Settings
 from sendpool.runtime import Runtime
-from sendpool.services import admin_users, customers
+from sendpool.services.access import admins
+from sendpool.services.tenancy import customers
 from tests.live_process import SENDPOOL
 from tests.threaded_sink import threaded_sinks
 from tests.web.live_serve import CHROMIUM_ARGS, ensure_chromium, save_screenshots, serving
@@ -36,9 +37,9 @@ def prepare(settings: Settings) -> None:
     rt = Runtime.open(settings)
     now = datetime.now(UTC)
     try:
-        password_hash = admin_users.hash_password(PASSWORD)
+        password_hash = admins.hash_password(PASSWORD)
         rt.db.transaction(
-            admin_users.create_admin, email=EMAIL, password_hash=password_hash, actor="t", now=now
+            admins.create_admin, email=EMAIL, password_hash=password_hash, actor="t", now=now
         )
         rt.db.transaction(customers.create_customer, fields={"name": "acme"}, actor="t", now=now)
     finally:

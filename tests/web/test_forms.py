@@ -7,8 +7,8 @@ import re
 import httpx
 from sqlalchemy import select
 
-from sendpool.services.plans import get_plan
-from sendpool.services.server_views import get_server, list_server_details
+from sendpool.services.servers.queries import get_server, list_server_details
+from sendpool.services.tenancy.plans import get_plan
 from sendpool.store.tables import SendingServer
 from tests.web.conftest import BOUNCE_SECRET, Web
 

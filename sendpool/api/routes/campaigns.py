@@ -8,18 +8,20 @@ import anyio.to_thread
 from fastapi import APIRouter, BackgroundTasks
 
 from sendpool.api.body import JsonBodyRoute
-from sendpool.api.deps import CustomerId, Limit, Now, Offset, RuntimeDep, Search
+from sendpool.api.deps import CustomerId, Limit, Offset, Search
 from sendpool.api.schemas.tenant import CampaignCreate, CampaignOut, LogPage, ProgressOut
-from sendpool.services import tenant_campaigns
-from sendpool.services.campaigns import CampaignDraft, CampaignReport
-from sendpool.services.tenant_campaigns import CampaignInfo
+from sendpool.http.context import Now, RuntimeDep
+from sendpool.services.campaigns import lifecycle
+from sendpool.services.campaigns.drafts import CampaignDraft
+from sendpool.services.campaigns.lifecycle import CampaignInfo
+from sendpool.services.campaigns.report import CampaignReport
 
 router = APIRouter(prefix="/campaigns", tags=["customer: campaigns"], route_class=JsonBodyRoute)
 
 
 @router.get("", response_model=list[CampaignOut])
 async def list_campaigns(customer: CustomerId, rt: RuntimeDep) -> list[CampaignInfo]:
-    return await rt.db.run(tenant_campaigns.list_campaigns, customer)
+    return await rt.db.run(lifecycle.list_campaigns, customer)
 
 
 @router.post("", response_model=CampaignOut, status_code=201)
@@ -37,7 +39,7 @@ async def create_campaign(
         body.html,
     )
     return await rt.db.run(
-        tenant_campaigns.new_campaign,
+        lifecycle.new_campaign,
         customer,
         list_uid=body.list_uid,
         draft=draft,
@@ -49,7 +51,7 @@ async def create_campaign(
 @router.get("/{uid}", response_model=ProgressOut)
 async def progress(uid: str, customer: CustomerId, rt: RuntimeDep, now: Now) -> CampaignReport:
     """Messages per status and, once sent, per server."""
-    return await rt.db.run(tenant_campaigns.progress, customer, uid, now)
+    return await rt.db.run(lifecycle.progress, customer, uid, now)
 
 
 @router.post("/{uid}/launch", response_model=ProgressOut)
@@ -63,23 +65,21 @@ async def launch(
     for progress). Should this process stop first, a worker finishes the launch.
     """
     engine = rt.db.engine
-    call = functools.partial(
-        tenant_campaigns.launch_campaign, engine, customer, uid, now, max_batches=1
-    )
+    call = functools.partial(lifecycle.launch_campaign, engine, customer, uid, now, max_batches=1)
     report = await anyio.to_thread.run_sync(call)
     if report.status == "launching":
-        later.add_task(tenant_campaigns.continue_launch, engine, customer, uid, now)
+        later.add_task(lifecycle.continue_launch, engine, customer, uid, now)
     return report
 
 
 @router.post("/{uid}/pause", response_model=ProgressOut)
 async def pause(uid: str, customer: CustomerId, rt: RuntimeDep, now: Now) -> CampaignReport:
-    return await rt.db.run(tenant_campaigns.pause_campaign, customer, uid, now)
+    return await rt.db.run(lifecycle.pause_campaign, customer, uid, now)
 
 
 @router.post("/{uid}/resume", response_model=ProgressOut)
 async def resume(uid: str, customer: CustomerId, rt: RuntimeDep, now: Now) -> CampaignReport:
-    return await rt.db.run(tenant_campaigns.resume_campaign, customer, uid, now)
+    return await rt.db.run(lifecycle.resume_campaign, customer, uid, now)
 
 
 @router.get("/{uid}/messages", response_model=LogPage)
@@ -93,7 +93,7 @@ async def messages(
 ) -> LogPage:
     """The per-message log, with the server each message went through."""
     rows = await rt.db.run(
-        tenant_campaigns.campaign_messages,
+        lifecycle.campaign_messages,
         customer,
         uid,
         recipient=recipient,

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 
 from sendpool.api.body import JsonBodyRoute
-from sendpool.api.deps import Admin, Now, RuntimeDep
+from sendpool.api.deps import Admin
 from sendpool.api.schemas.admin import (
     CustomerCreate,
     CustomerOut,
@@ -16,8 +16,9 @@ from sendpool.api.schemas.admin import (
     RegionRuleOut,
 )
 from sendpool.api.schemas.common import Deleted
-from sendpool.services import customers
-from sendpool.services.customers import CustomerDetail, RegionRuleDetail
+from sendpool.http.context import Now, RuntimeDep
+from sendpool.services.tenancy import customers
+from sendpool.services.tenancy.customers import CustomerDetail, RegionRuleDetail
 
 router = APIRouter(tags=["admin: customers"], route_class=JsonBodyRoute)
 RegionPath = Annotated[str, Path(min_length=1, max_length=64)]

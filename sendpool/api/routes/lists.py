@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, File, UploadFile
 
 from sendpool.api.body import JsonBodyRoute
-from sendpool.api.deps import CustomerId, Limit, Now, Offset, RuntimeDep, Search
+from sendpool.api.deps import CustomerId, Limit, Offset, Search
 from sendpool.api.schemas.tenant import (
     AddOut,
     ImportOut,
@@ -17,25 +17,26 @@ from sendpool.api.schemas.tenant import (
     SubscriberPage,
     SubscribersIn,
 )
-from sendpool.services import tenant_lists
-from sendpool.services.tenant_lists import AddReport, ListInfo
+from sendpool.http.context import Now, RuntimeDep
+from sendpool.services.lists import subscribers
+from sendpool.services.lists.subscribers import AddReport, ListInfo
 
 router = APIRouter(prefix="/lists", tags=["customer: lists"], route_class=JsonBodyRoute)
 
 
 @router.get("", response_model=list[ListOut])
 async def list_lists(customer: CustomerId, rt: RuntimeDep) -> list[ListInfo]:
-    return await rt.db.run(tenant_lists.list_lists, customer)
+    return await rt.db.run(subscribers.list_lists, customer)
 
 
 @router.post("", response_model=ListOut, status_code=201)
 async def create_list(body: ListCreate, customer: CustomerId, rt: RuntimeDep, now: Now) -> ListInfo:
-    return await rt.db.run(tenant_lists.create_list, customer, name=body.name, now=now)
+    return await rt.db.run(subscribers.create_list, customer, name=body.name, now=now)
 
 
 @router.get("/{uid}", response_model=ListOut)
 async def get_list(uid: str, customer: CustomerId, rt: RuntimeDep) -> ListInfo:
-    return await rt.db.run(tenant_lists.get_list, customer, uid)
+    return await rt.db.run(subscribers.get_list, customer, uid)
 
 
 @router.get("/{uid}/subscribers", response_model=SubscriberPage)
@@ -48,7 +49,7 @@ async def list_subscribers(
     offset: Offset = 0,
 ) -> SubscriberPage:
     items = await rt.db.run(
-        tenant_lists.list_subscribers, customer, uid, search=search, limit=limit, offset=offset
+        subscribers.list_subscribers, customer, uid, search=search, limit=limit, offset=offset
     )
     return SubscriberPage.of(items, limit, offset)
 
@@ -59,7 +60,7 @@ async def add_subscribers(
 ) -> AddReport:
     """Add or update subscribers; one bad address refuses the whole request."""
     rows = [(s.email, s.fields) for s in body.subscribers]
-    return await rt.db.run(tenant_lists.add_subscribers, customer, uid, subscribers=rows, now=now)
+    return await rt.db.run(subscribers.add_subscribers, customer, uid, subscribers=rows, now=now)
 
 
 @router.post("/{uid}/subscribers/import", response_model=ImportOut)
@@ -72,7 +73,7 @@ async def import_subscribers(
 ) -> ImportOut:
     """Import a CSV upload; rows that cannot be used are skipped and listed by line number."""
     report = await rt.db.run(
-        tenant_lists.import_subscribers, customer, uid, stream=file.file, now=now
+        subscribers.import_subscribers, customer, uid, stream=file.file, now=now
     )
     return ImportOut(
         rows=report.rows,

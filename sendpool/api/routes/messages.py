@@ -7,10 +7,13 @@ import dataclasses
 from fastapi import APIRouter
 
 from sendpool.api.body import JsonBodyRoute
-from sendpool.api.deps import CustomerId, Limit, Now, Offset, RuntimeDep, Search
+from sendpool.api.deps import CustomerId, Limit, Offset, Search
 from sendpool.api.schemas.tenant import LogPage, MessageOut, PlanServers, Queued, TransactionalIn
-from sendpool.services import tenant_messages
-from sendpool.services.tenant_messages import Transactional
+from sendpool.http.context import Now, RuntimeDep
+from sendpool.services.messages import log as message_log
+from sendpool.services.messages import transactional
+from sendpool.services.messages.transactional import Transactional
+from sendpool.services.tenancy import customers
 
 router = APIRouter(tags=["customer: messages"], route_class=JsonBodyRoute)
 
@@ -18,7 +21,7 @@ router = APIRouter(tags=["customer: messages"], route_class=JsonBodyRoute)
 @router.get("/servers", response_model=PlanServers)
 async def servers(customer: CustomerId, rt: RuntimeDep) -> PlanServers:
     """The servers your plan sends through, by name only."""
-    return PlanServers(servers=await rt.db.run(tenant_messages.plan_servers, customer))
+    return PlanServers(servers=await rt.db.run(customers.plan_servers, customer))
 
 
 @router.post("/messages", response_model=Queued, status_code=202)
@@ -26,7 +29,7 @@ async def send(body: TransactionalIn, customer: CustomerId, rt: RuntimeDep, now:
     """Queue one transactional message; it goes out in the low-volume class."""
     message = Transactional(**body.model_dump())
     uid = await rt.db.run(
-        tenant_messages.send_transactional,
+        transactional.send_transactional,
         customer,
         message,
         public_url=rt.settings.public_url,
@@ -45,12 +48,12 @@ async def log(
 ) -> LogPage:
     """Every message of yours, campaign and transactional, with the server used."""
     rows = await rt.db.run(
-        tenant_messages.messages, customer, recipient=recipient, limit=limit, offset=offset
+        message_log.messages, customer, recipient=recipient, limit=limit, offset=offset
     )
     return LogPage.of(rows, limit, offset)
 
 
 @router.get("/messages/{uid}", response_model=MessageOut)
 async def get_message(uid: str, customer: CustomerId, rt: RuntimeDep) -> MessageOut:
-    m = await rt.db.run(tenant_messages.get_message, customer, uid)
+    m = await rt.db.run(message_log.get_message, customer, uid)
     return MessageOut(**dataclasses.asdict(m.row), kind=m.kind, campaign_uid=m.campaign_uid)

@@ -7,9 +7,9 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel
 
 from sendpool.api.body import JsonBodyRoute
-from sendpool.api.deps import Now, RuntimeDep
 from sendpool.api.metrics import render_metrics
-from sendpool.services.observability import database_ok, metrics_snapshot
+from sendpool.http.context import Now, RuntimeDep
+from sendpool.services.operations.observability import database_ok, metrics_snapshot
 
 router = APIRouter(tags=["operations"], route_class=JsonBodyRoute)
 

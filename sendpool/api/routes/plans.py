@@ -5,11 +5,12 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from sendpool.api.body import JsonBodyRoute
-from sendpool.api.deps import Admin, Now, RuntimeDep
+from sendpool.api.deps import Admin
 from sendpool.api.schemas.admin import PlanCreate, PlanOut, PlanPatch
 from sendpool.api.schemas.common import Deleted
-from sendpool.services import plans
-from sendpool.services.plans import PlanDetail
+from sendpool.http.context import Now, RuntimeDep
+from sendpool.services.tenancy import plans
+from sendpool.services.tenancy.plans import PlanDetail
 
 router = APIRouter(prefix="/plans", tags=["admin: plans"], route_class=JsonBodyRoute)
 

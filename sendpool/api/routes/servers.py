@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from sendpool.api.body import JsonBodyRoute
-from sendpool.api.deps import Admin, Now, RuntimeDep
+from sendpool.api.deps import Admin
 from sendpool.api.schemas.common import Deleted
 from sendpool.api.schemas.servers import (
     CheckOut,
@@ -19,8 +19,12 @@ from sendpool.api.schemas.servers import (
     TestEmailBody,
     TestEmailOut,
 )
-from sendpool.services import admin_servers, server_checks, server_views, stats
-from sendpool.services.server_views import ServerDetail
+from sendpool.http.context import Now, RuntimeDep
+from sendpool.services.servers import checks as server_checks
+from sendpool.services.servers import commands as server_commands
+from sendpool.services.servers import queries as server_queries
+from sendpool.services.servers import stats
+from sendpool.services.servers.queries import ServerDetail
 
 router = APIRouter(
     prefix="/sending-servers", tags=["admin: sending servers"], route_class=JsonBodyRoute
@@ -36,7 +40,7 @@ def render(detail: ServerDetail) -> dict[str, Any]:
 
 @router.get("", response_model=list[ServerOut])
 async def list_servers(_: Admin, rt: RuntimeDep) -> list[dict[str, Any]]:
-    return [render(d) for d in await rt.db.run(server_views.list_server_details, rt.box)]
+    return [render(d) for d in await rt.db.run(server_queries.list_server_details, rt.box)]
 
 
 @router.post("", response_model=ServerOut, status_code=201)
@@ -45,14 +49,14 @@ async def create_server(
 ) -> dict[str, Any]:
     fields = body.model_dump(exclude_unset=True)
     detail = await rt.db.run(
-        admin_servers.create_server, rt.box, fields=fields, actor=admin.actor, now=now
+        server_commands.create_server, rt.box, fields=fields, actor=admin.actor, now=now
     )
     return render(detail)
 
 
 @router.get("/{uid}", response_model=ServerOut)
 async def get_server(uid: str, _: Admin, rt: RuntimeDep) -> dict[str, Any]:
-    return render(await rt.db.run(server_views.get_server, rt.box, uid))
+    return render(await rt.db.run(server_queries.get_server, rt.box, uid))
 
 
 @router.patch("/{uid}", response_model=ServerOut)
@@ -61,7 +65,7 @@ async def update_server(
 ) -> dict[str, Any]:
     changes = body.model_dump(exclude_unset=True)
     detail = await rt.db.run(
-        admin_servers.update_server, rt.box, uid, changes=changes, actor=admin.actor, now=now
+        server_commands.update_server, rt.box, uid, changes=changes, actor=admin.actor, now=now
     )
     return render(detail)
 
@@ -69,7 +73,7 @@ async def update_server(
 @router.delete("/{uid}", response_model=Deleted)
 async def delete_server(uid: str, admin: Admin, rt: RuntimeDep, now: Now) -> Deleted:
     """Delete a server without history; a server that has sent (or bounced) is disabled."""
-    uid, outcome = await rt.db.run(admin_servers.delete_server, uid, actor=admin.actor, now=now)
+    uid, outcome = await rt.db.run(server_commands.delete_server, uid, actor=admin.actor, now=now)
     return Deleted(uid=uid, outcome=outcome)
 
 

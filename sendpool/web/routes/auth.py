@@ -7,8 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import RedirectResponse
 
-from sendpool.api.deps import Now, RuntimeDep
-from sendpool.services import admin_users
+from sendpool.http.context import Now, RuntimeDep
+from sendpool.services.access import admins
 from sendpool.web.deps import Form
 from sendpool.web.render import page, sessions_of
 from sendpool.web.route import HOME, LOGIN, CsrfRefused, PageRoute, safe_next
@@ -70,7 +70,7 @@ async def login(request: Request, rt: RuntimeDep, now: Now) -> Response:
     email = email.strip() if isinstance(email, str) else ""
     password = password if isinstance(password, str) else ""
     next_url = safe_next(str(form.get("next") or ""))
-    result = await admin_users.login(rt.db, email=email, password=password, now=now)
+    result = await admins.login(rt.db, email=email, password=password, now=now)
     if result.admin is None:
         if result.locked_until is not None:
             error = (

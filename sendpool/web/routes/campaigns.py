@@ -6,11 +6,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
-from sendpool.api.deps import Now, RuntimeDep
-from sendpool.services import web_campaigns
+from sendpool.http.context import Now, RuntimeDep
 from sendpool.web.deps import Admin
 from sendpool.web.render import page
 from sendpool.web.route import PageRoute
+from sendpool.web.views import campaigns as campaign_views
 
 router = APIRouter(prefix="/admin/campaigns", route_class=PageRoute, include_in_schema=False)
 PAGE_SIZE = 50
@@ -20,7 +20,7 @@ Offset = Annotated[int, Query(ge=0, le=10_000_000)]
 
 @router.get("")
 async def list_campaigns(request: Request, admin: Admin, rt: RuntimeDep) -> Response:
-    lines = await rt.db.run(web_campaigns.campaign_lines)
+    lines = await rt.db.run(campaign_views.campaign_lines)
     return page(request, "campaigns.html", admin=admin, campaigns=lines)
 
 
@@ -35,7 +35,7 @@ async def show_campaign(
     offset: Offset = 0,
 ) -> Response:
     info = await rt.db.run(
-        web_campaigns.campaign_page,
+        campaign_views.campaign_page,
         uid,
         recipient=(recipient or "").strip() or None,
         limit=PAGE_SIZE,

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from sendpool.api.deps import Now, RuntimeDep
-from sendpool.services import web_distribution
+from sendpool.http.context import Now, RuntimeDep
 from sendpool.web.deps import Admin
 from sendpool.web.render import page
 from sendpool.web.route import PageRoute
+from sendpool.web.views import distribution as distribution_views
 
 router = APIRouter(prefix="/admin/distribution", route_class=PageRoute, include_in_schema=False)
 
@@ -18,12 +18,12 @@ PALETTE = 8
 
 @router.get("")
 async def distribution(request: Request, admin: Admin, rt: RuntimeDep, now: Now) -> Response:
-    plans = await rt.db.run(web_distribution.distribution, now)
+    plans = await rt.db.run(distribution_views.distribution, now)
     return page(
         request,
         "distribution.html",
         admin=admin,
         plans=plans,
-        days=web_distribution.DAYS,
+        days=distribution_views.DAYS,
         palette=PALETTE,
     )

@@ -6,13 +6,14 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import RedirectResponse
 from starlette.datastructures import FormData
 
-from sendpool.api.deps import Now, RuntimeDep
-from sendpool.services import plans, web_plans
+from sendpool.http.context import Now, RuntimeDep
 from sendpool.services.errors import FieldError
+from sendpool.services.tenancy import plans
 from sendpool.web.deps import Admin, Form, text
 from sendpool.web.render import SignedIn, page, sessions_of
 from sendpool.web.route import PageRoute, safe_next
 from sendpool.web.session import Flash
+from sendpool.web.views import plans as plan_views
 
 router = APIRouter(prefix="/admin/plans", route_class=PageRoute, include_in_schema=False)
 
@@ -51,7 +52,7 @@ async def create_plan(
     if not errors:
         try:
             plan = await rt.db.run(
-                web_plans.add_plan, name=name, burst_threshold=burst, actor=_actor(admin), now=now
+                plan_views.add_plan, name=name, burst_threshold=burst, actor=_actor(admin), now=now
             )
         except FieldError as exc:
             errors = dict(exc.errors)
@@ -74,7 +75,7 @@ async def _plan_page(
     values: dict[str, str] | None = None,
     errors: dict[str, str] | None = None,
 ) -> Response:
-    info = await rt.db.run(web_plans.plan_page, rt.box, uid, now)
+    info = await rt.db.run(plan_views.plan_page, rt.box, uid, now)
     shown = values or {
         "name": info.plan.name,
         "burst_threshold": str(info.plan.burst_threshold or ""),
@@ -104,7 +105,7 @@ async def save_plan(
     if not errors:
         try:
             plan = await rt.db.run(
-                web_plans.save_plan,
+                plan_views.save_plan,
                 uid,
                 name=name,
                 burst_threshold=burst,

@@ -8,12 +8,12 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from sendpool.api.deps import Now, RuntimeDep
-from sendpool.services import web_pool
-from sendpool.services.web_pool import PoolPage
+from sendpool.http.context import Now, RuntimeDep
 from sendpool.web.deps import Admin
 from sendpool.web.render import ago, number, page, percent
 from sendpool.web.route import PageRoute
+from sendpool.web.views import pool as pool_views
+from sendpool.web.views.pool import PoolPage
 
 router = APIRouter(prefix="/admin/pool", route_class=PageRoute, include_in_schema=False)
 
@@ -55,12 +55,12 @@ def live(p: PoolPage, now: datetime) -> dict[str, Any]:
 
 @router.get("")
 async def pool(request: Request, admin: Admin, rt: RuntimeDep, now: Now) -> Response:
-    p = await rt.db.run(web_pool.pool_page, rt.box, now)
+    p = await rt.db.run(pool_views.pool_page, rt.box, now)
     every = live(p, now)["every"]
     return page(request, "pool.html", admin=admin, pool=p, every=every)
 
 
 @router.get("/usage.json")
 async def usage(_: Admin, rt: RuntimeDep, now: Now) -> Response:
-    p = await rt.db.run(web_pool.pool_page, rt.box, now)
+    p = await rt.db.run(pool_views.pool_page, rt.box, now)
     return JSONResponse(live(p, now))

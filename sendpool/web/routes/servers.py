@@ -7,15 +7,17 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import RedirectResponse
 
-from sendpool.api.deps import Now, RuntimeDep
-from sendpool.services import plans, server_checks, web_servers
+from sendpool.http.context import Now, RuntimeDep
 from sendpool.services.errors import FieldError
+from sendpool.services.servers import checks as server_checks
+from sendpool.services.tenancy import plans
 from sendpool.transports.registry import known_types
 from sendpool.web import forms
 from sendpool.web.deps import Admin, Form, text
 from sendpool.web.render import SignedIn, page, sessions_of
 from sendpool.web.route import PageRoute
 from sendpool.web.session import Flash
+from sendpool.web.views import servers as server_views
 
 router = APIRouter(prefix="/admin/servers", route_class=PageRoute, include_in_schema=False)
 TypeName = Annotated[str, Query(max_length=32)]
@@ -33,7 +35,7 @@ def _back(request: Request, uid: str, flash: Flash) -> Response:
 
 @router.get("")
 async def list_servers(request: Request, admin: Admin, rt: RuntimeDep, now: Now) -> Response:
-    lines = await rt.db.run(web_servers.server_lines, rt.box, now)
+    lines = await rt.db.run(server_views.server_lines, rt.box, now)
     return page(request, "servers.html", admin=admin, servers=lines)
 
 
@@ -50,9 +52,9 @@ def _new_page(
         "server_new.html",
         admin=admin,
         status=status,
-        types=[(t, web_servers.type_label(t)) for t in known_types()],
+        types=[(t, server_views.type_label(t)) for t in known_types()],
         type_name=type_name,
-        type_label=web_servers.type_label(type_name),
+        type_label=server_views.type_label(type_name),
         sections=_sections(type_name),
         values=values,
         errors=errors,
@@ -87,7 +89,7 @@ async def create_server(
     if not parsed.errors:
         try:
             detail = await rt.db.run(
-                web_servers.add_server,
+                server_views.add_server,
                 rt.box,
                 fields=parsed.fields,
                 handlers=parsed.handlers,
@@ -114,7 +116,7 @@ async def _server_page(
     test_to: str = "",
     status: int = 200,
 ) -> Response:
-    info = await rt.db.run(web_servers.server_page, rt.box, uid, now)
+    info = await rt.db.run(server_views.server_page, rt.box, uid, now)
     shown = forms.server_values(info)
     if values is not None:
         shown = {**shown, **values}
@@ -154,7 +156,7 @@ async def save_server(
     if not parsed.errors:
         try:
             detail = await rt.db.run(
-                web_servers.save_server,
+                server_views.save_server,
                 rt.box,
                 uid,
                 changes=parsed.fields,

@@ -1,0 +1,218 @@
+"""Render a campaign per recipient from templates compiled once.
+
+Merge fields like ``{{ first_name }}`` are rendered by Jinja2's sandbox, so a
+template cannot reach Python objects; HTML output is autoescaped. The subject
+is checked after rendering too: a merge field holding a line break would
+otherwise smuggle a header in.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from email.utils import formataddr
+from typing import Any
+
+from jinja2 import Template, TemplateSyntaxError, meta, nodes
+from jinja2.exceptions import SecurityError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+from markupsafe import escape
+
+from sendpool.content.addresses import header_text
+from sendpool.errors import InputError, TemplateError
+from sendpool.transports.message import OutgoingMessage
+
+_TEXT_ENV = ImmutableSandboxedEnvironment(autoescape=False, keep_trailing_newline=True)
+_HTML_ENV = ImmutableSandboxedEnvironment(autoescape=True, keep_trailing_newline=True)
+
+
+class _Static:
+    """A template without merge fields renders the same for everyone: render it once."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def render(self, _ctx: Mapping[str, Any]) -> str:
+        return self.text
+
+
+class _Fields:
+    """Text with plain ``{{ name }}`` merge fields, the common case, joined without Jinja.
+
+    The parts come from Jinja's own parser, and a field renders as Jinja would:
+    ``str()`` of the value, escaped in HTML, and nothing for a missing field.
+    """
+
+    __slots__ = ("parts", "html")
+
+    def __init__(self, parts: list[tuple[bool, str]], html: bool) -> None:
+        self.parts = parts  # (is_field, text or field name)
+        self.html = html
+
+    def render(self, ctx: Mapping[str, Any]) -> str:
+        out: list[str] = []
+        done: dict[str, str] = {}  # a field used ten times is converted once
+        for is_field, value in self.parts:
+            if not is_field:
+                out.append(value)
+            elif value in done:
+                out.append(done[value])
+            elif value in ctx:
+                text = escape(ctx[value]) if self.html else str(ctx[value])
+                done[value] = text
+                out.append(text)
+        return "".join(out)
+
+
+def _simple_fields(
+    env: ImmutableSandboxedEnvironment, source: str
+) -> list[tuple[bool, str]] | None:
+    """The template as text and field names, or None if it uses anything more."""
+    parts: list[tuple[bool, str]] = []
+    for node in env.parse(source).body:
+        if not isinstance(node, nodes.Output):
+            return None
+        for child in node.nodes:
+            if isinstance(child, nodes.TemplateData):
+                parts.append((False, child.data))
+            elif isinstance(child, nodes.Name) and child.ctx == "load":
+                parts.append((True, child.name))
+            else:
+                return None
+    return parts
+
+
+Compiled = Template | _Static | _Fields
+
+
+def compile_template(name: str, source: str | None, *, html: bool = False) -> Compiled | None:
+    if source is None:
+        return None
+    env = _HTML_ENV if html else _TEXT_ENV
+    try:
+        if not meta.find_undeclared_variables(env.parse(source)):
+            return _Static(env.from_string(source).render())
+        template = env.from_string(source)
+        fields = _simple_fields(env, source)
+        return _Fields(fields, html) if fields is not None else template
+    except SecurityError as exc:
+        raise TemplateError(f"{name} is refused by the template sandbox: {exc}") from None
+    except TemplateSyntaxError as exc:
+        raise TemplateError(
+            f"{name} is not a valid template (line {exc.lineno}): {exc.message}"
+        ) from None
+    except Exception as exc:  # a static template that fails when rendered once
+        raise TemplateError(f"{name} failed to render: {exc}") from None
+
+
+class _Combined:
+    """Subject, text and HTML rendered in one pass: one template context, not three.
+
+    Each part is compiled on its own first (for clear errors); this joins them
+    with a random separator, the text parts inside ``{% autoescape false %}``.
+    """
+
+    def __init__(self, template: Template, sep: str, has_text: bool, has_html: bool) -> None:
+        self.template = template
+        self.sep = sep
+        self.has_text = has_text
+        self.has_html = has_html
+
+    def render(self, ctx: Mapping[str, Any]) -> tuple[str, str | None, str | None]:
+        subject, text, html = self.template.render(ctx).split(self.sep)
+        return subject, text if self.has_text else None, html if self.has_html else None
+
+
+def _combine(subject: str, text: str | None, html: str | None) -> _Combined | None:
+    sep = f"\x1e{uuid.uuid4().hex}\x1e"
+
+    def raw(part: str | None) -> str:
+        return "{% autoescape false %}" + (part or "") + "{% endautoescape %}"
+
+    source = sep.join([raw(subject), raw(text), html or ""])
+    try:
+        return _Combined(_HTML_ENV.from_string(source), sep, text is not None, html is not None)
+    except TemplateSyntaxError:  # a part closes a block it did not open: render apart
+        return None
+
+
+class RenderError(InputError):
+    """One recipient's message could not be rendered; the others are unaffected."""
+
+
+class CampaignTemplate:
+    """A campaign's subject, sender and bodies, ready to render many times."""
+
+    def __init__(
+        self,
+        *,
+        subject: str,
+        from_email: str,
+        from_name: str | None = None,
+        reply_to: str | None = None,
+        text_body: str | None = None,
+        html_body: str | None = None,
+        public_url: str = "http://127.0.0.1:8025",
+    ) -> None:
+        if text_body is None and html_body is None:
+            raise InputError("a campaign needs a text body, an HTML body or both")
+        header_text("subject", subject)
+        header_text("from", from_email)
+        self.subject = compile_template("subject", subject)
+        self.text = compile_template("text body", text_body)
+        self.html = compile_template("HTML body", html_body, html=True)
+        # One Jinja pass for all three parts when any needs real Jinja; none otherwise.
+        full = any(isinstance(t, Template) for t in (self.subject, self.text, self.html))
+        self._combined = _combine(subject, text_body, html_body) if full else None
+        self.from_email = from_email
+        self.from_header = formataddr(
+            (header_text("from name", from_name or ""), from_email), "utf-8"
+        )
+        self.domain = from_email.rpartition("@")[2]
+        self.reply_to = header_text("reply-to", reply_to) if reply_to else None
+        self.public_url = public_url.rstrip("/")
+
+    def render(
+        self, *, uid: str, recipient: str, fields: Mapping[str, Any], date: str
+    ) -> OutgoingMessage:
+        ctx = {**fields, "email": recipient}
+        try:
+            if self._combined is not None:
+                subject, text, html = self._combined.render(ctx)
+            else:
+                subject = self.subject.render(ctx) if self.subject else ""
+                text = self.text.render(ctx) if self.text else None
+                html = self.html.render(ctx) if self.html else None
+        except SecurityError as exc:
+            raise RenderError(f"template refused by the sandbox: {exc}") from None
+        except Exception as exc:  # a template error is the campaign's, not the worker's
+            raise RenderError(f"template failed to render: {exc}") from None
+        header_text("rendered subject", subject)
+        headers = {
+            "List-Unsubscribe": (
+                f"<{self.public_url}/u/{uid}>, "
+                f"<mailto:unsubscribe@{self.domain}?subject=unsubscribe%20{uid}>"
+            ),
+            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+        }
+        if self.reply_to:
+            headers["Reply-To"] = self.reply_to
+        return OutgoingMessage(
+            uid=uid,
+            envelope_from=self.from_email,
+            recipient=recipient,
+            from_header=self.from_header,
+            subject=subject,
+            text=text,
+            html=html,
+            message_id=message_id_for(uid, self.domain),
+            date=date,
+            headers=headers,
+        )
+
+
+def message_id_for(uid: str, domain: str) -> str:
+    """Stable per message, so every attempt (on any server) carries the same Message-ID."""
+    return f"<{uid}@{domain}>"

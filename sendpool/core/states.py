@@ -1,0 +1,76 @@
+"""The named states of messages, campaigns and servers, and which moves between them are allowed.
+
+They are ``StrEnum``s: the database stores their values as plain text, and a
+member compares equal to its value, so rows read back need no conversion.
+See docs/design.md §1 (outcomes) and §4 (contracts).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class MessageStatus(StrEnum):
+    """Where one message is. Every message ends ``sent`` or ``failed``, or is still pending."""
+
+    QUEUED = "queued"  # due at ``due_at``; claimable then
+    SENDING = "sending"  # claimed by a worker under a lease
+    DEFERRED = "deferred"  # a transient failure; retried with back-off
+    SENT = "sent"
+    FAILED = "failed"
+
+    @property
+    def pending(self) -> bool:
+        return self in PENDING_MESSAGE_STATES
+
+    @property
+    def settled(self) -> bool:
+        return self in SETTLED_MESSAGE_STATES
+
+
+PENDING_MESSAGE_STATES = frozenset(
+    {MessageStatus.QUEUED, MessageStatus.DEFERRED, MessageStatus.SENDING}
+)
+SETTLED_MESSAGE_STATES = frozenset({MessageStatus.SENT, MessageStatus.FAILED})
+
+
+class CampaignStatus(StrEnum):
+    """A campaign's life: drafted, launched in batches, sent, perhaps paused, then done."""
+
+    DRAFT = "draft"
+    LAUNCHING = "launching"  # recipients being queued in batches
+    SENDING = "sending"
+    PAUSED = "paused"  # its messages are held, not sent, until it resumes
+    DONE = "done"  # every recipient's message is sent or failed
+
+
+# The moves a campaign may make; anything else is refused with the campaign's state.
+CAMPAIGN_TRANSITIONS: dict[CampaignStatus, frozenset[CampaignStatus]] = {
+    CampaignStatus.DRAFT: frozenset({CampaignStatus.LAUNCHING}),
+    CampaignStatus.LAUNCHING: frozenset(
+        {CampaignStatus.LAUNCHING, CampaignStatus.SENDING, CampaignStatus.PAUSED}
+    ),
+    CampaignStatus.SENDING: frozenset({CampaignStatus.PAUSED, CampaignStatus.DONE}),
+    CampaignStatus.PAUSED: frozenset({CampaignStatus.SENDING}),
+    CampaignStatus.DONE: frozenset(),
+}
+
+
+def can_move(src: CampaignStatus, dst: CampaignStatus) -> bool:
+    """Whether a campaign in ``src`` may become ``dst``."""
+    return dst in CAMPAIGN_TRANSITIONS[src]
+
+
+class ServerStatus(StrEnum):
+    """What an operator decided: an active server may send, a disabled one never does."""
+
+    ACTIVE = "active"
+    DISABLED = "disabled"
+
+
+class ServerHealth(StrEnum):
+    """What sendpool learnt: a degraded server waits for a passing check."""
+
+    UNKNOWN = "unknown"  # never checked, or its connection settings just changed
+    HEALTHY = "healthy"
+    DEGRADED = "degraded"

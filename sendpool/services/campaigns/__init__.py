@@ -1,0 +1,1 @@
+"""Campaigns: drafts, launch, lifecycle (pause, resume) and the report."""

@@ -1,0 +1,1 @@
+"""Lists and their subscribers: create, import a CSV, add and read subscribers."""

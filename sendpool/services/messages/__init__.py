@@ -1,0 +1,1 @@
+"""Messages: transactional mail, and the per-message log."""

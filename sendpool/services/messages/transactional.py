@@ -1,0 +1,122 @@
+"""Transactional mail: one message, checked, then queued at once in the low-volume class."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection
+
+from sendpool.content.addresses import normalise_address
+from sendpool.content.render import CampaignTemplate
+from sendpool.errors import InputError
+from sendpool.services.campaigns.lifecycle import field_of
+from sendpool.services.errors import FieldError, checked
+from sendpool.services.lists.subscribers import FieldValue, check_fields
+from sendpool.store.tables import Message, table
+from sendpool.store.types import new_uid
+
+
+def enqueue_transactional(
+    conn: Connection,
+    *,
+    customer_id: int,
+    to: str,
+    subject: str,
+    from_email: str,
+    text: str | None = None,
+    html: str | None = None,
+    from_name: str | None = None,
+    reply_to: str | None = None,
+    fields: Mapping[str, Any] | None = None,
+    plan_id: int | None = None,
+    now: datetime,
+    public_url: str = "http://127.0.0.1:8025",
+) -> str:
+    """Check everything, then queue; returns the message's uid."""
+    recipient = normalise_address(to)
+    sender = normalise_address(from_email)
+    reply = normalise_address(reply_to) if reply_to else None
+    template = CampaignTemplate(
+        subject=subject,
+        from_email=sender,
+        from_name=from_name,
+        reply_to=reply,
+        text_body=text,
+        html_body=html,
+        public_url=public_url,
+    )
+    uid = new_uid()
+    # Render once now so a bad merge field is the caller's error, not a failed send later.
+    template.render(uid=uid, recipient=recipient, fields=dict(fields or {}), date="")
+    payload = {
+        "subject": subject,
+        "from_email": sender,
+        "from_name": from_name,
+        "reply_to": reply,
+        "text": text,
+        "html": html,
+        "fields": dict(fields or {}),
+        "plan_id": plan_id,
+    }
+    conn.execute(
+        table(Message)
+        .insert()
+        .values(
+            uid=uid,
+            customer_id=customer_id,
+            recipient=recipient,
+            kind="transactional",
+            status="queued",
+            attempts=0,
+            due_at=now,
+            queued_at=now,
+            updated_at=now,
+            payload=payload,
+        )
+    )
+    return uid
+
+
+@dataclass(frozen=True, slots=True)
+class Transactional:
+    to: str
+    subject: str
+    from_email: str
+    text: str | None = None
+    html: str | None = None
+    from_name: str | None = None
+    reply_to: str | None = None
+    fields: Mapping[str, FieldValue] | None = None
+
+
+def send_transactional(
+    conn: Connection, customer_id: int, message: Transactional, *, public_url: str, now: datetime
+) -> str:
+    """Queue one message in the low-volume class; returns its uid."""
+    if message.text is None and message.html is None:
+        raise FieldError([("text", "give a text body, an html body or both")])
+    checked("to", normalise_address, message.to)
+    checked("from_email", normalise_address, message.from_email)
+    if message.reply_to is not None:
+        checked("reply_to", normalise_address, message.reply_to)
+    fields = check_fields("fields", message.fields or {})
+    try:
+        return enqueue_transactional(
+            conn,
+            customer_id=customer_id,
+            to=message.to,
+            subject=message.subject,
+            from_email=message.from_email,
+            text=message.text,
+            html=message.html,
+            from_name=message.from_name,
+            reply_to=message.reply_to,
+            fields=fields,
+            now=now,
+            public_url=public_url,
+        )
+    except InputError as exc:
+        raise FieldError([(field_of(str(exc), "body"), str(exc))]) from None

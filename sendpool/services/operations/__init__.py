@@ -1,0 +1,1 @@
+"""Running the pool: doctor, simulation, rebalancing, observability and the audit log."""

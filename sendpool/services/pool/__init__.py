@@ -1,0 +1,1 @@
+"""The pool as configuration as code: the pool file and applying it."""

@@ -1,0 +1,1 @@
+"""Page view-models: what each admin page shows, built from the services."""

@@ -1,0 +1,72 @@
+"""Plans as the admin pages edit them: the same checks as the API, errors named by field."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection
+
+from sendpool.secretbox import SecretBox
+from sendpool.services.errors import ConflictError, FieldError
+from sendpool.services.tenancy import plans
+from sendpool.services.tenancy.plans import PlanDetail
+from sendpool.web.views.servers import ServerLine, server_lines
+
+MAX_BURST = 1_000_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class PlanPage:
+    plan: PlanDetail
+    members: list[ServerLine]
+    others: list[ServerLine]  # servers that could be attached
+
+
+def plan_page(conn: Connection, box: SecretBox, ref: str, now: datetime) -> PlanPage:
+    plan = plans.get_plan(conn, ref)
+    inside = {s.uid for s in plan.servers}
+    lines = server_lines(conn, box, now)
+    return PlanPage(
+        plan,
+        [s for s in lines if s.uid in inside],
+        [s for s in lines if s.uid not in inside],
+    )
+
+
+def _burst(value: int | None) -> int | None:
+    if value is not None and not 1 <= value <= MAX_BURST:
+        raise FieldError([("burst_threshold", f"must be between 1 and {MAX_BURST:,}")])
+    return value
+
+
+def _by_field(exc: ConflictError) -> FieldError | ConflictError:
+    field, _, message = str(exc).partition(": ")
+    return FieldError([(field, message)]) if field == "name" else exc
+
+
+def add_plan(
+    conn: Connection, *, name: str, burst_threshold: int | None, actor: str, now: datetime
+) -> PlanDetail:
+    try:
+        return plans.create_plan(
+            conn, name=name, burst_threshold=_burst(burst_threshold), actor=actor, now=now
+        )
+    except ConflictError as exc:
+        raise _by_field(exc) from None
+
+
+def save_plan(
+    conn: Connection,
+    ref: str,
+    *,
+    name: str,
+    burst_threshold: int | None,
+    actor: str,
+    now: datetime,
+) -> PlanDetail:
+    changes = {"name": name, "burst_threshold": _burst(burst_threshold)}
+    try:
+        return plans.update_plan(conn, ref, changes=changes, actor=actor, now=now)
+    except ConflictError as exc:
+        raise _by_field(exc) from None
