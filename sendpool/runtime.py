@@ -43,8 +43,7 @@ class Runtime:
         )
 
     def close(self) -> None:
-        if isinstance(self.ledger, RedisLedger):
-            self.ledger.close()
+        self.ledger.close()
         self.db.close()
 
     def __enter__(self) -> Runtime:

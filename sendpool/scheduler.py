@@ -7,13 +7,12 @@ the job twice for one slot.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 
 from sendpool.config import Settings
+from sendpool.pipeline.periodic import Periodic
 from sendpool.services.operations.rebalance import policy_from, run_if_due
 from sendpool.store.database import Database
 from sendpool.store.ledger_sql import purge_expired_sync
@@ -27,22 +26,23 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-class Scheduler:
+class Scheduler(Periodic):
+    """Runs the due jobs at every tick; each job records its slot, so none runs twice."""
+
+    what = "the scheduler"
+
     def __init__(
         self, db: Database, settings: Settings, *, clock: Clock = utc_now, tick: float = 60.0
     ) -> None:
         self.db = db
         self.settings = settings
         self.clock = clock
-        self.tick = tick
+        self.interval = tick
         self.runs = 0  # rebalancing runs this scheduler made (for tests and logs)
 
-    async def run(self, stop: asyncio.Event) -> None:
-        """Tick until ``stop`` is set; a failing job is logged and tried again next tick."""
-        while not stop.is_set():
-            await self.run_due_jobs()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.tick)
+    async def tick(self) -> None:
+        """A failing job is logged and tried again at the next tick."""
+        await self.run_due_jobs()
 
     async def run_due_jobs(self) -> None:
         try:

@@ -1,6 +1,6 @@
 """The dispatcher: narrow the pool for one send, then hand the survivors to rotation.
 
-Plan -> status/health -> quota -> warm-up, in that order (DESIGN §1). The result
+Plan -> status/health -> quota -> warm-up, in that order (docs/design.md §1). The result
 keeps every reason a server was left out, and, when nothing is left, the
 earliest time something may come back, so a message waits instead of failing.
 """

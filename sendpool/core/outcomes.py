@@ -1,6 +1,6 @@
 """What one delivery attempt came to, and the class of a failure as a pure function.
 
-Classes follow DESIGN §1: accepted, server failure (try another server),
+Classes follow docs/design.md §1: accepted, server failure (try another server),
 throttled (the provider is at capacity: wait, do not fail), transient recipient
 failure (retry with back-off) and permanent recipient failure.
 """

@@ -1,4 +1,4 @@
-"""The named states of messages, campaigns and servers, and which moves between them are allowed.
+"""The named states of messages, campaigns and servers, which moves are allowed, why a message waits.
 
 They are ``StrEnum``s: the database stores their values as plain text, and a
 member compares equal to its value, so rows read back need no conversion.
@@ -44,21 +44,37 @@ class CampaignStatus(StrEnum):
     DONE = "done"  # every recipient's message is sent or failed
 
 
-# The moves a campaign may make; anything else is refused with the campaign's state.
+# The moves a stored campaign may make; anything else is refused with the campaign's state.
+# A launch may be started again while it is launching (to carry on an interrupted one).
 CAMPAIGN_TRANSITIONS: dict[CampaignStatus, frozenset[CampaignStatus]] = {
     CampaignStatus.DRAFT: frozenset({CampaignStatus.LAUNCHING}),
-    CampaignStatus.LAUNCHING: frozenset(
-        {CampaignStatus.LAUNCHING, CampaignStatus.SENDING, CampaignStatus.PAUSED}
-    ),
+    CampaignStatus.LAUNCHING: frozenset({CampaignStatus.LAUNCHING, CampaignStatus.SENDING}),
     CampaignStatus.SENDING: frozenset({CampaignStatus.PAUSED, CampaignStatus.DONE}),
     CampaignStatus.PAUSED: frozenset({CampaignStatus.SENDING}),
     CampaignStatus.DONE: frozenset(),
 }
 
+# A paused campaign is not done, even when nothing of it is left to send.
+UNFINISHED_CAMPAIGN_STATES = frozenset(CampaignStatus) - {CampaignStatus.DONE}
+
 
 def can_move(src: CampaignStatus, dst: CampaignStatus) -> bool:
     """Whether a campaign in ``src`` may become ``dst``."""
     return dst in CAMPAIGN_TRANSITIONS[src]
+
+
+class HoldReason(StrEnum):
+    """Why a queued message is held back rather than sent when it falls due."""
+
+    CAMPAIGN_PAUSED = "campaign_paused"
+
+    @property
+    def text(self) -> str:
+        """The reason as people read it, in the message log."""
+        return _HOLD_TEXT[self]
+
+
+_HOLD_TEXT = {HoldReason.CAMPAIGN_PAUSED: "campaign paused"}
 
 
 class ServerStatus(StrEnum):

@@ -1,8 +1,8 @@
 """Pick and reserve a server for every job of a batch.
 
 Per (plan, send class) group: filter the pool (core.dispatcher.select), move
-the plan's shared cursor on by the group's size, deal the jobs round-robin,
-then reserve per server in one ledger call. Units a server could not grant
+the plan's shared cursor on by the group's size, deal the jobs through the
+plan's selector (core.selectors, round-robin by default), then reserve per server in one ledger call. Units a server could not grant
 (another worker took the last of its cap, or its rate is spent) are dealt
 again among the others; when nothing is left, the jobs wait for the earliest
 time a server may take them, with the reasons written on them.
@@ -19,7 +19,7 @@ from sendpool.core.dispatcher import select
 from sendpool.core.filters import Skip, SkipCode
 from sendpool.core.filters.quota import cap_skip
 from sendpool.core.quota import Denial, Grant
-from sendpool.core.rotation import deal
+from sendpool.core.selectors import selector_for
 from sendpool.core.servers import DispatchContext, SendClass, ServerView, Usage
 from sendpool.metrics import DENIALS, PICKS
 from sendpool.pipeline.pool import PoolState
@@ -48,7 +48,6 @@ class SkipTally:
 
     def __init__(self) -> None:
         self._counts: dict[tuple[int, int, str, str], list[object]] = {}
-        self.totals: dict[tuple[str, str], int] = defaultdict(int)
 
     def add(self, plan_id: int, skips: Iterable[Skip], day: str, weight: int = 1) -> None:
         for s in skips:
@@ -57,7 +56,6 @@ class SkipTally:
             entry[0] = int(str(entry[0])) + weight
             entry[1] = s.reason
             DENIALS.labels(s.code.value).inc(weight)
-            self.totals[(s.server_name, s.code.value)] += weight
 
     def drain(self) -> list[SkipCount]:
         out = [
@@ -73,7 +71,6 @@ class Dispatcher:
         self.ledger = ledger
         self.idle_recheck = idle_recheck
         self.tally = SkipTally()
-        self.last_reasons: dict[int, dict[str, str]] = defaultdict(dict)
 
     async def assign(self, jobs: list[Job], pool: PoolState, now: datetime) -> Assignment:
         out = Assignment()
@@ -99,6 +96,7 @@ class Dispatcher:
         out: Assignment,
     ) -> None:
         members = pool.plan_members(plan_id)
+        selector = selector_for(pool.rows.plan_selector.get(plan_id))
         excluded: dict[int, Skip] = {}
         day = now.date().isoformat()
         first_round = True
@@ -114,8 +112,6 @@ class Dispatcher:
                 # Later rounds re-deal the same messages: count each skip once per message.
                 self.tally.add(plan_id, sel.skipped, day, len(pending))
                 first_round = False
-            for s in skipped:
-                self.last_reasons[plan_id][s.server_name] = s.reason
             if sel.empty:
                 times = [s.until for s in skipped if s.until is not None and s.until > now]
                 until = min(times) if times else now + timedelta(seconds=self.idle_recheck)
@@ -136,8 +132,9 @@ class Dispatcher:
                 )
                 return
             start = await self.ledger.advance_cursor(plan_id, len(pending))
+            dealt = selector.deal(sel.candidates, start, len(pending))
             by_server: dict[int, list[Job]] = defaultdict(list)
-            for job, server in zip(pending, deal(sel.candidates, start, len(pending)), strict=True):
+            for job, server in zip(pending, dealt, strict=True):
                 by_server[server.id].append(job)
             pending = []
             groups = list(by_server.items())

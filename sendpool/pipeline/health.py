@@ -8,24 +8,25 @@ interval: each check is claimed in the database first.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
+from sendpool.core.states import ServerHealth, ServerStatus
+from sendpool.pipeline.periodic import Periodic
+from sendpool.pipeline.pool import PoolCache
+from sendpool.pipeline.ports import Catalog
 from sendpool.store.records import HealthChange, ServerRow
-from sendpool.transports.base import Health
-
-if TYPE_CHECKING:
-    from sendpool.pipeline.worker import Worker
+from sendpool.transports.base import Health, Transport
+from sendpool.transports.spec import ServerSpec
 
 log = logging.getLogger("sendpool.health")
 
 
 def check_due(row: ServerRow, now: datetime, interval: float) -> bool:
-    if row.status != "active":
+    if row.status != ServerStatus.ACTIVE:
         return False
-    if row.health == "degraded":
+    if row.health == ServerHealth.DEGRADED:
         return row.next_check_at is None or row.next_check_at <= now
     horizon = now - timedelta(seconds=interval)
     idle = row.last_activity_at is None or row.last_activity_at <= horizon
@@ -33,60 +34,69 @@ def check_due(row: ServerRow, now: datetime, interval: float) -> bool:
     return idle and stale
 
 
-class HealthChecker:
-    def __init__(self, worker: Worker, *, interval: float) -> None:
-        self.worker = worker
-        self.interval = interval
+class HealthChecker(Periodic):
+    """Checks the servers that are due, records what it learnt, and tells the pool at once.
 
-    async def run(self, stop: asyncio.Event) -> None:
-        tick = max(0.05, min(5.0, self.interval / 4))
-        while not stop.is_set():
-            await self.check_due_servers()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), tick)
+    It is handed what it works with: the pool cache it marks, the catalog that
+    claims each check, the transport for a server, where a health change is
+    recorded, the write-back to run after a round of checks, and the clock.
+    """
+
+    what = "health checks"
+
+    def __init__(
+        self,
+        *,
+        pool: PoolCache,
+        catalog: Catalog,
+        transport_for: Callable[[ServerSpec], Transport],
+        record: Callable[[HealthChange], None],
+        flush: Callable[[], Awaitable[None]],
+        clock: Callable[[], datetime],
+        interval: float,
+    ) -> None:
+        self.pool = pool
+        self.catalog = catalog
+        self.transport_for = transport_for
+        self.record = record
+        self.flush = flush
+        self.clock = clock
+        self.check_interval = interval
+        self.interval = max(0.05, min(5.0, interval / 4))  # how often to look for due checks
+
+    async def tick(self) -> None:
+        await self.check_due_servers()
 
     async def check_due_servers(self) -> list[tuple[str, Health]]:
-        w = self.worker
-        now = w.clock()
-        state = await w.pool.get(now)
+        now = self.clock()
+        state = await self.pool.get(now)
+        every = timedelta(seconds=self.check_interval)
         results = []
         for row in state.rows.servers:
-            if not check_due(row, now, self.interval):
+            if not check_due(row, now, self.check_interval):
                 continue
-            until = now + timedelta(seconds=self.interval)
-            if not await w.catalog.claim_health_check(row.id, now, until):
+            if not await self.catalog.claim_health_check(row.id, now, now + every):
                 continue
-            health = await self.check(row.id, state.specs[row.id])
+            health = await self.check(state.specs[row.id])
             results.append((row.name, health))
-            at = w.clock()
-            status = "healthy" if health.ok else "degraded"
-            w.recorder.batch.health.append(
-                HealthChange(
-                    row.id,
-                    status,
-                    at,
-                    None if health.ok else health.detail,
-                    at + timedelta(seconds=self.interval),
-                    checked=True,
-                )
-            )
-            was_degraded = row.health == "degraded" or state.views[row.id].degraded
+            at = self.clock()
+            status = ServerHealth.HEALTHY if health.ok else ServerHealth.DEGRADED
+            error = None if health.ok else health.detail
+            self.record(HealthChange(row.id, status, at, error, at + every, checked=True))
+            was_degraded = row.health == ServerHealth.DEGRADED or state.views[row.id].degraded
             if health.ok:
                 if was_degraded:
                     log.warning("server %s is healthy again: %s", row.name, health.detail)
-                w.pool.mark_healthy(row.id)
+                self.pool.mark_healthy(row.id)
             elif not was_degraded:
                 log.warning("server %s failed its health check: %s", row.name, health.detail)
-                w.pool.mark_degraded(row.id, at, at + timedelta(seconds=self.interval))
+                self.pool.mark_degraded(row.id, at, at + every)
         if results:
-            await w.flush()
+            await self.flush()
         return results
 
-    async def check(self, server_id: int, spec: object) -> Health:
-        from sendpool.transports.spec import ServerSpec
-
-        assert isinstance(spec, ServerSpec)
-        transport = self.worker.transport_for(spec)
+    async def check(self, spec: ServerSpec) -> Health:
+        transport = self.transport_for(spec)
         try:
             return await asyncio.wait_for(transport.check(), spec.timeout + 5)
         except TimeoutError:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sendpool.core.servers import ServerView
+from sendpool.core.states import ServerHealth, ServerStatus
 from sendpool.pipeline.ports import Catalog
 from sendpool.store.catalog import warmup_schedule
 from sendpool.store.records import PoolRows, ServerRow
@@ -22,8 +23,8 @@ def view_of(row: ServerRow) -> ServerView:
     return ServerView(
         id=row.id,
         name=row.name,
-        enabled=row.status == "active",
-        degraded=row.health == "degraded",
+        enabled=row.status == ServerStatus.ACTIVE,
+        degraded=row.health == ServerHealth.DEGRADED,
         sending_limit=row.sending_limit,
         hourly_limit=row.hourly_limit,
         rate_per_second=row.rate_per_second,
@@ -87,7 +88,7 @@ class PoolCache:
             if local is not None:
                 since, next_check = local
                 checked = row.health_checked_at
-                if row.health == "healthy" and checked is not None and checked > since:
+                if row.health == ServerHealth.HEALTHY and checked is not None and checked > since:
                     del self._degraded[row.id]  # a check passed after our failure
                 else:
                     view = dataclasses.replace(view, degraded=True, next_check_at=next_check)

@@ -32,6 +32,10 @@ class QuotaLedger(Protocol):
 
     async def advance_cursor(self, plan_id: int, count: int) -> int: ...
 
+    def close(self) -> None:
+        """Let go of connections and threads; the ledger is not used after this."""
+        ...
+
 
 class MessageQueue(Protocol):
     async def claim(

@@ -10,12 +10,16 @@ from email.utils import format_datetime
 from sendpool.content.render import CampaignTemplate
 from sendpool.core.plans import resolve_plan
 from sendpool.core.servers import SendClass, ServerView, send_class_for
+from sendpool.core.states import CampaignStatus, HoldReason, MessageStatus
 from sendpool.core.windows import ServerWindows
 from sendpool.errors import InputError
 from sendpool.pipeline.pool import PoolState
 from sendpool.pipeline.ports import Catalog
 from sendpool.store.records import CampaignRow, ClaimedMessage, CustomerRow, MessageUpdate
 from sendpool.transports.message import OutgoingMessage
+
+# A held message is claimed again this often, to see whether its campaign has resumed.
+HOLD_RECHECK = timedelta(seconds=5)
 
 
 @dataclass(slots=True)
@@ -122,8 +126,9 @@ class Preparer:
                     cached = self._campaigns.get(m.campaign_id)
                     if cached is None:
                         raise InputError("the message's campaign no longer exists")
-                    if cached.row.status == "paused":
-                        out.settled.append(_hold(m, now + timedelta(seconds=5), "campaign paused"))
+                    if cached.row.status == CampaignStatus.PAUSED:
+                        until = now + HOLD_RECHECK
+                        out.settled.append(_hold(m, until, HoldReason.CAMPAIGN_PAUSED))
                         continue
                     if cached.template is None:
                         raise InputError(cached.error or "campaign cannot be rendered")
@@ -162,8 +167,11 @@ def _int(v: object) -> int | None:
 
 
 def _failed(m: ClaimedMessage, now: datetime, reason: str) -> MessageUpdate:
-    return MessageUpdate(m.id, "failed", now, m.attempts, last_error=reason)
+    return MessageUpdate(m.id, MessageStatus.FAILED, now, m.attempts, last_error=reason)
 
 
-def _hold(m: ClaimedMessage, until: datetime, reason: str) -> MessageUpdate:
-    return MessageUpdate(m.id, "queued", until, m.attempts, last_error=reason)
+def _hold(m: ClaimedMessage, until: datetime, reason: HoldReason) -> MessageUpdate:
+    """Back in the queue, marked with why; resuming finds it by the mark, people read the text."""
+    return MessageUpdate(
+        m.id, MessageStatus.QUEUED, until, m.attempts, last_error=reason.text, hold=reason
+    )

@@ -1,4 +1,8 @@
-"""What each outcome does to its message, its server and the ledger (DESIGN §1's table)."""
+"""Apply each outcome's consequence to its message, its server and the ledger, in batches.
+
+The decision is core.consequences (docs/design.md §1); this module only collects
+the writes it asks for into one batch per flush, and the units to give back.
+"""
 
 from __future__ import annotations
 
@@ -8,17 +12,23 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sendpool.core.outcomes import Outcome, OutcomeKind
+from sendpool.core.consequences import ServerEffect, consequence
+from sendpool.core.outcomes import Outcome
 from sendpool.core.retry import RetryPolicy
+from sendpool.core.states import MessageStatus, ServerHealth
 from sendpool.core.windows import ServerWindows
 from sendpool.metrics import message_counter
 from sendpool.pipeline.pool import PoolCache
 from sendpool.pipeline.prepare import Job
-from sendpool.store.records import HealthChange, MessageUpdate, RecordBatch
+from sendpool.store.records import (
+    EventRecord,
+    HealthChange,
+    MessageUpdate,
+    RecordBatch,
+    SuppressionRecord,
+)
 
 log = logging.getLogger("sendpool.pipeline")
-
-DEFAULT_PAUSE_SECONDS = 60.0
 
 
 @dataclass(slots=True)
@@ -57,77 +67,64 @@ class OutcomeRecorder:
     def settle(self, update: MessageUpdate) -> None:
         self.batch.updates.append(update)
 
+    def batch_health(self, change: HealthChange) -> None:
+        """A health check's result, written with the next batch."""
+        self.batch.health.append(change)
+
     def outcome(self, job: Job, outcome: Outcome, now: datetime) -> None:
+        """Apply what core.consequences decides for this attempt (docs/design.md §1)."""
         server = job.server
         assert server is not None and job.windows is not None
         m = job.row
         self.counters.by_kind[outcome.kind.value] += 1
-        kind = outcome.kind
-        reply = outcome.text or None
-        if kind is OutcomeKind.ACCEPTED:
-            message_counter("sent", server.name).inc()
-            self.counters.sent_by_server[server.name] += 1
-            self.batch.activity[server.id] = now
-            self.settle(
-                MessageUpdate(
-                    m.id,
-                    "sent",
-                    now,
-                    m.attempts + 1,
-                    server.id,
-                    sent_at=now,
-                    smtp_code=outcome.code,
-                    smtp_reply=reply,
-                    message_id=job.message.message_id,
-                    remote_id=outcome.remote_id,
-                )
-            )
-            return
-        if not outcome.reached:
-            # The server never took part: give its unit back and let another
-            # server have the message at once, without counting an attempt.
+        c = consequence(
+            outcome,
+            server_name=server.name,
+            attempts=m.attempts,
+            queued_at=m.queued_at,
+            now=now,
+            retry=self.retry,
+            draw=self.rng.random(),
+        )
+        message_counter(c.counter, server.name).inc()
+        if c.release_unit:
             self.releases[(server.id, job.windows)] += 1
-            if kind is OutcomeKind.THROTTLED:
-                until = now + timedelta(seconds=outcome.retry_after or DEFAULT_PAUSE_SECONDS)
-                self.pool.mark_paused(server.id, until)
-                self.batch.paused[server.id] = until
-            else:
-                self._degrade(server.id, server.name, outcome, now)
-            message_counter("requeued", server.name).inc()
-            note = f"{server.name}: {outcome.describe()}; moved to another server"
-            self.settle(MessageUpdate(m.id, "queued", now, m.attempts, last_error=note[:2000]))
+        if c.server is ServerEffect.PAUSE:
+            assert c.pause_until is not None
+            self.pool.mark_paused(server.id, c.pause_until)
+            self.batch.paused[server.id] = c.pause_until
+        elif c.server is ServerEffect.DEGRADE:
+            self._degrade(server.id, server.name, outcome, now)
+        if not c.reached:
+            self.settle(
+                MessageUpdate(m.id, c.status, c.due_at, c.attempts, last_error=c.last_error)
+            )
             return
         self.batch.activity[server.id] = now
-        attempts = m.attempts + 1
-        base = MessageUpdate(
-            m.id,
-            "failed",
-            now,
-            attempts,
-            server.id,
-            smtp_code=outcome.code,
-            smtp_reply=reply,
-            message_id=job.message.message_id,
-            last_error=f"{server.name}: {outcome.describe()}"[:2000],
-        )
-        if kind is OutcomeKind.TRANSIENT:
-            at = self.retry.next_try(attempts, m.queued_at, now, self.rng.random())
-            if at is not None:
-                base.status, base.due_at = "deferred", at
-            else:
-                base.last_error = f"gave up after {attempts} attempts: {base.last_error}"
-            message_counter(base.status, server.name).inc()
-            self.settle(base)
-            return
-        message_counter("failed", server.name).inc()
-        self.settle(base)
-        if outcome.suppresses_recipient:
-            self.batch.suppressions.append(
-                (m.customer_id, m.recipient, outcome.describe(), server.id)
+        sent = c.status is MessageStatus.SENT
+        if sent:
+            self.counters.sent_by_server[server.name] += 1
+        self.settle(
+            MessageUpdate(
+                m.id,
+                c.status,
+                c.due_at,
+                c.attempts,
+                server.id,
+                sent_at=now if sent else None,
+                last_error=c.last_error,
+                smtp_code=outcome.code,
+                smtp_reply=outcome.text or None,
+                message_id=job.message.message_id,
+                remote_id=outcome.remote_id if sent else None,
             )
-            self.batch.events.append((server.id, m.id, "hard_bounce", outcome.describe()))
-        else:
-            self.batch.events.append((server.id, m.id, "rejected", outcome.describe()))
+        )
+        if c.suppress:
+            self.batch.suppressions.append(
+                SuppressionRecord(m.customer_id, m.recipient, outcome.describe(), server.id)
+            )
+        if c.event is not None:
+            self.batch.events.append(EventRecord(server.id, m.id, c.event, outcome.describe()))
 
     def _degrade(self, server_id: int, name: str, outcome: Outcome, now: datetime) -> None:
         next_check = now + timedelta(seconds=self.health_interval)
@@ -139,5 +136,5 @@ class OutcomeRecorder:
                 next_check.isoformat(timespec="seconds"),
             )
             self.batch.health.append(
-                HealthChange(server_id, "degraded", now, outcome.describe(), next_check)
+                HealthChange(server_id, ServerHealth.DEGRADED, now, outcome.describe(), next_check)
             )

@@ -26,6 +26,7 @@ from sendpool.core.retry import RetryPolicy
 from sendpool.metrics import MESSAGES, latency
 from sendpool.pipeline.dispatch import Dispatcher
 from sendpool.pipeline.health import HealthChecker
+from sendpool.pipeline.periodic import Every, sleep_unless_stopped
 from sendpool.pipeline.pool import PoolCache
 from sendpool.pipeline.ports import Catalog, MessageQueue, QuotaLedger
 from sendpool.pipeline.prepare import Job, Preparer
@@ -39,6 +40,7 @@ log = logging.getLogger("sendpool.worker")
 
 Clock = Callable[[], datetime]
 TransportFactory = Callable[[ServerSpec], Transport]
+HEARTBEAT_SECONDS = 5.0
 
 
 def utc_now() -> datetime:
@@ -87,7 +89,17 @@ class Worker:
             self.pool, retry=retry, health_interval=settings.health_check_interval, rng=rng
         )
         self.health = (
-            HealthChecker(self, interval=settings.health_check_interval) if health_checks else None
+            HealthChecker(
+                pool=self.pool,
+                catalog=catalog,
+                transport_for=self.transport_for,
+                record=self.recorder.batch_health,
+                flush=self.flush,
+                clock=clock,
+                interval=settings.health_check_interval,
+            )
+            if health_checks
+            else None
         )
         self.transports: dict[int, tuple[ServerSpec, Transport]] = {}
         self.in_flight: dict[int, Job] = {}
@@ -120,12 +132,18 @@ class Worker:
         """Work until ``stop`` is set, then finish what is in flight and write it back."""
         self._halt.clear()
         await self.catalog.heartbeat(self.id, self.clock())
-        loops = [
-            asyncio.create_task(self._claim_loop(stop), name="claim"),
-            asyncio.create_task(self._flush_loop(stop), name="flush"),
-            asyncio.create_task(self._heartbeat_loop(stop), name="heartbeat"),
-            asyncio.create_task(self._launch_loop(stop), name="launches"),
-        ]
+        periodic = {
+            "flush": Every(self.flush_interval, self.flush, tick_first=False),
+            "heartbeat": Every(HEARTBEAT_SECONDS, self._heartbeat, tick_first=False),
+            "launches": Every(
+                self.launch_check_interval,
+                self._finish_stalled_launches,
+                survive_errors=True,
+                what="finishing stalled launches",
+            ),
+        }
+        loops = [asyncio.create_task(self._claim_loop(stop), name="claim")]
+        loops += [asyncio.create_task(job.run(stop), name=n) for n, job in periodic.items()]
         if self.health is not None:
             loops.append(asyncio.create_task(self.health.run(stop), name="health"))
         try:
@@ -156,10 +174,6 @@ class Worker:
         with contextlib.suppress(Exception):
             await self.catalog.heartbeat(self.id, self.clock(), stopping=True)
 
-    async def _sleep(self, stop: asyncio.Event, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), seconds)
-
     async def _claim_loop(self, stop: asyncio.Event) -> None:
         s = self.settings
         while not stop.is_set():
@@ -172,7 +186,7 @@ class Worker:
             claimed = await self.step(min(s.batch_size, room))
             self.idle = claimed == 0
             if self.idle:
-                await self._sleep(stop, s.poll_interval)
+                await sleep_unless_stopped(stop, s.poll_interval)
 
     async def step(self, limit: int) -> int:
         """Claim up to ``limit`` due messages and start sending them; return how many."""
@@ -215,11 +229,6 @@ class Worker:
         self.recorder.outcome(job, outcome, self.clock())
         self.in_flight.pop(job.row.id, None)
 
-    async def _flush_loop(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            await self._sleep(stop, self.flush_interval)
-            await self.flush()
-
     async def flush(self) -> None:
         async with self._flush_lock:
             batch, releases = self.recorder.take()
@@ -231,21 +240,11 @@ class Worker:
             self._unflushed = max(0, self._unflushed - len(batch.updates))
             self._room.set()
 
-    async def _launch_loop(self, stop: asyncio.Event) -> None:
+    async def _finish_stalled_launches(self) -> None:
         """Finish launches whose launcher died, so no campaign stays half-queued."""
-        while not stop.is_set():
-            try:
-                taken = await self.catalog.finish_stalled_launches(self.clock(), self._halt)
-                for campaign_id in taken:
-                    log.warning(
-                        "finished the launch of campaign %d, left off by its launcher", campaign_id
-                    )
-            except Exception:  # a database hiccup must not stop the sending; try again later
-                log.exception("finishing stalled launches failed; trying again later")
-            await self._sleep(stop, self.launch_check_interval)
+        taken = await self.catalog.finish_stalled_launches(self.clock(), self._halt)
+        for campaign_id in taken:
+            log.warning("finished the launch of campaign %d, left off by its launcher", campaign_id)
 
-    async def _heartbeat_loop(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            await self._sleep(stop, 5.0)
-            if not stop.is_set():
-                await self.catalog.heartbeat(self.id, self.clock())
+    async def _heartbeat(self) -> None:
+        await self.catalog.heartbeat(self.id, self.clock())

@@ -21,6 +21,9 @@ class MemoryLedger:
         self.tat: dict[int, float] = {}
         self.cursors: dict[int, int] = {}
 
+    def close(self) -> None:
+        """Nothing to close: it is a few dictionaries."""
+
     def _get(self, server_id: int, w: ServerWindows) -> Usage:
         return Usage(
             self.used.get((server_id, "day", w.day.key), 0),

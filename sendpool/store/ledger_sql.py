@@ -132,6 +132,9 @@ class SqlLedger:
     def __init__(self, db: Database) -> None:
         self.db = db
 
+    def close(self) -> None:
+        """Nothing of its own to close: the database belongs to the runtime."""
+
     async def usage(self, servers: Mapping[int, ServerWindows]) -> dict[int, Usage]:
         return await self.db.run(usage_sync, servers)
 

@@ -25,6 +25,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql.selectable import TextualSelect
 
+from sendpool.core.states import MessageStatus
+from sendpool.store.campaign_done import campaigns_of, mark_done
 from sendpool.store.database import Database, insert_for
 from sendpool.store.records import ClaimedMessage, RecordBatch
 from sendpool.store.tables import (
@@ -123,6 +125,7 @@ _UPDATE_COLUMNS = (
     "smtp_reply",
     "message_id",
     "remote_id",
+    "hold",
 )
 
 
@@ -152,6 +155,7 @@ def record_sync(conn: Connection, worker: str, batch: RecordBatch, now: datetime
                 u.smtp_reply,
                 u.message_id,
                 u.remote_id,
+                u.hold,
                 stamp,
                 u.id,
                 worker,
@@ -159,6 +163,8 @@ def record_sync(conn: Connection, worker: str, batch: RecordBatch, now: datetime
             for u in batch.updates
         ]
         conn.exec_driver_sql(_update_sql(conn.dialect.paramstyle), rows)
+        settled = [u.id for u in batch.updates if MessageStatus(u.status).settled]
+        mark_done(conn, campaigns_of(conn, settled), now)
     S = table(SendingServer)
     _lock_servers(conn, {h.server_id for h in batch.health} | set(batch.paused))
     for h in batch.health:
@@ -177,8 +183,14 @@ def record_sync(conn: Connection, worker: str, batch: RecordBatch, now: datetime
     _record_activity(conn, batch.activity)
     if batch.suppressions:
         suppressed = [
-            {"customer_id": c, "email": e, "reason": r, "server_id": s, "created_at": now}
-            for c, e, r, s in sorted(batch.suppressions, key=lambda x: (x[0], x[1]))
+            {
+                "customer_id": s.customer_id,
+                "email": s.email,
+                "reason": s.reason,
+                "server_id": s.server_id,
+                "created_at": now,
+            }
+            for s in sorted(batch.suppressions, key=lambda x: (x.customer_id, x.email))
         ]
         conn.execute(
             insert_for(conn, table(Suppression)).values(suppressed).on_conflict_do_nothing()
@@ -187,8 +199,14 @@ def record_sync(conn: Connection, worker: str, batch: RecordBatch, now: datetime
         conn.execute(
             table(DeliveryEvent).insert(),
             [
-                {"server_id": s, "message_id": m, "kind": k, "detail": d, "created_at": now}
-                for s, m, k, d in batch.events
+                {
+                    "server_id": e.server_id,
+                    "message_id": e.message_id,
+                    "kind": e.kind,
+                    "detail": e.detail,
+                    "created_at": now,
+                }
+                for e in batch.events
             ],
         )
     _record_skips(conn, batch)

@@ -42,6 +42,7 @@ class PoolRows:
     plan_names: dict[int, str]
     plan_burst: dict[int, int | None]
     region_rules: dict[str, int]
+    plan_selector: dict[int, str] = field(default_factory=dict)  # absent: round-robin
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +101,7 @@ class MessageUpdate:
     smtp_reply: str | None = None
     message_id: str | None = None
     remote_id: str | None = None
+    hold: str | None = None  # a HoldReason while held back; None clears it
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +112,26 @@ class HealthChange:
     error: str | None
     next_check_at: datetime | None
     checked: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SuppressionRecord:
+    """An address this customer must not mail again, and why (a hard bounce, say)."""
+
+    customer_id: int
+    email: str
+    reason: str
+    server_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class EventRecord:
+    """A delivery event recorded against the server that answered it."""
+
+    server_id: int | None
+    message_id: int
+    kind: str
+    detail: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,8 +151,8 @@ class RecordBatch:
     updates: list[MessageUpdate] = field(default_factory=list)
     health: list[HealthChange] = field(default_factory=list)
     paused: dict[int, datetime] = field(default_factory=dict)
-    suppressions: list[tuple[int, str, str, int | None]] = field(default_factory=list)
-    events: list[tuple[int | None, int, str, str]] = field(default_factory=list)
+    suppressions: list[SuppressionRecord] = field(default_factory=list)
+    events: list[EventRecord] = field(default_factory=list)
     skips: list[SkipCount] = field(default_factory=list)
     activity: dict[int, datetime] = field(default_factory=dict)
 

@@ -9,11 +9,32 @@ multipart/alternative body whose parts are quoted-printable (binascii, in C).
 from __future__ import annotations
 
 import binascii
+from collections.abc import Mapping
 from email.header import Header
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from sendpool.transports.message import OutgoingMessage
+
+class MimeFields(Protocol):
+    """What a message must carry to be written as MIME (an OutgoingMessage does)."""
+
+    @property
+    def uid(self) -> str: ...
+    @property
+    def recipient(self) -> str: ...
+    @property
+    def from_header(self) -> str: ...
+    @property
+    def subject(self) -> str: ...
+    @property
+    def text(self) -> str | None: ...
+    @property
+    def html(self) -> str | None: ...
+    @property
+    def message_id(self) -> str: ...
+    @property
+    def date(self) -> str: ...
+    @property
+    def headers(self) -> Mapping[str, str]: ...
 
 
 class HeaderInjectionError(ValueError):
@@ -50,7 +71,7 @@ def _part(content_type: str, text: str) -> bytes:
     ).encode("ascii") + body
 
 
-def build_mime(msg: OutgoingMessage) -> bytes:
+def build_mime(msg: MimeFields) -> bytes:
     head = [
         f"From: {msg.from_header}",
         f"To: {check_header_value('To', msg.recipient)}",

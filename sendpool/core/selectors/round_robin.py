@@ -28,3 +28,12 @@ def deal(candidates: Sequence[T], start: int, count: int) -> list[T]:
     if n == 0:
         return []
     return [candidates[(start + k) % n] for k in range(count)]
+
+
+class RoundRobin:
+    """Even shares in a stable order: equal servers stay within one message of each other."""
+
+    name = "round_robin"
+
+    def deal(self, candidates: Sequence[T], start: int, count: int) -> list[T]:
+        return deal(candidates, start, count)
