@@ -13,9 +13,15 @@ from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from sendpool.core.states import ServerHealth, ServerStatus
 from sendpool.services.operations.observability import MetricsSnapshot
 
-HEALTH_STATES = ("healthy", "degraded", "unknown", "disabled")
+HEALTH_STATES = (
+    ServerHealth.HEALTHY,
+    ServerHealth.DEGRADED,
+    ServerHealth.UNKNOWN,
+    ServerStatus.DISABLED,
+)
 
 
 class SnapshotCollector(Collector):
@@ -55,7 +61,7 @@ class SnapshotCollector(Collector):
             )
         }
         for srv in s.servers:
-            state = srv.health if srv.status == "active" else "disabled"
+            state = srv.health if srv.status == ServerStatus.ACTIVE else ServerStatus.DISABLED
             for candidate in HEALTH_STATES:
                 health.add_metric([srv.name, srv.type, candidate], 1 if candidate == state else 0)
             for name, family in gauges.items():

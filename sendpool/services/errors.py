@@ -9,9 +9,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
+from pydantic import ValidationError
+
 from sendpool.errors import InputError, SendpoolError
 
-T = TypeVar("T")
+A = TypeVar("A")
+R = TypeVar("R")
 
 
 class FieldError(InputError):
@@ -22,8 +25,30 @@ class FieldError(InputError):
         super().__init__("; ".join(f"{field}: {message}" for field, message in self.errors))
 
 
+def pairs_of(exc: ValidationError, prefix: str = "") -> list[tuple[str, str]]:
+    """A pydantic refusal as (dotted field, message) pairs, each field under ``prefix``."""
+    out = []
+    for e in exc.errors():
+        field = ".".join(str(p) for p in e["loc"])
+        out.append((".".join(p for p in (prefix, field) if p) or "body", e["msg"]))
+    return out
+
+
 class ConflictError(InputError):
-    """The request clashes with what exists: a name taken, a plan still in use."""
+    """The request clashes with what exists: a name taken, a plan still in use.
+
+    ``field`` names the input at fault when there is one (the name that is taken),
+    so a form can show the clash next to it.
+    """
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        self.field = field
+        self.message = message
+        super().__init__(f"{field}: {message}" if field else message)
+
+    def as_field_error(self) -> FieldError | ConflictError:
+        """The clash as a refused field, for faces that show errors by input."""
+        return FieldError([(self.field, self.message)]) if self.field else self
 
 
 class AuthError(SendpoolError):
@@ -39,7 +64,7 @@ def check_name(field: str, name: object, max_length: int = 200) -> str:
     return name.strip()
 
 
-def checked(field: str, check: Callable[[T], T], value: T) -> T:
+def checked(field: str, check: Callable[[A], R], value: A) -> R:
     """``check(value)``, with an InputError turned into a FieldError naming ``field``."""
     try:
         return check(value)

@@ -22,10 +22,11 @@ class ServerType:
 
 
 class ServerSettingsError(ValueError):
-    """Settings that do not fit the server type; ``errors`` name each field."""
+    """Settings that do not fit the server type; ``errors`` holds (field, message) pairs."""
 
-    def __init__(self, server_type: str, errors: list[str]) -> None:
-        super().__init__(f"invalid {server_type} server settings: " + "; ".join(errors))
+    def __init__(self, server_type: str, errors: list[tuple[str, str]]) -> None:
+        said = "; ".join(f"{field}: {message}" for field, message in errors)
+        super().__init__(f"invalid {server_type} server settings: {said}")
         self.errors = errors
 
 
@@ -52,9 +53,8 @@ def server_type(name: str) -> ServerType:
     try:
         return _TYPES[name]
     except KeyError:
-        raise ServerSettingsError(
-            name, [f"type: unknown server type {name!r}; use one of {', '.join(known_types())}"]
-        ) from None
+        said = f"unknown server type {name!r}; use one of {', '.join(known_types())}"
+        raise ServerSettingsError(name, [("type", said)]) from None
 
 
 def validate_settings(type_name: str, settings: Mapping[str, Any]) -> dict[str, Any]:
@@ -63,9 +63,7 @@ def validate_settings(type_name: str, settings: Mapping[str, Any]) -> dict[str, 
     try:
         model = st.settings_model.model_validate(dict(settings))
     except ValidationError as exc:
-        errors = [
-            f"{'.'.join(str(p) for p in e['loc']) or type_name}: {e['msg']}" for e in exc.errors()
-        ]
+        errors = [(".".join(str(p) for p in e["loc"]) or type_name, e["msg"]) for e in exc.errors()]
         raise ServerSettingsError(type_name, errors) from None
     return model.model_dump(mode="json", exclude_none=True)
 

@@ -16,6 +16,16 @@ from typing import Any, Literal
 
 from pydantic.fields import FieldInfo
 
+from sendpool.services.servers.fields import (
+    COMMON_BY_NAME,
+    MAILBOX,
+    MAILBOX_SECRET,
+    STATUS_ALIAS,
+    WARMUP,
+    FieldDef,
+    bare,
+    status_of,
+)
 from sendpool.services.servers.mailboxes import HANDLERS, MailboxHandler
 from sendpool.transports.registry import server_type
 from sendpool.web.views.servers import ServerPage
@@ -71,6 +81,7 @@ class ParsedForm:
 def _kind_of(annotation: Any) -> tuple[Kind, tuple[str, ...], bool]:
     """(kind, options, optional) for a pydantic field's annotation."""
     optional = False
+    annotation = bare(annotation)
     if typing.get_origin(annotation) in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(annotation) if a is not type(None)]
         optional = len(args) < len(typing.get_args(annotation))
@@ -102,35 +113,43 @@ def connection_fields(type_name: str) -> list[FormField]:
     return out
 
 
+def _from_def(d: FieldDef, name: str = "", *, required: bool | None = None) -> FormField:
+    """An input for one field of the definition: its kind from the type, its help from the words."""
+    kind, options, _ = _kind_of(d.type)
+    if d.name.endswith("_email"):
+        kind = "email"
+    needed = not d.nullable if required is None else required
+    return FormField(name or d.name, d.label, kind, needed, options, d.description)
+
+
+# The common keys the configuration section shows, in the order an operator reads them;
+# the status is the pool file's checkbox spelling of it. Plans are attached apart.
+_CONFIG = (
+    "name",
+    "default_from_email",
+    "sending_limit",
+    "hourly_limit",
+    "rate_per_second",
+    "max_connections",
+    "max_messages_per_connection",
+    "timezone",
+)
 CONFIG_FIELDS = [
-    FormField("name", "Name", "text", required=True),
-    FormField("default_from_email", "Default from", "email", help="Sender of test emails."),
-    FormField("sending_limit", "Sending limit", "number", True, help="Per day; 0 sends nothing."),
-    FormField("hourly_limit", "Hourly limit", "number", help="Blank: only the daily limit."),
-    FormField("rate_per_second", "Rate", "decimal", help="Messages per second; blank: no limit."),
-    FormField("max_connections", "Connections", "number", True, help="Open at once."),
-    FormField("timezone", "Time zone", "text", True, help="Of the hour and day windows."),
-    FormField("enabled", "Enabled", "checkbox", help="A disabled server never sends."),
+    *(_from_def(COMMON_BY_NAME[n]) for n in _CONFIG),
+    FormField(STATUS_ALIAS, "Enabled", "checkbox", help=COMMON_BY_NAME["status"].description),
 ]
+# Blank warm-up inputs are the services' to judge: required only while warming.
 WARMUP_FIELDS = [
     FormField("warmup.on", "Warm up this server", "checkbox"),
-    FormField("warmup.start_daily", "Start", "number", help="Messages on the first day."),
-    FormField("warmup.growth_percent", "Growth", "decimal", help="Percent per day."),
-    FormField("warmup.target_daily", "Target", "number", help="Warm once this is reached."),
-    FormField("warmup.started_on", "Started on", "date"),
-    FormField(
-        "warmup.gate_bounce_rate", "Bounce gate", "decimal", help="No growth above, e.g. 0.02."
-    ),
+    *(_from_def(d, f"warmup.{d.name}", required=False) for d in WARMUP),
 ]
 
 
 def handler_fields(handler: str) -> list[FormField]:
-    fields = []
-    for name, info in MailboxHandler.model_fields.items():
-        kind, options, _ = _kind_of(info.annotation)
-        label = "Enabled" if name == "enabled" else _label(name)
-        fields.append(FormField(f"{handler}.{name}", label, kind, options=options))
-    fields.insert(6, FormField(f"{handler}.password", "Password", "password"))
+    fields = [_from_def(d, f"{handler}.{d.name}", required=False) for d in MAILBOX]
+    # The password sits with the credentials, after the user name.
+    at = [d.name for d in MAILBOX].index("username") + 1
+    fields.insert(at, FormField(f"{handler}.{MAILBOX_SECRET}", "Password", "password"))
     return fields
 
 
@@ -203,7 +222,7 @@ def parse_server(form: Mapping[str, Any], type_name: str, *, creating: bool) -> 
     for f in CONFIG_FIELDS[:-1]:
         if v.get(f.name) is not None or not (creating or f.required):
             fields[f.name] = v.get(f.name)
-    fields["status"] = "active" if v["enabled"] else "disabled"
+    fields["status"] = status_of(v[STATUS_ALIAS])
     if v["warmup.on"]:
         keys = [f.name for f in WARMUP_FIELDS[1:]]
         fields["warmup"] = {k.split(".")[1]: v[k] for k in keys if v.get(k) is not None}
@@ -237,7 +256,7 @@ def server_values(page: ServerPage) -> dict[str, str]:
     values = {k: text(v) for k, v in d.settings.items()}
     for f in CONFIG_FIELDS[:-1]:
         values[f.name] = text(getattr(d, f.name))
-    values["enabled"] = text(d.status == "active")
+    values[STATUS_ALIAS] = text(d.status == status_of(True))
     values["warmup.on"] = text(bool(d.warmup))
     for k, val in (d.warmup or {}).items():
         values[f"warmup.{k}"] = text(val)
@@ -257,7 +276,11 @@ def new_server_values(type_name: str) -> dict[str, str]:
             values[name] = "on" if default else ""
         elif default is not None:
             values[name] = str(default)
-    values.update(enabled="on", timezone="UTC", max_connections="4")
+    for f in CONFIG_FIELDS[:-1]:
+        default = COMMON_BY_NAME[f.name].default
+        if isinstance(default, int | float | str) and not isinstance(default, bool):
+            values[f.name] = str(default)
+    values[STATUS_ALIAS] = "on" if COMMON_BY_NAME["status"].default == status_of(True) else ""
     for h in HANDLERS:
         defaults = _HANDLER_DEFAULTS.items()
         values.update({f"{h}.{k}": str(v) for k, v in defaults if v is not None})

@@ -10,6 +10,7 @@ from fastapi import APIRouter, BackgroundTasks
 from sendpool.api.body import JsonBodyRoute
 from sendpool.api.deps import CustomerId, Limit, Offset, Search
 from sendpool.api.schemas.tenant import CampaignCreate, CampaignOut, LogPage, ProgressOut
+from sendpool.core.states import CampaignStatus
 from sendpool.http.context import Now, RuntimeDep
 from sendpool.services.campaigns import lifecycle
 from sendpool.services.campaigns.drafts import CampaignDraft
@@ -67,7 +68,7 @@ async def launch(
     engine = rt.db.engine
     call = functools.partial(lifecycle.launch_campaign, engine, customer, uid, now, max_batches=1)
     report = await anyio.to_thread.run_sync(call)
-    if report.status == "launching":
+    if report.status == CampaignStatus.LAUNCHING:
         later.add_task(lifecycle.continue_launch, engine, customer, uid, now)
     return report
 

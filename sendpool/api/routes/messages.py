@@ -9,6 +9,7 @@ from fastapi import APIRouter
 from sendpool.api.body import JsonBodyRoute
 from sendpool.api.deps import CustomerId, Limit, Offset, Search
 from sendpool.api.schemas.tenant import LogPage, MessageOut, PlanServers, Queued, TransactionalIn
+from sendpool.core.states import MessageStatus
 from sendpool.http.context import Now, RuntimeDep
 from sendpool.services.messages import log as message_log
 from sendpool.services.messages import transactional
@@ -35,7 +36,7 @@ async def send(body: TransactionalIn, customer: CustomerId, rt: RuntimeDep, now:
         public_url=rt.settings.public_url,
         now=now,
     )
-    return Queued(uid=uid, status="queued")
+    return Queued(uid=uid, status=MessageStatus.QUEUED)
 
 
 @router.get("/messages", response_model=LogPage)

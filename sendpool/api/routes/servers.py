@@ -24,6 +24,7 @@ from sendpool.services.servers import checks as server_checks
 from sendpool.services.servers import commands as server_commands
 from sendpool.services.servers import queries as server_queries
 from sendpool.services.servers import stats
+from sendpool.services.servers.mailboxes import HandlerView, handlers_by_uid
 from sendpool.services.servers.queries import ServerDetail
 
 router = APIRouter(
@@ -31,43 +32,51 @@ router = APIRouter(
 )
 
 
-def render(detail: ServerDetail) -> dict[str, Any]:
-    """Flat, as in pool.toml: the type's settings beside the common keys."""
+def render(detail: ServerDetail, handlers: dict[str, HandlerView]) -> dict[str, Any]:
+    """Flat, as in pool.toml: the type's settings beside the common keys; mailboxes nested."""
     out = {f.name: getattr(detail, f.name) for f in dataclasses.fields(detail)}
     settings = out.pop("settings")
-    return {**settings, **out}
+    boxes = {h: {**v.settings, "password_set": v.password_set} for h, v in handlers.items()}
+    return {**settings, **out, **boxes}
+
+
+async def _rendered(rt: RuntimeDep, details: list[ServerDetail]) -> list[dict[str, Any]]:
+    handlers = await rt.db.run(handlers_by_uid, [d.uid for d in details])
+    return [render(d, handlers[d.uid]) for d in details]
 
 
 @router.get("", response_model=list[ServerOut])
 async def list_servers(_: Admin, rt: RuntimeDep) -> list[dict[str, Any]]:
-    return [render(d) for d in await rt.db.run(server_queries.list_server_details, rt.box)]
+    return await _rendered(rt, await rt.db.run(server_queries.list_server_details, rt.box))
 
 
 @router.post("", response_model=ServerOut, status_code=201)
 async def create_server(
     body: ServerCreate, admin: Admin, rt: RuntimeDep, now: Now
 ) -> dict[str, Any]:
+    """A new server; its bounce and FBL mailboxes may be given too (passwords write-only)."""
     fields = body.model_dump(exclude_unset=True)
     detail = await rt.db.run(
         server_commands.create_server, rt.box, fields=fields, actor=admin.actor, now=now
     )
-    return render(detail)
+    return (await _rendered(rt, [detail]))[0]
 
 
 @router.get("/{uid}", response_model=ServerOut)
 async def get_server(uid: str, _: Admin, rt: RuntimeDep) -> dict[str, Any]:
-    return render(await rt.db.run(server_queries.get_server, rt.box, uid))
+    return (await _rendered(rt, [await rt.db.run(server_queries.get_server, rt.box, uid)]))[0]
 
 
 @router.patch("/{uid}", response_model=ServerOut)
 async def update_server(
     uid: str, body: ServerPatch, admin: Admin, rt: RuntimeDep, now: Now
 ) -> dict[str, Any]:
+    """Change any keys; a mailbox given is merged with the stored one (null removes it)."""
     changes = body.model_dump(exclude_unset=True)
     detail = await rt.db.run(
         server_commands.update_server, rt.box, uid, changes=changes, actor=admin.actor, now=now
     )
-    return render(detail)
+    return (await _rendered(rt, [detail]))[0]
 
 
 @router.delete("/{uid}", response_model=Deleted)

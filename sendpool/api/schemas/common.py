@@ -6,7 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-NAME_PATTERN = r"^[^\x00-\x1f\x7f]+$"
+from sendpool.services.servers.fields import NAME_PATTERN as NAME_PATTERN
+
 Name = Field(min_length=1, max_length=200, pattern=NAME_PATTERN)
 OptionalName = Field(None, min_length=1, max_length=200, pattern=NAME_PATTERN)
 

@@ -1,92 +1,85 @@
 """Sending servers on the wire: one body per server type, secrets write-only.
 
 Each type's connection settings sit beside the common keys, as in pool.toml.
-The bodies are built from transports/registry.py, so the schema at /docs
-lists exactly the fields each type takes.
+The common keys come from the one definition (services/servers/fields.py),
+each type's own from transports/registry.py, so the schema at /docs lists
+exactly the fields each type takes, with the bounds every face enforces.
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from sendpool.api.schemas.common import Name, OptionalName, Ref, RequestBody
+from sendpool.api.schemas.common import Ref, RequestBody
+from sendpool.services.servers.fields import (
+    COMMON,
+    HANDLERS,
+    MAILBOX,
+    MAX_SECRET,
+    WARMUP,
+    FieldDef,
+    MailboxChange,
+    Warmup,
+    model_from,
+)
 from sendpool.transports.registry import ServerType, known_types, server_type
 
-Limit = Field(ge=0, le=1_000_000_000)
+WarmupBody = Warmup
+MailboxBody = MailboxChange
+WarmupOut = model_from("WarmupOut", WARMUP, base=BaseModel, out=True)
+MailboxOut = model_from(
+    "MailboxOut",
+    [*MAILBOX, FieldDef("password_set", bool, "", "Whether a password is stored; never it.")],
+    base=BaseModel,
+    out=True,
+)
+
+ServerCommon = model_from(
+    "ServerCommon",
+    [d for d in COMMON if d.name != "type"],  # each type's body names its own
+    base=RequestBody,
+    doc="The keys every server has; the type's own settings and secrets go beside them.",
+)
 
 
-class WarmupBody(RequestBody):
-    start_daily: int = Field(ge=0, le=1_000_000_000)
-    growth_percent: float = Field(ge=0, le=1000)
-    target_daily: int = Field(ge=0, le=1_000_000_000)
-    started_on: date = Field(strict=False, description="ISO date, e.g. 2026-11-20.")
-    gate_bounce_rate: float | None = Field(None, ge=0, le=1)
-
-
-class ServerCommon(RequestBody):
-    name: str = Name
-    status: Literal["active", "disabled"] = "active"
-    sending_limit: int = Field(ge=0, le=1_000_000_000, description="Per day; 0 sends nothing.")
-    hourly_limit: int | None = Field(None, ge=0, le=1_000_000_000)
-    rate_per_second: float | None = Field(None, gt=0, le=1_000_000)
-    max_connections: int = Field(4, ge=1, le=200)
-    max_messages_per_connection: int | None = Field(None, ge=1, le=1_000_000)
-    timezone: str = Field("UTC", max_length=64, description="IANA zone of the quota windows.")
-    default_from_email: str | None = Field(None, max_length=320)
-    warmup: WarmupBody | None = None
-    plans: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
-        default_factory=list, max_length=100, description="Plan uids or names."
-    )
-
-
-class ServerPatch(RequestBody):
-    """Any field of the server; a type's own settings and secrets go beside these keys.
-
-    null clears an optional field (hourly_limit, warmup, a setting, a secret).
-    A new `type` replaces the settings and secrets with those given here.
-    """
-
+class _PatchBase(RequestBody):
     model_config = ConfigDict(extra="allow", strict=True)
 
-    name: str | None = OptionalName
-    type: str | None = Field(None, max_length=32)
-    status: Literal["active", "disabled"] | None = None
-    sending_limit: int | None = Field(None, ge=0, le=1_000_000_000)
-    hourly_limit: int | None = Field(None, ge=0, le=1_000_000_000)
-    rate_per_second: float | None = Field(None, gt=0, le=1_000_000)
-    max_connections: int | None = Field(None, ge=1, le=200)
-    max_messages_per_connection: int | None = Field(None, ge=1, le=1_000_000)
-    timezone: str | None = Field(None, max_length=64)
-    default_from_email: str | None = Field(None, max_length=320)
-    warmup: WarmupBody | None = None
-    plans: list[Annotated[str, Field(min_length=1, max_length=200)]] | None = Field(
-        None, max_length=100
-    )
+
+_ServerPatch = model_from(
+    "ServerPatch",
+    COMMON,
+    base=_PatchBase,
+    partial=True,
+    doc="""Any field of the server; a type's own settings and secrets go beside these keys.
+
+    null clears an optional field (hourly_limit, warmup, a mailbox, a setting, a secret).
+    A new `type` replaces the settings and secrets with those given here.
+    """,
+)
 
 
-class ServerOutCommon(BaseModel):
+class _OutBase(BaseModel):
     uid: str
-    name: str
-    status: str
     health: str
     health_error: str | None
     health_checked_at: datetime | None
-    sending_limit: int
-    hourly_limit: int | None
-    rate_per_second: float | None
-    max_connections: int
-    max_messages_per_connection: int | None
-    timezone: str
-    default_from_email: str | None
-    warmup: dict[str, Any] | None
-    plans: list[Ref]
     last_activity_at: datetime | None
     created_at: datetime
     updated_at: datetime
     secrets_set: list[str] = Field(description="Names of the secrets stored; never their values.")
+
+
+ServerOutCommon = model_from(
+    "ServerOutCommon",
+    [d for d in COMMON if d.name != "type"],
+    base=_OutBase,
+    out=True,
+    types={"plans": list[Ref], "warmup": WarmupOut, **dict.fromkeys(HANDLERS, MailboxOut)},
+)
 
 
 def _title(st: ServerType) -> str:
@@ -95,7 +88,10 @@ def _title(st: ServerType) -> str:
 
 def _create_model(st: ServerType) -> type[BaseModel]:
     secret = Field(
-        None, min_length=1, max_length=4096, description="Secret: stored encrypted, never returned."
+        None,
+        min_length=1,
+        max_length=MAX_SECRET,
+        description="Secret: stored encrypted, never returned.",
     )
     fields: dict[str, Any] = {"type": (Literal[st.name], ...)}
     fields.update({f: (str | None, secret) for f in st.secret_fields})
@@ -116,9 +112,11 @@ CREATE_MODELS = {st.name: _create_model(st) for st in TYPES}
 OUT_MODELS = {st.name: _out_model(st) for st in TYPES}
 
 if TYPE_CHECKING:
-    ServerCreate = ServerCommon
-    ServerOut = ServerOutCommon
+    ServerCreate = BaseModel
+    ServerPatch = BaseModel
+    ServerOut = BaseModel
 else:
+    ServerPatch = _ServerPatch
     ServerCreate = Annotated[Union[tuple(CREATE_MODELS.values())], Field(discriminator="type")]  # noqa: UP007
     ServerOut = Annotated[Union[tuple(OUT_MODELS.values())], Field(discriminator="type")]  # noqa: UP007
 

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
+from sendpool.core.states import ServerHealth
 from sendpool.errors import ConfigError
 from sendpool.secretbox import SecretBox
 from sendpool.services.pool.file import PoolFile, ServerDecl
@@ -33,20 +34,8 @@ class ApplyReport:
 
 
 def _server_values(decl: ServerDecl) -> dict[str, Any]:
-    s = decl.server
-    return {
-        "type": s.type,
-        "status": "active" if s.enabled else "disabled",
-        "sending_limit": s.sending_limit,
-        "hourly_limit": s.hourly_limit,
-        "rate_per_second": s.rate_per_second,
-        "max_connections": s.max_connections,
-        "max_messages_per_connection": s.max_messages_per_connection,
-        "timezone": s.timezone,
-        "default_from_email": s.default_from_email,
-        "settings": decl.settings,
-        "warmup": s.warmup.model_dump(mode="json") if s.warmup else None,
-    }
+    values = {k: v for k, v in decl.values.items() if k != "name"}
+    return {**values, "settings": decl.settings}
 
 
 def _apply_values(obj: Any, values: Mapping[str, Any]) -> bool:
@@ -74,11 +63,11 @@ def apply_pool(
     with Session(bind=conn, autoflush=True) as session:
         servers = {s.name: s for s in session.scalars(select(SendingServer))}
         for decl in decls:
-            name = decl.server.name
+            name = decl.name
             obj = servers.get(name)
             created = obj is None
             if obj is None:
-                obj = SendingServer(name=name, health="unknown")
+                obj = SendingServer(name=name, health=ServerHealth.UNKNOWN)
                 session.add(obj)
                 servers[name] = obj
             changed = _apply_values(obj, _server_values(decl))

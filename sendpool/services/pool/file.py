@@ -1,99 +1,59 @@
-"""The pool as configuration: the schema of pool.toml, checked before anything is written."""
+"""The pool as configuration: the schema of pool.toml, checked before anything is written.
+
+A server's keys are the common ones of services/servers/fields.py (plans list
+their servers under [[plans]]) plus its type's own. Its status is written
+`status = "active"|"disabled"` or, as its alias, `enabled = true|false`.
+"""
 
 from __future__ import annotations
 
 import tomllib
 from collections.abc import Mapping
-from datetime import date
 from pathlib import Path
-from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from sendpool.content.addresses import normalise_address
 from sendpool.errors import ConfigError
+from sendpool.services.servers.fields import (
+    STATUS_ALIAS,
+    Name,
+    model_from,
+    pool_fields,
+    status_of,
+)
 from sendpool.transports.registry import ServerSettingsError, server_type, validate_settings
 
-Name = Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")
 
-
-def check_timezone(name: str) -> str:
-    """Quota windows are calendar hours and days in this zone, so it must be one tzdata knows."""
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(
-            f"unknown time zone {name!r}; use an IANA name like 'Europe/Paris'"
-        ) from None
-    return name
-
-
-class WarmupIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    start_daily: int = Field(ge=0)
-    growth_percent: float = Field(ge=0, le=1000)
-    target_daily: int = Field(ge=0)
-    started_on: date
-    gate_bounce_rate: float | None = Field(None, ge=0, le=1)
-
-
-# Keys every server has; anything else belongs to the server's type.
-COMMON_KEYS = frozenset(
-    {
-        "name",
-        "type",
-        "enabled",
-        "sending_limit",
-        "hourly_limit",
-        "rate_per_second",
-        "max_connections",
-        "max_messages_per_connection",
-        "timezone",
-        "default_from_email",
-        "warmup",
-    }
-)
-
-
-class ServerIn(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    name: str = Name
-    type: str
-    enabled: bool = True
-    sending_limit: int = Field(ge=0)
-    hourly_limit: int | None = Field(None, ge=0)
-    rate_per_second: float | None = Field(None, gt=0)
-    max_connections: int = Field(4, ge=1, le=200)
-    max_messages_per_connection: int | None = Field(None, ge=1)
-    timezone: str = "UTC"
-    default_from_email: str | None = None
-    warmup: WarmupIn | None = None
-
-    @field_validator("timezone")
-    @classmethod
-    def _zone(cls, v: str) -> str:
-        return check_timezone(v)
-
-    @field_validator("default_from_email")
-    @classmethod
-    def _from(cls, v: str | None) -> str | None:
-        return normalise_address(v) if v else None
+class _ServerBase(BaseModel):
+    # Strict like the API: "5000" is not a limit; a type's own keys ride along as extras.
+    model_config = ConfigDict(extra="allow", strict=True)
 
     def extras(self) -> dict[str, Any]:
         return dict(self.model_extra or {})
 
 
+if TYPE_CHECKING:
+    ServerIn = _ServerBase
+else:
+    ServerIn = model_from(
+        "ServerIn",
+        pool_fields(),
+        base=_ServerBase,
+        doc="One [[servers]] entry: the common keys, then the type's own settings and *_env names.",
+    )
+
+
 class PlanIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str = Name
+    name: Name
     servers: list[str] = Field(default_factory=list)
     burst_threshold: int | None = Field(None, ge=1)
 
 
 class CustomerIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str = Name
+    name: Name
     plan: str | None = None
     region: str | None = Field(None, max_length=64)
 
@@ -112,21 +72,47 @@ class PoolFile(BaseModel):
     region_rules: list[RegionRuleIn] = Field(default_factory=list)
 
 
-class ServerDecl:
-    """A server from the file with its type's settings checked and its secrets read."""
+def _said(errors: list[tuple[str, str]]) -> str:
+    return "; ".join(f"{field}: {message}" for field, message in errors)
 
-    def __init__(self, server: ServerIn, settings: dict[str, Any], secrets: dict[str, str]) -> None:
-        self.server = server
+
+class ServerDecl:
+    """A server from the file with its type's settings checked and its secrets read.
+
+    ``values`` holds the common keys as they are stored, the status resolved
+    from either of its spellings.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        values: dict[str, Any],
+        settings: dict[str, Any],
+        secrets: dict[str, str],
+    ) -> None:
+        self.name = name
+        self.values = values
         self.settings = settings
         self.secrets = secrets
 
 
-def _split(index: int, s: ServerIn, env: Mapping[str, str]) -> ServerDecl:
+def _common(where: str, s: BaseModel) -> dict[str, Any]:
+    values = s.model_dump(mode="json", exclude={STATUS_ALIAS, *(s.model_extra or {})})
+    enabled = getattr(s, STATUS_ALIAS)
+    if enabled is not None and values["status"] is not None:
+        raise ConfigError(f"{where}: {STATUS_ALIAS}: give status or {STATUS_ALIAS}, not both")
+    if values["status"] is None:
+        values["status"] = status_of(enabled is not False)
+    return values
+
+
+def _split(index: int, s: Any, env: Mapping[str, str]) -> ServerDecl:
     where = f"servers[{index}] ({s.name})"
+    values = _common(where, s)
     try:
         st = server_type(s.type)
     except ServerSettingsError as exc:
-        raise ConfigError(f"{where}: {'; '.join(exc.errors)}") from None
+        raise ConfigError(f"{where}: {_said(exc.errors)}") from None
     settings: dict[str, Any] = {}
     secrets: dict[str, str] = {}
     for key, value in s.extras().items():
@@ -148,8 +134,8 @@ def _split(index: int, s: ServerIn, env: Mapping[str, str]) -> ServerDecl:
     try:
         checked = validate_settings(s.type, settings)
     except ServerSettingsError as exc:
-        raise ConfigError(f"{where}: {'; '.join(exc.errors)}") from None
-    return ServerDecl(s, checked, secrets)
+        raise ConfigError(f"{where}: {_said(exc.errors)}") from None
+    return ServerDecl(s.name, values, checked, secrets)
 
 
 def parse_pool(
@@ -161,7 +147,7 @@ def parse_pool(
         lines = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
         raise ConfigError("the pool file is not valid:\n  " + "\n  ".join(lines)) from None
     decls = [_split(i, s, env) for i, s in enumerate(pool.servers)]
-    names = [s.name for s in pool.servers]
+    names = [d.name for d in decls]
     if len(set(names)) != len(names):
         raise ConfigError("two servers in the pool file have the same name")
     return pool, decls

@@ -16,6 +16,7 @@ from sqlalchemy import Connection, select, update
 from sendpool.content.addresses import normalise_address
 from sendpool.content.render import CampaignTemplate
 from sendpool.core.outcomes import Outcome, OutcomeKind
+from sendpool.core.states import ServerHealth
 from sendpool.errors import InputError
 from sendpool.pipeline.pool import spec_of
 from sendpool.secretbox import SecretBox
@@ -56,7 +57,7 @@ def record_check(conn: Connection, server_id: int, health: Health, interval: flo
         update(T)
         .where(T.c.id == server_id)
         .values(
-            health="healthy" if health.ok else "degraded",
+            health=ServerHealth.HEALTHY if health.ok else ServerHealth.DEGRADED,
             health_checked_at=now,
             health_error=None if health.ok else health.detail,
             next_check_at=now + timedelta(seconds=interval),
@@ -124,7 +125,8 @@ async def test_connection(
         health = Health(False, f"no answer within {timeout + 5:.0f}s")
     await db.run(record_check, row.id, health, interval)
     facts = {str(k): str(v) for k, v in health.facts.items()}
-    return CheckResult(health.ok, health.detail, facts, "healthy" if health.ok else "degraded")
+    state = ServerHealth.HEALTHY if health.ok else ServerHealth.DEGRADED
+    return CheckResult(health.ok, health.detail, facts, state)
 
 
 async def test_email(

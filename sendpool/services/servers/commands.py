@@ -1,8 +1,8 @@
 """Create, change and remove sending servers; everything is checked before the first write.
 
 The server's type decides which connection settings and secrets it takes
-(transports/registry.py). Secrets are sealed with the SecretBox at once and
-never leave this module in plain text.
+(transports/registry.py); its mailboxes are set the same way. Secrets are
+sealed with the SecretBox at once and never leave this module in plain text.
 """
 
 from __future__ import annotations
@@ -13,11 +13,13 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, exists, select, update
 
+from sendpool.core.states import ServerStatus
 from sendpool.secretbox import SecretBox
 from sendpool.services import refs
 from sendpool.services.errors import ConflictError, FieldError
 from sendpool.services.operations.audit import write_audit
-from sendpool.services.servers.fields import common_fields, typed_fields
+from sendpool.services.servers.changes import CREATE_DEFAULTS, CheckedChange, check_change
+from sendpool.services.servers.mailboxes import SEALED, stored_handlers
 from sendpool.services.servers.queries import ServerDetail, server_detail
 from sendpool.store.tables import (
     DeliveryEvent,
@@ -31,7 +33,6 @@ from sendpool.store.tables import (
 )
 from sendpool.store.types import new_uid
 
-REQUIRED_ON_CREATE = ("name", "type", "sending_limit")
 # A change to any of these may cure (or cause) a server failure: health is re-learnt.
 _CONNECTION_KEYS = ("type", "settings", "secrets_sealed")
 
@@ -55,17 +56,42 @@ def _name_free(conn: Connection, name: str, server_id: int | None = None) -> Non
     if server_id is not None:
         clash = clash.where(SendingServer.id != server_id)
     if conn.execute(clash).first() is not None:
-        raise ConflictError(f"name: a sending server named {name!r} already exists")
+        raise ConflictError(f"a sending server named {name!r} already exists", field="name")
+
+
+def _same_handler(box: SecretBox, a: Mapping[str, Any] | None, b: Mapping[str, Any] | None) -> bool:
+    """Equal settings and equal passwords: a password sealed twice is two different tokens."""
+    a, b = dict(a or {}), dict(b or {})
+    return box.open(a.pop(SEALED, None)) == box.open(b.pop(SEALED, None)) and a == b
+
+
+def _store_handlers(
+    conn: Connection,
+    box: SecretBox,
+    server_id: int,
+    checked: CheckedChange,
+    *,
+    actor: str,
+    now: datetime,
+) -> None:
+    stored = stored_handlers(conn, [server_id])[server_id]
+    values = {h: v for h, v in checked.handlers.items() if not _same_handler(box, v, stored[h])}
+    if not values:
+        return
+    T = table(SendingServer)
+    conn.execute(update(T).where(T.c.id == server_id).values(**values, updated_at=now))
+    detail = {"changes": sorted(values)}  # which mailboxes; their passwords stay out of the log
+    write_audit(
+        conn, actor=actor, action="server.handlers", now=now, server_id=server_id, detail=detail
+    )
 
 
 def create_server(
     conn: Connection, box: SecretBox, *, fields: Mapping[str, Any], actor: str, now: datetime
 ) -> ServerDetail:
-    missing = [(k, "Field required") for k in REQUIRED_ON_CREATE if fields.get(k) is None]
-    if missing:
-        raise FieldError(missing)
-    common = common_fields(fields)
-    settings, secrets = typed_fields(common["type"], fields, {}, {})
+    """A new server from every key given; its mailboxes too (``bounce_handler``, ``fbl_handler``)."""
+    checked = check_change(box, fields, current_type=None, settings={}, secrets={}, handlers={})
+    common = checked.common
     plan_ids = _plan_ids(conn, common.pop("plans", None) or [])
     _name_free(conn, common["name"])
     T = table(SendingServer)
@@ -74,9 +100,9 @@ def create_server(
         .values(
             uid=new_uid(),
             health="unknown",
-            **{"status": "active", "max_connections": 4, "timezone": "UTC", **common},
-            settings=settings,
-            secrets_sealed=box.seal(secrets),
+            **{**CREATE_DEFAULTS, **common},
+            settings=checked.settings,
+            secrets_sealed=box.seal(checked.secrets),
             created_at=now,
             updated_at=now,
         )
@@ -91,6 +117,7 @@ def create_server(
         server_id=server_id,
         detail={"server": common["name"], "type": common["type"]},
     )
+    _store_handlers(conn, box, server_id, checked, actor=actor, now=now)
     return server_detail(conn, box, server_id)
 
 
@@ -107,22 +134,22 @@ def update_server(
     server_id = refs.server_id(conn, ref)
     T = table(SendingServer)
     row = conn.execute(select(T).where(T.c.id == server_id)).one()
-    common = common_fields(changes)
-    type_name = common.get("type", row.type)
-    fresh = type_name != row.type
-    settings, secrets = typed_fields(
-        type_name,
+    checked = check_change(
+        box,
         changes,
-        {} if fresh else row.settings or {},
-        {} if fresh else box.open(row.secrets_sealed),
+        current_type=row.type,
+        settings=row.settings or {},
+        secrets=box.open(row.secrets_sealed),
+        handlers=stored_handlers(conn, [server_id])[server_id],
     )
+    common = checked.common
     plans = common.pop("plans", None)
     plan_ids = _plan_ids(conn, plans) if plans is not None else None
     if "name" in common:
         _name_free(conn, common["name"], server_id)
-    values: dict[str, Any] = {**common, "settings": settings}
-    if secrets != box.open(row.secrets_sealed):
-        values["secrets_sealed"] = box.seal(secrets)
+    values: dict[str, Any] = {**common, "settings": checked.settings}
+    if checked.secrets != box.open(row.secrets_sealed):
+        values["secrets_sealed"] = box.seal(checked.secrets)
     diff = {
         k: {"from": getattr(row, k), "to": v} for k, v in values.items() if getattr(row, k) != v
     }
@@ -143,6 +170,7 @@ def update_server(
         write_audit(
             conn, actor=actor, action="server.update", now=now, server_id=server_id, detail=detail
         )
+    _store_handlers(conn, box, server_id, checked, actor=actor, now=now)
     return server_detail(conn, box, server_id)
 
 
@@ -159,9 +187,11 @@ def delete_server(conn: Connection, ref: str, *, actor: str, now: datetime) -> t
     ).scalar()
     detail = {"server": row.name}
     if history:
-        if row.status != "disabled":
+        if row.status != ServerStatus.DISABLED:
             conn.execute(
-                update(T).where(T.c.id == server_id).values(status="disabled", updated_at=now)
+                update(T)
+                .where(T.c.id == server_id)
+                .values(status=ServerStatus.DISABLED, updated_at=now)
             )
             write_audit(
                 conn,
@@ -171,7 +201,7 @@ def delete_server(conn: Connection, ref: str, *, actor: str, now: datetime) -> t
                 server_id=server_id,
                 detail=detail,
             )
-        return row.uid, "disabled"
+        return row.uid, ServerStatus.DISABLED
     for model in (QuotaUsage, RateState, DispatchSkip):
         t = table(model)
         conn.execute(delete(t).where(t.c.server_id == server_id))

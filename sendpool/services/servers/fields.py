@@ -1,128 +1,269 @@
-"""What a sending server may be given: the common keys checked here, the rest by its type.
+"""The one definition of a sending server's writable fields, its warm-up and its mailboxes.
 
-Checks run on the merged result (what the server would become), so a change
-is refused whole or applied whole; errors name each field at fault.
+Each field is declared once here, with its bounds, its default, whether null
+is a value for it, and its description. The pool file's server model, the
+API's create, patch and out bodies and the admin form's common inputs are all
+derived from these declarations, so one bad value is refused the same way,
+naming the same field, whichever face it came through. A server type's own
+connection settings are declared by the type (transports/registry.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, Literal
+import typing
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import date
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model
 
 from sendpool.content.addresses import normalise_address
-from sendpool.services.errors import FieldError
-from sendpool.services.pool.file import WarmupIn, check_timezone
-from sendpool.transports.registry import ServerSettingsError, server_type, validate_settings
 
+REQUIRED: Any = ...  # no default: the key must be given when a server is made
+MAX_COUNT = 1_000_000_000
 MAX_SECRET = 4096
+NAME_PATTERN = r"^[^\x00-\x1f\x7f]+$"
+# pool.toml's spelling of the status: `enabled = true|false` is `status = "active"|"disabled"`.
+STATUS_ALIAS = "enabled"
 
 
-class ServerFields(BaseModel):
-    """The keys every server has, whatever its type; anything else belongs to the type."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    name: str | None = Field(None, min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")
-    type: str | None = None
-    status: Literal["active", "disabled"] | None = None
-    sending_limit: int | None = Field(None, ge=0, le=1_000_000_000)
-    hourly_limit: int | None = Field(None, ge=0, le=1_000_000_000)
-    rate_per_second: float | None = Field(None, gt=0, le=1_000_000)
-    max_connections: int | None = Field(None, ge=1, le=200)
-    max_messages_per_connection: int | None = Field(None, ge=1, le=1_000_000)
-    timezone: str | None = None
-    default_from_email: str | None = None
-    warmup: WarmupIn | None = None
-    plans: list[str] | None = Field(None, max_length=100)
-
-    @field_validator("timezone")
-    @classmethod
-    def _zone(cls, v: str | None) -> str | None:
-        return v if v is None else check_timezone(v)
-
-    @field_validator("default_from_email")
-    @classmethod
-    def _from(cls, v: str | None) -> str | None:
-        return normalise_address(v) if v else None
+def check_timezone(name: str) -> str:
+    """Quota windows are calendar hours and days in this zone, so it must be one tzdata knows."""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"unknown time zone {name!r}; use an IANA name like 'Europe/Paris'"
+        ) from None
+    return name
 
 
-COMMON_KEYS = frozenset(ServerFields.model_fields)
-# Keys that may be set back to null (no cap, no warm-up, no default sender).
-NULLABLE = frozenset(
-    {
-        "hourly_limit",
-        "rate_per_second",
-        "max_messages_per_connection",
-        "default_from_email",
-        "warmup",
-    }
+def _sender(address: str) -> str | None:
+    # An empty sender is no sender: forms send "" for a blank input.
+    return normalise_address(address) if address else None
+
+
+def status_of(enabled: bool) -> str:
+    return "active" if enabled else "disabled"
+
+
+@dataclass(frozen=True, slots=True)
+class FieldDef:
+    """One writable field: its type (bounds included), default, nullability and words."""
+
+    name: str
+    type: Any
+    label: str
+    description: str
+    default: Any = REQUIRED
+    nullable: bool = False  # null is a value (no cap, no warm-up); else null is refused
+
+    @property
+    def required(self) -> bool:
+        return self.default is REQUIRED
+
+
+Name = Annotated[str, Field(min_length=1, max_length=200, pattern=NAME_PATTERN)]
+Count = Annotated[int, Field(ge=0, le=MAX_COUNT)]
+Secret = Annotated[str, Field(min_length=1, max_length=MAX_SECRET)]
+
+WARMUP: tuple[FieldDef, ...] = (
+    FieldDef("start_daily", Count, "Start", "Messages on the first day."),
+    FieldDef(
+        "growth_percent", Annotated[float, Field(ge=0, le=1000)], "Growth", "Percent per day."
+    ),
+    FieldDef("target_daily", Count, "Target", "Warm once this is reached."),
+    # JSON and form text carry dates as ISO strings, so this one field reads them.
+    FieldDef(
+        "started_on",
+        Annotated[date, Field(strict=False)],
+        "Started on",
+        "ISO date, e.g. 2026-11-20.",
+    ),
+    FieldDef(
+        "gate_bounce_rate",
+        Annotated[float, Field(ge=0, le=1)],
+        "Bounce gate",
+        "No growth on a day whose bounce rate is above this, e.g. 0.02.",
+        default=None,
+        nullable=True,
+    ),
 )
 
+MAILBOX: tuple[FieldDef, ...] = (
+    FieldDef("enabled", bool, "Enabled", "Read this mailbox.", default=False),
+    FieldDef("protocol", Literal["imap", "pop3"], "Protocol", "How it is read.", default="imap"),
+    FieldDef(
+        "host",
+        Annotated[str, Field(min_length=1, max_length=253, pattern=r"^[A-Za-z0-9.:\[\]-]+$")],
+        "Host",
+        "The mailbox server.",
+        default=None,
+        nullable=True,
+    ),
+    FieldDef(
+        "port", Annotated[int, Field(ge=1, le=65535)], "Port", "", default=None, nullable=True
+    ),
+    FieldDef(
+        "encryption",
+        Literal["none", "starttls", "tls"],
+        "Encryption",
+        "",
+        default="tls",
+    ),
+    FieldDef(
+        "username",
+        Annotated[str, Field(min_length=1, max_length=320)],
+        "User",
+        "",
+        default=None,
+        nullable=True,
+    ),
+    FieldDef(
+        "mailbox", Annotated[str, Field(min_length=1, max_length=200)], "Mailbox", "", "INBOX"
+    ),
+)
+MAILBOX_SECRET = "password"  # write-only: sealed in the stored JSON, never shown
 
-def errors_of(exc: ValidationError) -> list[tuple[str, str]]:
-    return [(".".join(str(p) for p in e["loc"]) or "body", e["msg"]) for e in exc.errors()]
+_STRICT = ConfigDict(extra="forbid", strict=True)
 
 
-def _pair(error: str) -> tuple[str, str]:
-    field, _, message = error.partition(": ")
-    return field, message
+def bare(annotation: Any) -> Any:
+    """The type without its bounds: what a stored value is read back as."""
+    if typing.get_origin(annotation) is Annotated:
+        return typing.get_args(annotation)[0]
+    return annotation
 
 
-def common_fields(changes: Mapping[str, Any]) -> dict[str, Any]:
-    given = {k: v for k, v in changes.items() if k in COMMON_KEYS}
-    bad_nulls = [
-        (k, "must not be null") for k, v in given.items() if v is None and k not in NULLABLE
-    ]
-    if bad_nulls:
-        raise FieldError(bad_nulls)
-    try:
-        fields = ServerFields.model_validate(given)
-    except ValidationError as exc:
-        raise FieldError(errors_of(exc)) from None
-    return fields.model_dump(include=set(given), mode="json")
+def model_from(
+    name: str,
+    defs: Sequence[FieldDef],
+    *,
+    base: type[BaseModel] | None = None,
+    config: ConfigDict | None = None,
+    partial: bool = False,
+    out: bool = False,
+    types: Mapping[str, Any] | None = None,
+    doc: str | None = None,
+) -> type[BaseModel]:
+    """A pydantic model of ``defs``.
+
+    ``partial``: every key optional, absent means unchanged (a patch).
+    ``out``: what is read back, bounds dropped. ``types`` replaces a field's type.
+    """
+    fields: dict[str, Any] = {}
+    for d in defs:
+        kind = (types or {}).get(d.name, bare(d.type) if out else d.type)
+        if partial or d.nullable:
+            kind = kind | None
+        default = None if partial else d.default
+        if out:
+            default = REQUIRED
+        fields[d.name] = (kind, Field(default, description=d.description or None))
+    model: type[BaseModel] = create_model(
+        name, __base__=base, __config__=None if base else (config or _STRICT), __doc__=doc, **fields
+    )
+    return model
 
 
-def typed_fields(
-    type_name: str,
-    changes: Mapping[str, Any],
-    settings: Mapping[str, Any],
-    secrets: Mapping[str, str],
-) -> tuple[dict[str, Any], dict[str, str]]:
-    """Merge the type's own keys from ``changes`` into ``settings`` and ``secrets``; check them."""
-    try:
-        st = server_type(type_name)
-    except ServerSettingsError as exc:
-        raise FieldError([("type", "; ".join(exc.errors).removeprefix("type: "))]) from None
-    new_settings, new_secrets = dict(settings), dict(secrets)
-    errors: list[tuple[str, str]] = []
-    known = [*st.settings_model.model_fields, *st.secret_fields]
-    for key, value in changes.items():
-        if key in COMMON_KEYS:
-            continue
-        if key not in known:
-            errors.append((key, f"unknown field; {type_name} servers take {', '.join(known)}"))
-        elif key in st.secret_fields:
-            if value is None:
-                new_secrets.pop(key, None)
-            elif not isinstance(value, str) or not value or len(value) > MAX_SECRET:
-                errors.append((key, f"must be a string of 1 to {MAX_SECRET} characters"))
-            else:
-                new_secrets[key] = value
-        elif value is None:
-            new_settings.pop(key, None)
-        else:
-            new_settings[key] = value
-    if errors:
-        raise FieldError(errors)
-    try:
-        # Strict first: "2525" is not a port, whatever a lax reading would make of it.
-        st.settings_model.model_validate(new_settings, strict=True)
-    except ValidationError as exc:
-        raise FieldError(errors_of(exc)) from None
-    try:
-        checked = validate_settings(type_name, new_settings)
-    except ServerSettingsError as exc:
-        raise FieldError([_pair(e) for e in exc.errors]) from None
-    return checked, new_secrets
+Warmup = model_from(
+    "Warmup", WARMUP, doc="A daily cap that grows by itself until target_daily is reached."
+)
+MailboxHandler = model_from(
+    "MailboxHandler",
+    MAILBOX,
+    doc="An IMAP or POP3 mailbox sendpool reads bounces or complaints from.",
+)
+MailboxChange = model_from(
+    "MailboxChange",
+    [*MAILBOX, FieldDef(MAILBOX_SECRET, Secret, "Password", "Write-only: stored encrypted.")],
+    partial=True,
+    doc="Mailbox keys to change; absent keys keep their value, a null password clears it.",
+)
+HANDLERS = ("bounce_handler", "fbl_handler")
+
+COMMON: tuple[FieldDef, ...] = (
+    FieldDef("name", Name, "Name", "Unique in the pool."),
+    FieldDef(
+        "type",
+        Annotated[str, Field(min_length=1, max_length=32)],
+        "Type",
+        "smtp | ses | mailgun | postmark | sendgrid; decides the other keys.",
+    ),
+    FieldDef(
+        "default_from_email",
+        Annotated[str, Field(max_length=320), AfterValidator(_sender)],
+        "Default from",
+        "Sender of test emails.",
+        default=None,
+        nullable=True,
+    ),
+    FieldDef("sending_limit", Count, "Sending limit", "Per day; 0 sends nothing."),
+    FieldDef(
+        "hourly_limit", Count, "Hourly limit", "Blank: only the daily limit.", None, nullable=True
+    ),
+    FieldDef(
+        "rate_per_second",
+        Annotated[float, Field(gt=0, le=1_000_000)],
+        "Rate",
+        "Messages per second; blank: no limit.",
+        default=None,
+        nullable=True,
+    ),
+    FieldDef(
+        "max_connections", Annotated[int, Field(ge=1, le=200)], "Connections", "Open at once.", 4
+    ),
+    FieldDef(
+        "max_messages_per_connection",
+        Annotated[int, Field(ge=1, le=1_000_000)],
+        "Messages per connection",
+        "Reconnect after this many; blank: no limit.",
+        default=None,
+        nullable=True,
+    ),
+    FieldDef(
+        "timezone",
+        Annotated[str, Field(max_length=64), AfterValidator(check_timezone)],
+        "Time zone",
+        "IANA zone of the hour and day windows.",
+        default="UTC",
+    ),
+    FieldDef(
+        "status",
+        Literal["active", "disabled"],
+        "Enabled",
+        "A disabled server never sends.",
+        default="active",
+    ),
+    FieldDef("warmup", Warmup, "Warm-up", "Absent or null: not warming.", None, nullable=True),
+    FieldDef(
+        "plans",
+        Annotated[list[Annotated[str, Field(min_length=1, max_length=200)]], Field(max_length=100)],
+        "Plans",
+        "Plan uids or names.",
+        default=[],
+    ),
+    *(
+        FieldDef(h, MailboxChange, h.replace("_", " "), f"{what} mailbox.", None, nullable=True)
+        for h, what in zip(HANDLERS, ("Bounce", "Feedback-loop (FBL)"), strict=True)
+    ),
+)
+COMMON_BY_NAME = {d.name: d for d in COMMON}
+COMMON_KEYS = frozenset(COMMON_BY_NAME)
+# Stored in a column as given; the mailboxes are merged with what is stored (mailboxes.py).
+COLUMN_FIELDS = tuple(d for d in COMMON if d.name not in HANDLERS)
+NULLABLE = frozenset(d.name for d in COMMON if d.nullable)
+
+# What the services check every change against, whichever face it came from.
+ServerFields = model_from("ServerFields", COLUMN_FIELDS, partial=True)
+
+
+def pool_fields() -> list[FieldDef]:
+    """The keys of a server in pool.toml: plans list their servers there, not the reverse."""
+    out = [d for d in COLUMN_FIELDS if d.name != "plans"]
+    status = COMMON_BY_NAME["status"]
+    # Either spelling may be given, so neither has a default of its own.
+    alias = FieldDef(STATUS_ALIAS, bool, "Enabled", "Alias of status.", None, nullable=True)
+    return [replace(d, default=None, nullable=True) if d is status else d for d in out] + [alias]

@@ -7,32 +7,29 @@ other secret, is write-only: views say whether it is set, never what it is.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
+from sqlalchemy import Connection, select
 
 from sendpool.secretbox import SecretBox
-from sendpool.services.errors import FieldError
-from sendpool.services.servers.fields import MAX_SECRET, errors_of
+from sendpool.services.errors import FieldError, pairs_of
+from sendpool.services.servers.fields import HANDLERS, MAILBOX_SECRET, MAX_SECRET, MailboxHandler
+from sendpool.store.tables import SendingServer, table
 
-HANDLERS = ("bounce_handler", "fbl_handler")
+__all__ = [
+    "HANDLERS",
+    "HandlerView",
+    "MailboxHandler",
+    "handler_view",
+    "handler_views",
+    "merge_handler",
+    "stored_handlers",
+]
+
 SEALED = "password_sealed"
-
-
-class MailboxHandler(BaseModel):
-    """An IMAP or POP3 mailbox that sendpool reads bounces or complaints from."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    enabled: bool = False
-    protocol: Literal["imap", "pop3"] = "imap"
-    host: str | None = Field(None, min_length=1, max_length=253, pattern=r"^[A-Za-z0-9.:\[\]-]+$")
-    port: int | None = Field(None, ge=1, le=65535)
-    encryption: Literal["none", "starttls", "tls"] = "tls"
-    username: str | None = Field(None, min_length=1, max_length=320)
-    mailbox: str = Field("INBOX", min_length=1, max_length=200)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,33 +57,58 @@ def merge_handler(
     """
     current = dict(stored or {})
     sealed = current.pop(SEALED, None)
-    given = {k: v for k, v in changes.items() if k != "password"}
+    given = {k: v for k, v in changes.items() if k != MAILBOX_SECRET}
     errors: list[tuple[str, str]] = []
+    settings: dict[str, Any] | None = None
     try:
-        settings = MailboxHandler.model_validate({**current, **given})
+        settings = MailboxHandler.model_validate({**current, **given}).model_dump()
     except ValidationError as exc:
-        errors += [(f"{field}.{f}", m) for f, m in errors_of(exc)]
-        settings = None
-    if "password" in changes:
-        password = changes["password"]
+        errors += pairs_of(exc, field)
+    if MAILBOX_SECRET in changes:
+        password = changes[MAILBOX_SECRET]
         if password is None:
             sealed = None
         elif not isinstance(password, str) or not 0 < len(password) <= MAX_SECRET:
-            errors.append((f"{field}.password", f"must be 1 to {MAX_SECRET} characters"))
+            errors.append((f"{field}.{MAILBOX_SECRET}", f"must be 1 to {MAX_SECRET} characters"))
         else:
-            sealed = box.seal({"password": password})
-    if settings is not None and settings.enabled:
+            sealed = box.seal({MAILBOX_SECRET: password})
+    if settings is not None and settings["enabled"]:
         errors += [
             (f"{field}.{key}", "required while the handler is enabled")
             for key in ("host", "port", "username")
-            if getattr(settings, key) is None
+            if settings[key] is None
         ]
         if not sealed:
-            errors.append((f"{field}.password", "required while the handler is enabled"))
+            errors.append((f"{field}.{MAILBOX_SECRET}", "required while the handler is enabled"))
     if errors:
         raise FieldError(errors)
     assert settings is not None
-    out = settings.model_dump()
+    out = dict(settings)
     if sealed:
         out[SEALED] = sealed
     return out
+
+
+def stored_handlers(conn: Connection, server_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    """Each server's stored mailboxes by id, as the JSON columns hold them (None: never set)."""
+    T = table(SendingServer)
+    rows = conn.execute(
+        select(T.c.id, T.c.bounce_handler, T.c.fbl_handler).where(T.c.id.in_(list(server_ids)))
+    )
+    return {
+        int(r.id): {"bounce_handler": r.bounce_handler, "fbl_handler": r.fbl_handler} for r in rows
+    }
+
+
+def handler_views(conn: Connection, server_ids: Sequence[int]) -> dict[int, dict[str, HandlerView]]:
+    """What each server's mailboxes show: their settings and whether a password is set."""
+    stored = stored_handlers(conn, server_ids)
+    return {i: {h: handler_view(v[h]) for h in HANDLERS} for i, v in stored.items()}
+
+
+def handlers_by_uid(conn: Connection, uids: Sequence[str]) -> dict[str, dict[str, HandlerView]]:
+    """The mailboxes of the servers with these uids, as views (passwords: only whether set)."""
+    T = table(SendingServer)
+    rows = conn.execute(select(T.c.id, T.c.uid).where(T.c.uid.in_(list(uids))))
+    ids = {int(r.id): str(r.uid) for r in rows}
+    return {ids[i]: views for i, views in handler_views(conn, list(ids)).items()}

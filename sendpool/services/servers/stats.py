@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection, func, select
 
 from sendpool.core.rebalance import Activity
+from sendpool.core.states import MessageStatus, ServerStatus
 from sendpool.core.windows import windows_at
 from sendpool.pipeline.pool import view_of
 from sendpool.secretbox import SecretBox
@@ -69,7 +70,11 @@ def activity_24h(conn: Connection, server_ids: Iterable[int], now: datetime) -> 
     sent: dict[int, int] = {}
     for server_id, n in conn.execute(
         select(Message.server_id, func.count())
-        .where(Message.server_id.in_(ids), Message.status == "sent", Message.sent_at >= since)
+        .where(
+            Message.server_id.in_(ids),
+            Message.status == MessageStatus.SENT,
+            Message.sent_at >= since,
+        )
         .group_by(Message.server_id)
     ):
         if server_id is not None:
@@ -153,7 +158,7 @@ def pool_overview(conn: Connection, box: SecretBox, now: datetime) -> PoolOvervi
     ids = conn.execute(select(SendingServer.id)).scalars().all()
     rows = server_rows(conn, box, ids, now)
     usage = window_usage(conn, rows, now)
-    health = [r.health if r.status == "active" else "disabled" for r in rows]
+    health = [r.health if r.status == ServerStatus.ACTIVE else ServerStatus.DISABLED for r in rows]
     return PoolOverview(
         by_type=dict(sorted(Counter(r.type for r in rows).items())),
         by_health=dict(sorted(Counter(health).items())),

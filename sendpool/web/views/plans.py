@@ -40,11 +40,6 @@ def _burst(value: int | None) -> int | None:
     return value
 
 
-def _by_field(exc: ConflictError) -> FieldError | ConflictError:
-    field, _, message = str(exc).partition(": ")
-    return FieldError([(field, message)]) if field == "name" else exc
-
-
 def add_plan(
     conn: Connection, *, name: str, burst_threshold: int | None, actor: str, now: datetime
 ) -> PlanDetail:
@@ -53,7 +48,7 @@ def add_plan(
             conn, name=name, burst_threshold=_burst(burst_threshold), actor=actor, now=now
         )
     except ConflictError as exc:
-        raise _by_field(exc) from None
+        raise exc.as_field_error() from None
 
 
 def save_plan(
@@ -69,4 +64,4 @@ def save_plan(
     try:
         return plans.update_plan(conn, ref, changes=changes, actor=actor, now=now)
     except ConflictError as exc:
-        raise _by_field(exc) from None
+        raise exc.as_field_error() from None
