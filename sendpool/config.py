@@ -39,7 +39,7 @@ class Settings(BaseSettings):
     send_timeout: float = Field(30.0, gt=0)
     public_url: str = "http://127.0.0.1:8025"
 
-    # Daily rebalancing (DESIGN.md §1): bounce-rate thresholds as fractions.
+    # Daily rebalancing (docs/design.md §1): bounce-rate thresholds as fractions.
     rebalance_enabled: bool = True
     rebalance_at: time = time(3, 0)  # UTC; `serve` runs the job once per day at or after it
     rebalance_raise_below: float = Field(0.01, ge=0, le=1)

@@ -14,14 +14,13 @@ from rich.table import Table
 
 from sendpool.cli.common import console, err_console, friendly_errors, open_runtime
 from sendpool.content.csv_import import ImportReport
+from sendpool.core.states import SETTLED_MESSAGE_STATES
 from sendpool.errors import InputError
 from sendpool.pipeline.embedded import run_async, work_until
 from sendpool.runtime import Runtime
-from sendpool.services import refs
-from sendpool.services.campaigns.drafts import CampaignDraft, check_draft, create_campaign
-from sendpool.services.campaigns.launch import launch
+from sendpool.services.campaigns.drafts import CampaignDraft
+from sendpool.services.campaigns.from_csv import CsvCampaign, NoValidRowsError, run_from_csv
 from sendpool.services.campaigns.report import CampaignReport, campaign_report
-from sendpool.services.lists.imports import get_or_create_list, import_csv
 from sendpool.store.catalog import live_workers
 
 app = typer.Typer(help="Run campaigns from CSV files and follow them.")
@@ -85,7 +84,7 @@ async def follow(rt: Runtime, uid: str, *, show: bool, external: bool) -> Campai
         async def tick() -> None:
             nonlocal report
             report = await rt.db.run(campaign_report, uid, datetime.now(UTC))
-            done = report.by_status.get("sent", 0) + report.by_status.get("failed", 0)
+            done = sum(report.by_status.get(s, 0) for s in SETTLED_MESSAGE_STATES)
             detail = " ".join(f"{k}={v}" for k, v in sorted(report.by_status.items()))
             progress.update(task, completed=done + report.waiting, detail=detail)
 
@@ -128,34 +127,33 @@ def run(
     draft = CampaignDraft(name or csv.stem, subject, from_, from_name, None, text_body, html_body)
     if not csv.exists():
         raise InputError(f"CSV file {csv} does not exist")
-    rt = open_runtime()
-    try:
-        draft = check_draft(draft, rt.settings.public_url)
-        now = datetime.now(UTC)
-        with rt.db.engine.begin() as conn, csv.open("rb") as fh:
-            customer_id = refs.customer_id(conn, customer)
-            plan_id = refs.plan_id(conn, plan) if plan else None
-            list_id = get_or_create_list(
-                conn, customer_id, f"{draft.name} {now:%Y-%m-%d %H:%M:%S}", now
-            )
-            imported = import_csv(conn, list_id, fh, now)
-            if imported.rows == 0:
-                print_import_errors(imported)
-                raise InputError(f"{csv} has no valid rows; nothing was created")
-            campaign_id, uid = create_campaign(
-                conn,
-                customer_id=customer_id,
-                list_id=list_id,
-                draft=draft,
-                plan_id=plan_id,
-                now=now,
-            )
-        print_import_errors(imported)
+
+    def announce(created: CsvCampaign) -> None:
+        print_import_errors(created.imported)
         if not as_json:
             err_console.print(
-                f"imported {imported.rows} recipients for {customer}; launching {uid}"
+                f"imported {created.imported.rows} recipients for {customer}; "
+                f"launching {created.uid}"
             )
-        launch(rt.db.engine, campaign_id, now)
+
+    rt = open_runtime()
+    try:
+        with csv.open("rb") as fh:
+            try:
+                uid = run_from_csv(
+                    engine=rt.db.engine,
+                    customer=customer,
+                    csv=fh,
+                    draft=draft,
+                    public_url=rt.settings.public_url,
+                    now=datetime.now(UTC),
+                    plan=plan,
+                    source=str(csv),
+                    on_created=announce,
+                ).uid
+            except NoValidRowsError as exc:
+                print_import_errors(exc.report)
+                raise
         if no_wait:
             report = rt.db.transaction(campaign_report, uid, datetime.now(UTC))
         else:

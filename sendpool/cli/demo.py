@@ -22,12 +22,12 @@ from rich.table import Table
 from sendpool.cli.campaign import follow
 from sendpool.cli.common import console, err_console, friendly_errors
 from sendpool.config import Settings
+from sendpool.core.states import SETTLED_MESSAGE_STATES
 from sendpool.pipeline.embedded import run_async, work_until
 from sendpool.runtime import Runtime
 from sendpool.services import refs
-from sendpool.services.campaigns.drafts import CampaignDraft, check_draft, create_campaign
-from sendpool.services.campaigns.launch import launch
-from sendpool.services.lists.imports import get_or_create_list, import_csv
+from sendpool.services.campaigns.drafts import CampaignDraft
+from sendpool.services.campaigns.from_csv import run_from_csv
 from sendpool.services.messages.log import (
     count_by_status,
     message_log,
@@ -115,12 +115,12 @@ def smtp(name: str, sink: SmtpSink, limit: int, **extra: Any) -> dict[str, Any]:
     }
 
 
-async def start_campaign(
-    rt: Runtime, customer: str, n: int, seed: int, name: str
-) -> tuple[int, str]:
-    now = datetime.now(UTC)
-    draft = check_draft(
-        CampaignDraft(
+def start_campaign(rt: Runtime, customer: str, n: int, seed: int, name: str) -> tuple[int, str]:
+    made = run_from_csv(
+        engine=rt.db.engine,
+        customer=customer,
+        csv=subscribers_csv(n, seed),
+        draft=CampaignDraft(
             name,
             "{{ first_name }}, our autumn news",
             "news@example.com",
@@ -129,20 +129,11 @@ async def start_campaign(
             TEXT,
             HTML,
         ),
-        rt.settings.public_url,
+        public_url=rt.settings.public_url,
+        now=datetime.now(UTC),
+        list_name=name,
     )
-
-    def create(conn: Any) -> tuple[int, str]:
-        customer_id = refs.customer_id(conn, customer)
-        list_id = get_or_create_list(conn, customer_id, name, now)
-        import_csv(conn, list_id, subscribers_csv(n, seed), now)
-        return create_campaign(
-            conn, customer_id=customer_id, list_id=list_id, draft=draft, plan_id=None, now=now
-        )
-
-    campaign_id, uid = await rt.db.run(create)
-    launch(rt.db.engine, campaign_id, now)
-    return campaign_id, uid
+    return made.campaign_id, made.uid
 
 
 async def act_one(rt: Runtime, n: int) -> None:
@@ -160,7 +151,7 @@ async def act_one(rt: Runtime, n: int) -> None:
         f"Three local SMTP sinks on 127.0.0.1 (ports {', '.join(str(s.port) for s in sinks)}), "
         f"one plan, {n:,} subscribers, one campaign."
     )
-    campaign_id, uid = await start_campaign(rt, "example-shop", n, 1, "Autumn newsletter")
+    campaign_id, uid = start_campaign(rt, "example-shop", n, 1, "Autumn newsletter")
     report = await follow(rt, uid, show=True, external=False)
     received = {s.name: s.count for s in sinks}
     table = Table(title=f"campaign {report.name}: {report.status}")
@@ -236,7 +227,7 @@ async def act_two(rt: Runtime, n: int) -> None:
         f"The plan calls a send of {burst_at:,}+ recipients a burst. First a {n:,}-recipient "
         f"campaign (a burst), then {txn:,} transactional messages (low-volume)."
     )
-    campaign_id, uid = await start_campaign(rt, "example-news", n, 2, "Winter sale")
+    campaign_id, uid = start_campaign(rt, "example-news", n, 2, "Winter sale")
     await follow(rt, uid, show=True, external=False)
     burst = await rt.db.run(lambda c: sent_by_server(c, campaign_id=campaign_id))
 
@@ -259,7 +250,7 @@ async def act_two(rt: Runtime, n: int) -> None:
 
     async def transactional_settled() -> bool:
         counts = await rt.db.run(lambda c: count_by_status(c, kind="transactional"))
-        return counts.get("sent", 0) + counts.get("failed", 0) >= txn
+        return sum(counts.get(s, 0) for s in SETTLED_MESSAGE_STATES) >= txn
 
     await work_until(rt.worker(), transactional_settled)
     low = await rt.db.run(lambda c: sent_by_server(c, kind="transactional"))

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from sendpool.cli.common import console, fail, friendly_errors, open_runtime
 from sendpool.core.outcomes import OutcomeKind
+from sendpool.core.states import ServerHealth, ServerStatus
 from sendpool.pipeline.embedded import run_async
 from sendpool.services.servers.checks import (
     check_server,
@@ -22,7 +23,11 @@ from sendpool.services.servers.checks import (
 
 app = typer.Typer(help="List sending servers, check them, send test emails.")
 
-HEALTH_STYLE = {"healthy": "green", "degraded": "red", "unknown": "dim"}
+HEALTH_STYLE: dict[str, str] = {
+    ServerHealth.HEALTHY: "green",
+    ServerHealth.DEGRADED: "red",
+    ServerHealth.UNKNOWN: "dim",
+}
 
 
 def _ago(at: datetime | None) -> str:
@@ -49,7 +54,7 @@ def list_() -> None:
     for col in ("name", "type", "health", "limits", "last check", "last activity"):
         table.add_column(col, overflow="fold")
     for r in rows:
-        health = r.health if r.status == "active" else "disabled"
+        health = r.health if r.status == ServerStatus.ACTIVE else ServerStatus.DISABLED
         style = HEALTH_STYLE.get(health, "dim")
         limits = f"{r.sending_limit:,}/day" + (f", {r.hourly_limit:,}/h" if r.hourly_limit else "")
         table.add_row(

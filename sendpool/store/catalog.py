@@ -108,12 +108,14 @@ def load_pool(conn: Connection, box: SecretBox, now: datetime) -> PoolRows:
     for plan_id, server_id in conn.execute(select(PlanServer.plan_id, PlanServer.server_id)):
         members[plan_id].add(server_id)
     plans = conn.execute(select(Plan.id, Plan.name, Plan.burst_threshold)).all()
+    selectors = dict(conn.execute(select(Plan.id, Plan.selector)).all())
     rules = dict(conn.execute(select(RegionRule.region, RegionRule.plan_id)).all())
     return PoolRows(
         servers=rows,
         plan_servers={p: frozenset(members.get(p, ())) for p, _n, _b in plans},
         plan_names={p: n for p, n, _b in plans},
         plan_burst={p: b for p, _n, b in plans},
+        plan_selector={int(p): str(s) for p, s in selectors.items()},
         region_rules=rules,
     )
 

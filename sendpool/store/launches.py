@@ -17,6 +17,8 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Connection, Engine, bindparam, func, select, text, update
 
+from sendpool.core.states import CampaignStatus, MessageStatus
+from sendpool.store.campaign_done import mark_done
 from sendpool.store.tables import Campaign, Subscriber, Suppression, table
 from sendpool.store.types import UTCDateTime
 
@@ -46,8 +48,8 @@ def _insert_sql(dialect: str) -> str:
     return f"""
 INSERT INTO messages (uid, customer_id, campaign_id, subscriber_id, recipient, kind, status,
                       attempts, due_at, queued_at, updated_at)
-SELECT {_UID[dialect]}, :customer_id, :campaign_id, s.id, s.email, 'campaign', 'queued',
-       0, :now, :now, :now
+SELECT {_UID[dialect]}, :customer_id, :campaign_id, s.id, s.email, 'campaign',
+       '{MessageStatus.QUEUED}', 0, :now, :now, :now
 {_ELIGIBLE} AND s.id <= :upto
 ORDER BY s.id
 ON CONFLICT DO NOTHING
@@ -61,11 +63,12 @@ def eligible_count(conn: Connection, list_id: int, customer_id: int) -> int:
 
 
 def _mark_sending(conn: Connection, campaign_id: int, now: datetime) -> None:
+    """Every recipient is queued: the launching campaign is sending now."""
     T = table(Campaign)
     conn.execute(
         update(T)
-        .where(T.c.id == campaign_id, T.c.status == "launching")
-        .values(status="sending", updated_at=now)
+        .where(T.c.id == campaign_id, T.c.status == CampaignStatus.LAUNCHING)
+        .values(status=CampaignStatus.SENDING, updated_at=now)
     )
 
 
@@ -79,13 +82,13 @@ def claim_stalled_launch(conn: Connection, now: datetime) -> int | None:
     stale = now - timedelta(seconds=STALE_LAUNCH_SECONDS)
     for (cid,) in conn.execute(
         select(T.c.id)
-        .where(T.c.status == "launching", T.c.updated_at < stale)
+        .where(T.c.status == CampaignStatus.LAUNCHING, T.c.updated_at < stale)
         .order_by(T.c.id)
         .limit(10)
     ):
         taken = conn.execute(
             update(T)
-            .where(T.c.id == cid, T.c.status == "launching", T.c.updated_at < stale)
+            .where(T.c.id == cid, T.c.status == CampaignStatus.LAUNCHING, T.c.updated_at < stale)
             .values(updated_at=now)
         )
         if taken.rowcount == 1:
@@ -140,6 +143,8 @@ def launch_batches(
             ).one()
             if upto is None:
                 _mark_sending(conn, campaign_id, clock())
+                # Every message may have gone out while the launch went on.
+                mark_done(conn, [campaign_id], clock())
                 return queued
             sql = text(_insert_sql(conn.dialect.name)).bindparams(
                 bindparam("now", type_=UTCDateTime())

@@ -19,12 +19,19 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection, case, func, select
 
 from sendpool.core.servers import Usage
+from sendpool.core.states import MessageStatus
 from sendpool.core.windows import ServerWindows, windows_at
 from sendpool.store.database import Database
 from sendpool.store.tables import Message, SendingServer, table
 
 M = table(Message)
-ATTEMPTED = ("sent", "deferred", "failed", "sending")
+# Every state a message is in once a server has been tried for it.
+ATTEMPTED = (
+    MessageStatus.SENT,
+    MessageStatus.DEFERRED,
+    MessageStatus.FAILED,
+    MessageStatus.SENDING,
+)
 
 
 def in_flight_before(conn: Connection, now: datetime, before: datetime) -> int:
@@ -32,14 +39,14 @@ def in_flight_before(conn: Connection, now: datetime, before: datetime) -> int:
     return int(
         conn.execute(
             select(func.count()).where(
-                M.c.status == "sending", M.c.due_at > now, M.c.updated_at < before
+                M.c.status == MessageStatus.SENDING, M.c.due_at > now, M.c.updated_at < before
             )
         ).scalar_one()
     )
 
 
 def _count(conn: Connection, ids: list[int], day: datetime, hour: datetime) -> dict[int, Usage]:
-    at = case((M.c.status == "sent", M.c.sent_at), else_=M.c.updated_at)
+    at = case((M.c.status == MessageStatus.SENT, M.c.sent_at), else_=M.c.updated_at)
     rows = conn.execute(
         select(
             M.c.server_id,

@@ -21,6 +21,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from sendpool.core.states import (
+    PENDING_MESSAGE_STATES,
+    CampaignStatus,
+    MessageStatus,
+    ServerHealth,
+    ServerStatus,
+)
 from sendpool.store.types import BigId, UTCDateTime, new_uid, utcnow
 
 NAMING = {
@@ -31,9 +38,9 @@ NAMING = {
     "pk": "pk_%(table_name)s",
 }
 
-# Message states. "sending" rows are claimed by a worker until lease expiry
-# (kept in due_at), so one partial index finds everything a worker may take.
-PENDING_STATES = ("queued", "deferred", "sending")
+# "sending" rows are claimed by a worker until lease expiry (kept in due_at),
+# so one partial index over the pending states finds everything a worker may take.
+PENDING_STATES = tuple(sorted(PENDING_MESSAGE_STATES))
 
 
 class Base(DeclarativeBase):
@@ -56,8 +63,8 @@ class SendingServer(Base):
     uid: Mapped[str] = mapped_column(String(32), unique=True, default=new_uid)
     name: Mapped[str] = mapped_column(String(200), unique=True)
     type: Mapped[str] = mapped_column(String(32))
-    status: Mapped[str] = mapped_column(String(16), default="active")  # active | disabled
-    health: Mapped[str] = mapped_column(String(16), default="unknown")  # healthy|degraded|unknown
+    status: Mapped[str] = mapped_column(String(16), default=ServerStatus.ACTIVE)
+    health: Mapped[str] = mapped_column(String(16), default=ServerHealth.UNKNOWN)
     sending_limit: Mapped[int] = mapped_column(Integer, default=0)
     hourly_limit: Mapped[int | None] = mapped_column(Integer)
     rate_per_second: Mapped[float | None] = mapped_column(Float)
@@ -142,8 +149,8 @@ class Campaign(Base):
     reply_to: Mapped[str | None] = mapped_column(String(320))
     text_body: Mapped[str | None] = mapped_column(Text)
     html_body: Mapped[str | None] = mapped_column(Text)
-    # draft -> launching -> sending -> done; paused holds its messages back.
-    status: Mapped[str] = mapped_column(String(16), default="draft")
+    # See CAMPAIGN_TRANSITIONS: draft -> launching -> sending <-> paused.
+    status: Mapped[str] = mapped_column(String(16), default=CampaignStatus.DRAFT)
     recipient_count: Mapped[int] = mapped_column(Integer, default=0)
     launch_cursor: Mapped[int] = mapped_column(BigInteger, default=0)
     launched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -173,7 +180,7 @@ class Message(Base):
     subscriber_id: Mapped[int | None] = mapped_column(BigInteger)
     recipient: Mapped[str] = mapped_column(String(320))
     kind: Mapped[str] = mapped_column(String(16), default="campaign")  # campaign|transactional
-    status: Mapped[str] = mapped_column(String(16), default="queued")
+    status: Mapped[str] = mapped_column(String(16), default=MessageStatus.QUEUED)
     server_id: Mapped[int | None] = mapped_column(
         ForeignKey("sending_servers.id", ondelete="SET NULL")
     )
@@ -183,6 +190,8 @@ class Message(Base):
     queued_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
+    # A HoldReason while the message is held back (its campaign paused); None otherwise.
+    hold: Mapped[str | None] = mapped_column(String(32))
     smtp_code: Mapped[int | None] = mapped_column(Integer)
     smtp_reply: Mapped[str | None] = mapped_column(Text)
     message_id: Mapped[str | None] = mapped_column(String(255))

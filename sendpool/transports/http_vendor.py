@@ -1,7 +1,7 @@
 """What every vendor reached over HTTP shares: one pooled client, and its failures mapped once.
 
 A vendor module knows its payload and its error body; this module knows what an
-HTTP status means for the pipeline (DESIGN §1) and turns httpx's errors into an
+HTTP status means for the pipeline (docs/design.md §1) and turns httpx's errors into an
 outcome in one place, with the transport's secrets scrubbed from every text.
 """
 

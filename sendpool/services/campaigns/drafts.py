@@ -9,6 +9,7 @@ from sqlalchemy import Connection, select
 
 from sendpool.content.addresses import header_text, normalise_address
 from sendpool.content.render import CampaignTemplate
+from sendpool.core.states import CampaignStatus
 from sendpool.errors import InputError, NotFoundError
 from sendpool.store.tables import (
     Campaign,
@@ -87,7 +88,7 @@ def create_campaign(
             reply_to=draft.reply_to,
             text_body=draft.text_body,
             html_body=draft.html_body,
-            status="draft",
+            status=CampaignStatus.DRAFT,
             recipient_count=0,
             launch_cursor=0,
             created_at=now,

@@ -7,11 +7,10 @@ from datetime import datetime
 
 from sqlalchemy import Connection, Engine, select, update
 
+from sendpool.core.states import CampaignStatus, can_move
 from sendpool.errors import InputError
 from sendpool.store.launches import eligible_count, launch_batches
-from sendpool.store.tables import (
-    Campaign,
-)
+from sendpool.store.tables import Campaign
 
 
 def start_launch(conn: Connection, campaign_id: int, now: datetime) -> int:
@@ -21,13 +20,15 @@ def start_launch(conn: Connection, campaign_id: int, now: datetime) -> int:
             Campaign.id == campaign_id
         )
     ).one()
-    if c.status not in ("draft", "launching"):
+    if not can_move(CampaignStatus(c.status), CampaignStatus.LAUNCHING):
         raise InputError(f"campaign is {c.status}; only a draft can be launched")
     count = eligible_count(conn, c.list_id, c.customer_id)
     conn.execute(
         update(Campaign)
         .where(Campaign.id == campaign_id)
-        .values(status="launching", recipient_count=count, launched_at=now, updated_at=now)
+        .values(
+            status=CampaignStatus.LAUNCHING, recipient_count=count, launched_at=now, updated_at=now
+        )
     )
     return count
 

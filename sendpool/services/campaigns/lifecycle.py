@@ -6,12 +6,15 @@ cannot choose another plan, so it cannot reach servers it does not pay for.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Connection, Engine, select, update
 
-from sendpool.content.addresses import normalise_address
+from sendpool.content.addresses import header_text, normalise_address
+from sendpool.content.render import compile_template
+from sendpool.core.states import CampaignStatus, HoldReason, MessageStatus, can_move
 from sendpool.errors import InputError, NotFoundError
 from sendpool.services import refs
 from sendpool.services.campaigns.drafts import CampaignDraft, check_draft, create_campaign
@@ -21,9 +24,6 @@ from sendpool.services.errors import ConflictError, FieldError, checked
 from sendpool.services.messages.log import LogRow, message_log
 from sendpool.store.launches import eligible_count, launch_batches
 from sendpool.store.tables import Campaign, MailingList, Message, table
-
-# What pipeline/prepare.py writes on a message it holds back for a paused campaign.
-HELD = "campaign paused"
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,21 +39,29 @@ class CampaignInfo:
     launched_at: datetime | None
 
 
-# How the template and header checks name the part they refuse, and the field it came from.
-_PARTS = (
-    ("campaign name", "name"),
-    ("subject", "subject"),
-    ("text body", "text"),
-    ("html body", "html"),
-    ("from name", "from_name"),
-    ("reply-to", "reply_to"),
-    ("from", "from_email"),
-)
+def check_parts(
+    *,
+    subject: str,
+    from_email: str,
+    from_name: str | None,
+    reply_to: str | None,
+    text: str | None,
+    html: str | None,
+) -> None:
+    """Each header and template part checked on its own, under the request field it came from.
 
-
-def field_of(message: str, default: str) -> str:
-    low = message.lower()
-    return next((field for part, field in _PARTS if low.startswith(part)), default)
+    The order is CampaignTemplate's, so the first refusal is the one it would make.
+    """
+    if text is None and html is None:
+        raise FieldError([("body", "a campaign needs a text body, an HTML body or both")])
+    checked("subject", functools.partial(header_text, "subject"), subject)
+    checked("from_email", functools.partial(header_text, "from"), from_email)
+    checked("subject", functools.partial(compile_template, "subject"), subject)
+    checked("text", functools.partial(compile_template, "text body"), text)
+    checked("html", functools.partial(compile_template, "HTML body", html=True), html)
+    checked("from_name", functools.partial(header_text, "from name"), from_name or "")
+    if reply_to:
+        checked("reply_to", functools.partial(header_text, "reply-to"), reply_to)
 
 
 def check_draft_fields(draft: CampaignDraft, public_url: str) -> CampaignDraft:
@@ -61,10 +69,20 @@ def check_draft_fields(draft: CampaignDraft, public_url: str) -> CampaignDraft:
     checked("from_email", normalise_address, draft.from_email)
     if draft.reply_to is not None:
         checked("reply_to", normalise_address, draft.reply_to)
-    try:
-        return check_draft(draft, public_url)
-    except InputError as exc:
-        raise FieldError([(field_of(str(exc), "body"), str(exc))]) from None
+    if not draft.name.strip():
+        raise FieldError([("name", "campaign name is empty")])
+    checked("name", functools.partial(header_text, "campaign name", max_length=200), draft.name)
+    check_parts(
+        subject=draft.subject,
+        from_email=draft.from_email,
+        from_name=draft.from_name,
+        reply_to=draft.reply_to,
+        text=draft.text_body,
+        html=draft.html_body,
+    )
+    if not draft.subject.strip():
+        raise FieldError([("subject", "subject is empty")])
+    return checked("body", functools.partial(check_draft, public_url=public_url), draft)
 
 
 def _info(conn: Connection, campaign_id: int) -> CampaignInfo:
@@ -138,7 +156,7 @@ def launch_campaign(
         c = conn.execute(
             select(Campaign.status, Campaign.list_id).where(Campaign.id == campaign_id)
         ).one()
-        if c.status not in ("draft", "launching"):
+        if not can_move(CampaignStatus(c.status), CampaignStatus.LAUNCHING):
             raise ConflictError(f"campaign is {c.status}; only a draft can be launched")
         if eligible_count(conn, c.list_id, customer_id) == 0:
             raise InputError("the campaign's list has no subscribed, unsuppressed recipients")
@@ -158,40 +176,45 @@ def continue_launch(
 
 
 def _move(
-    conn: Connection, customer_id: int, uid: str, now: datetime, src: str, dst: str
-) -> CampaignReport:
-    campaign_id = refs.campaign_id(conn, uid, customer_id=customer_id)
+    conn: Connection, campaign_id: int, now: datetime, src: CampaignStatus, dst: CampaignStatus
+) -> None:
+    """Move the campaign from ``src`` to ``dst``; one already at ``dst`` stays (twice is fine)."""
     T = table(Campaign)
-    moved = conn.execute(
-        update(T).where(T.c.id == campaign_id, T.c.status == src).values(status=dst, updated_at=now)
-    ).rowcount
+    moved = 0
+    if can_move(src, dst):
+        moved = conn.execute(
+            update(T)
+            .where(T.c.id == campaign_id, T.c.status == src)
+            .values(status=dst, updated_at=now)
+        ).rowcount
     if not moved:
         status = conn.execute(select(T.c.status).where(T.c.id == campaign_id)).scalar_one()
         if status != dst:
             raise ConflictError(f"campaign is {status}; only a {src} campaign can become {dst}")
-    return campaign_report(conn, campaign_id, now)
 
 
 def pause_campaign(conn: Connection, customer_id: int, uid: str, now: datetime) -> CampaignReport:
     """Hold back its queued messages (the workers see it within seconds); pausing twice is fine."""
-    return _move(conn, customer_id, uid, now, "sending", "paused")
+    campaign_id = refs.campaign_id(conn, uid, customer_id=customer_id)
+    _move(conn, campaign_id, now, CampaignStatus.SENDING, CampaignStatus.PAUSED)
+    return campaign_report(conn, campaign_id, now)
 
 
 def resume_campaign(conn: Connection, customer_id: int, uid: str, now: datetime) -> CampaignReport:
-    """Send again; messages the workers held back while paused are due at once."""
-    _move(conn, customer_id, uid, now, "paused", "sending")
+    """Send again; messages the workers held back while paused are released, due at once."""
+    campaign_id = refs.campaign_id(conn, uid, customer_id=customer_id)
+    _move(conn, campaign_id, now, CampaignStatus.PAUSED, CampaignStatus.SENDING)
     M = table(Message)
     conn.execute(
         update(M)
         .where(
-            M.c.campaign_id == refs.campaign_id(conn, uid, customer_id=customer_id),
-            M.c.status == "queued",
-            M.c.due_at > now,
-            M.c.last_error == HELD,
+            M.c.campaign_id == campaign_id,
+            M.c.status == MessageStatus.QUEUED,
+            M.c.hold == HoldReason.CAMPAIGN_PAUSED,
         )
-        .values(due_at=now)
+        .values(due_at=now, hold=None)
     )
-    return campaign_report(conn, refs.campaign_id(conn, uid, customer_id=customer_id), now)
+    return campaign_report(conn, campaign_id, now)
 
 
 def campaign_messages(

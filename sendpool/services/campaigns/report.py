@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, func, select
 
+from sendpool.core.states import CampaignStatus, MessageStatus
 from sendpool.errors import NotFoundError
 from sendpool.store.tables import (
     Campaign,
@@ -38,11 +39,13 @@ class CampaignReport:
         A message held back for a moment (the quota ledger rebuilding, a server's
         rate) is not waiting for a window, so it keeps the campaign unsettled.
         """
-        busy = self.by_status.get("sending", 0) + self.by_status.get("deferred", 0)
-        if busy or self.status in ("draft", "launching"):
+        busy = self.by_status.get(MessageStatus.SENDING, 0) + self.by_status.get(
+            MessageStatus.DEFERRED, 0
+        )
+        if busy or self.status in (CampaignStatus.DRAFT, CampaignStatus.LAUNCHING):
             return False
         # A paused campaign's messages are held a few seconds at a time until it resumes.
-        return self.status == "paused" or self.due_soon == 0
+        return self.status == CampaignStatus.PAUSED or self.due_soon == 0
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -76,12 +79,12 @@ def campaign_report(conn: Connection, ref: str | int, now: datetime) -> Campaign
         conn.execute(
             select(SendingServer.name, func.count())
             .join(Message, Message.server_id == SendingServer.id)
-            .where(Message.campaign_id == c.id, Message.status == "sent")
+            .where(Message.campaign_id == c.id, Message.status == MessageStatus.SENT)
             .group_by(SendingServer.name)
             .order_by(SendingServer.name)
         ).all()
     )
-    queued = (Message.campaign_id == c.id) & (Message.status == "queued")
+    queued = (Message.campaign_id == c.id) & (Message.status == MessageStatus.QUEUED)
     later = Message.due_at > now
     due_now, due_soon, waiting, next_due_at = conn.execute(
         select(
@@ -91,12 +94,7 @@ def campaign_report(conn: Connection, ref: str | int, now: datetime) -> Campaign
             func.min(Message.due_at).filter(later),
         ).where(queued)
     ).one()
-    status = c.status
-    if (
-        status == "sending"
-        and sum(by_status.get(k, 0) for k in ("sent", "failed")) == c.recipient_count
-    ):
-        status = "done"
+    status = c.status  # ``done`` is stored by the write-back that settles the last message
     return CampaignReport(
         uid=c.uid,
         name=c.name,

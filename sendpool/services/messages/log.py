@@ -7,6 +7,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, func, select
 
+from sendpool.core.states import MessageStatus
 from sendpool.errors import NotFoundError
 from sendpool.store.tables import Campaign, DispatchSkip, Message, SendingServer
 
@@ -69,7 +70,7 @@ def sent_by_server(
     stmt = (
         select(SendingServer.name, func.count())
         .join(Message, Message.server_id == SendingServer.id)
-        .where(Message.status == "sent")
+        .where(Message.status == MessageStatus.SENT)
         .group_by(SendingServer.name)
     )
     if campaign_id is not None:

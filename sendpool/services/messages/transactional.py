@@ -11,8 +11,9 @@ from sqlalchemy import Connection
 
 from sendpool.content.addresses import normalise_address
 from sendpool.content.render import CampaignTemplate
+from sendpool.core.states import MessageStatus
 from sendpool.errors import InputError
-from sendpool.services.campaigns.lifecycle import field_of
+from sendpool.services.campaigns.lifecycle import check_parts
 from sendpool.services.errors import FieldError, checked
 from sendpool.services.lists.subscribers import FieldValue, check_fields
 from sendpool.store.tables import Message, table
@@ -69,7 +70,7 @@ def enqueue_transactional(
             customer_id=customer_id,
             recipient=recipient,
             kind="transactional",
-            status="queued",
+            status=MessageStatus.QUEUED,
             attempts=0,
             due_at=now,
             queued_at=now,
@@ -103,7 +104,16 @@ def send_transactional(
     if message.reply_to is not None:
         checked("reply_to", normalise_address, message.reply_to)
     fields = check_fields("fields", message.fields or {})
+    check_parts(
+        subject=message.subject,
+        from_email=message.from_email,
+        from_name=message.from_name,
+        reply_to=message.reply_to,
+        text=message.text,
+        html=message.html,
+    )
     try:
+        # What is left to refuse is the message as a whole: a merge field that fails to render.
         return enqueue_transactional(
             conn,
             customer_id=customer_id,
@@ -119,4 +129,4 @@ def send_transactional(
             public_url=public_url,
         )
     except InputError as exc:
-        raise FieldError([(field_of(str(exc), "body"), str(exc))]) from None
+        raise FieldError([("body", str(exc))]) from None

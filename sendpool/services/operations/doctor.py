@@ -19,6 +19,7 @@ from sendpool.core.dispatcher import select as dispatch
 from sendpool.core.filters.health import health_filter
 from sendpool.core.filters.quota import quota_filter
 from sendpool.core.servers import DispatchContext, SendClass, Usage
+from sendpool.core.states import MessageStatus, ServerHealth, ServerStatus
 from sendpool.pipeline.pool import view_of
 from sendpool.pipeline.ports import QuotaLedger
 from sendpool.runtime import open_ledger
@@ -150,7 +151,7 @@ async def _run_server_checks(
     if box is None or secrets is Status.FAIL:
         detail = "not run: the stored secrets cannot be read (see the secret key row)"
         return [Check("server checks", Status.FAIL, detail, "fix the secret key first")]
-    rows = [r for r in await db.run(list_servers, box) if r.status == "active"]
+    rows = [r for r in await db.run(list_servers, box) if r.status == ServerStatus.ACTIVE]
     results: list[Health] = await asyncio.gather(
         *(check_server(r, settings.send_timeout) for r in rows)
     )
@@ -176,15 +177,19 @@ def _workers_and_queue(conn: Connection, now: datetime) -> tuple[int, QueueState
     due, oldest = conn.execute(
         select(func.count(), func.min(Message.due_at)).where(pending, Message.due_at <= now)
     ).one()
-    held = Message.status.in_(("queued", "deferred"))
+    held = Message.status.in_((MessageStatus.QUEUED, MessageStatus.DEFERRED))
     waiting = conn.execute(select(func.count()).where(held, Message.due_at > now)).scalar_one()
     in_flight = conn.execute(
-        select(func.count()).where(Message.status == "sending", Message.due_at > now)
+        select(func.count()).where(Message.status == MessageStatus.SENDING, Message.due_at > now)
     ).scalar_one()
     n = func.count().label("n")
     reasons = conn.execute(
         select(Message.last_error, n)
-        .where(Message.status == "queued", Message.due_at > now, Message.last_error.is_not(None))
+        .where(
+            Message.status == MessageStatus.QUEUED,
+            Message.due_at > now,
+            Message.last_error.is_not(None),
+        )
         .group_by(Message.last_error)
         .order_by(n.desc(), Message.last_error)
         .limit(TOP_REASONS)
@@ -264,7 +269,7 @@ def _server_states(pool: PoolRows, usage: dict[int, Usage], now: datetime) -> li
 
 def _server_check(s: ServerState, now: datetime, usage_known: bool) -> Check:
     name = f"server {s.name}"
-    if s.status != "active":
+    if s.status != ServerStatus.ACTIVE:
         return Check(name, Status.OK, "disabled: never sends")
     checked = "never checked" if s.checked_at is None else f"checked {ago(s.checked_at, now)}"
     detail = f"{s.health}, {checked}"
@@ -280,7 +285,7 @@ def _server_check(s: ServerState, now: datetime, usage_known: bool) -> Check:
     if not s.held_back:
         return Check(name, Status.OK, detail)
     detail += "; left out now: " + "; ".join(s.held_back)
-    if s.health == "degraded":
+    if s.health == ServerHealth.DEGRADED:
         advice = (
             f"fix what the last error says, then `sendpool servers test {s.name}` "
             "(a passing automatic check also brings it back)"

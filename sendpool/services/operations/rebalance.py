@@ -14,6 +14,7 @@ from sqlalchemy import Connection, select, text, update
 
 from sendpool.config import Settings
 from sendpool.core.rebalance import Action, Activity, Decision, RebalancePolicy, decide
+from sendpool.core.states import ServerStatus
 from sendpool.services.operations.audit import write_audit
 from sendpool.services.servers.stats import activity_24h
 from sendpool.store.tables import AuditEntry, SendingServer, table
@@ -58,7 +59,7 @@ def rebalance(
     T = table(SendingServer)
     servers = conn.execute(
         select(T.c.id, T.c.uid, T.c.name, T.c.sending_limit)
-        .where(T.c.status == "active")
+        .where(T.c.status == ServerStatus.ACTIVE)
         .order_by(T.c.name)
     ).all()
     activity = activity_24h(conn, [s.id for s in servers], now)

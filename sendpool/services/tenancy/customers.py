@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, select, update
 
 from sendpool.core.plans import resolve_plan
+from sendpool.core.states import ServerStatus
 from sendpool.errors import NotFoundError
 from sendpool.services import refs
 from sendpool.services.errors import ConflictError, FieldError, check_name
@@ -204,7 +205,7 @@ def plan_servers(conn: Connection, customer_id: int) -> list[str]:
     names = conn.execute(
         select(SendingServer.name)
         .join(PlanServer, PlanServer.server_id == SendingServer.id)
-        .where(PlanServer.plan_id == plan_id, SendingServer.status == "active")
+        .where(PlanServer.plan_id == plan_id, SendingServer.status == ServerStatus.ACTIVE)
         .order_by(SendingServer.name)
     )
     return list(names.scalars())

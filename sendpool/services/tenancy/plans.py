@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, func, select, update
 
+from sendpool.core.states import UNFINISHED_CAMPAIGN_STATES
 from sendpool.errors import NotFoundError
 from sendpool.services import refs
 from sendpool.services.errors import ConflictError, FieldError, check_name
@@ -73,7 +74,7 @@ def _name_free(conn: Connection, name: str, plan_id: int | None = None) -> None:
     if plan_id is not None:
         stmt = stmt.where(Plan.id != plan_id)
     if conn.execute(stmt).first() is not None:
-        raise ConflictError(f"name: a plan named {name!r} already exists")
+        raise ConflictError(f"a plan named {name!r} already exists", field="name")
 
 
 def _server_ids(conn: Connection, names: list[str]) -> set[int]:
@@ -139,7 +140,7 @@ def update_plan(
 def delete_plan(conn: Connection, ref: str, *, actor: str, now: datetime) -> str:
     """Refused while customers, region rules or unfinished campaigns still name the plan."""
     plan_id = refs.plan_id(conn, ref)
-    unfinished = Campaign.status.in_(("draft", "launching", "sending", "paused"))
+    unfinished = Campaign.status.in_(UNFINISHED_CAMPAIGN_STATES)
     users = {
         "customers": select(Customer.name).where(Customer.plan_id == plan_id),
         "region rules": select(RegionRule.region).where(RegionRule.plan_id == plan_id),

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from sqlalchemy import ColumnElement, Connection, func, select
 
+from sendpool.core.states import SETTLED_MESSAGE_STATES, MessageStatus
 from sendpool.errors import NotFoundError
 from sendpool.services.campaigns.report import CampaignReport, campaign_report
 from sendpool.services.messages.log import LogRow, message_log
@@ -71,16 +72,15 @@ def _lines(conn: Connection, where: ColumnElement[bool] | None, limit: int) -> l
         for cid, status, n in conn.execute(
             select(Message.campaign_id, Message.status, func.count())
             .where(Message.campaign_id.in_([r.id for r in rows]))
-            .where(Message.status.in_(("sent", "failed")))
+            .where(Message.status.in_(SETTLED_MESSAGE_STATES))
             .group_by(Message.campaign_id, Message.status)
         ):
             counts[(int(cid or 0), str(status))] = int(n)
     out = []
     for r in rows:
-        sent, failed = counts.get((r.id, "sent"), 0), counts.get((r.id, "failed"), 0)
+        sent = counts.get((r.id, MessageStatus.SENT), 0)
+        failed = counts.get((r.id, MessageStatus.FAILED), 0)
         status = r.status
-        if status == "sending" and r.recipient_count and sent + failed == r.recipient_count:
-            status = "done"
         out.append(
             CampaignLine(
                 uid=r.uid,

@@ -12,6 +12,8 @@ from datetime import date, datetime, timedelta
 
 from sqlalchemy import Connection, func, select
 
+from sendpool.core.filters import SkipCode
+from sendpool.core.states import MessageStatus
 from sendpool.services import refs
 from sendpool.services.messages.log import skip_reasons
 from sendpool.services.servers.queries import Ref
@@ -20,20 +22,20 @@ from sendpool.services.tenancy.plans import list_plans
 from sendpool.store.tables import Campaign, Customer, Message, SendingServer
 
 DAYS = 30
-# Which dispatcher step (DESIGN.md §1) each skip code comes from.
-FILTER_OF = {
-    "not_in_plan": "plan",
-    "disabled": "status",
-    "degraded": "health",
-    "paused": "health",
-    "zero_limit": "quota",
-    "daily_cap": "quota",
-    "hourly_cap": "quota",
-    "rate": "quota",
-    "warmup_cap": "warm-up",
-    "warming_burst": "warm-up",
-    "prefer_warming": "warm-up",
-    "race": "rotation",
+# Which dispatcher step (docs/design.md §1) each skip code comes from.
+FILTER_OF: dict[str, str] = {
+    SkipCode.NOT_IN_PLAN: "plan",
+    SkipCode.DISABLED: "status",
+    SkipCode.DEGRADED: "health",
+    SkipCode.PAUSED: "health",
+    SkipCode.ZERO_LIMIT: "quota",
+    SkipCode.DAILY_CAP: "quota",
+    SkipCode.HOURLY_CAP: "quota",
+    SkipCode.RATE: "quota",
+    SkipCode.WARMUP_CAP: "warm-up",
+    SkipCode.WARMING_BURST: "warm-up",
+    SkipCode.PREFER_WARMING: "warm-up",
+    SkipCode.RACE: "rotation",
 }
 
 
@@ -88,7 +90,7 @@ def _sent(conn: Connection, since: datetime) -> dict[int, dict[tuple[str, date],
         select(Campaign.plan_id, Message.customer_id, SendingServer.name, day, func.count())
         .join(SendingServer, SendingServer.id == Message.server_id)
         .outerjoin(Campaign, Campaign.id == Message.campaign_id)
-        .where(Message.status == "sent", Message.sent_at >= since)
+        .where(Message.status == MessageStatus.SENT, Message.sent_at >= since)
         .group_by(Campaign.plan_id, Message.customer_id, SendingServer.name, day)
     )
     out: dict[int, dict[tuple[str, date], int]] = defaultdict(Counter)
