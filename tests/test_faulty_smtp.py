@@ -11,7 +11,7 @@ import sys
 import aiosmtplib
 import pytest
 
-from tests.faulty_smtp import (
+from tests.support.faulty_smtp import (
     BUSY_GREETING,
     CLOSE,
     STALL_GREETING,
@@ -21,8 +21,8 @@ from tests.faulty_smtp import (
     Moment,
     Tls,
 )
-from tests.loopback import HOST, TlsKit, refusing_port
-from tests.smtp_fixtures import (  # noqa: F401
+from tests.support.loopback import HOST, TlsKit, refusing_port
+from tests.support.smtp_fixtures import (  # noqa: F401
     PASSWORD,
     STALL_TIMEOUT,
     USER,
@@ -268,6 +268,7 @@ def test_threaded_server_serves_other_threads(threaded_server: FaultyServer) -> 
     assert threaded_server.received[0].raw == BODY
 
 
+@pytest.mark.slow
 def test_threaded_server_serves_subprocesses(threaded_server: FaultyServer) -> None:
     threaded_server.script = [CLOSE]
     code = (

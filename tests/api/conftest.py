@@ -1,53 +1,26 @@
-"""Fixtures for the API tests: a populated world, copied fresh for each test.
-
-The world is built once per session into a template database; each test
-gets its own copy of the file (milliseconds), so tests may change anything.
-"""
+"""Fixtures for the API tests: a populated world, copied fresh for each test."""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from cryptography.fernet import Fernet
 
 from sendpool.config import Settings
 from sendpool.runtime import Runtime
-from tests.api.world import World, client_for, seed_world
-from tests.conftest import make_settings
-
-
-@dataclass(frozen=True)
-class Template:
-    path: Path
-    key: str
-    ids: dict[str, str]
-    tokens: dict[str, str]
-    markers: dict[str, list[str]]
+from tests.support.world import World, client_for
+from tests.support.world_template import Template, build_world_template, copy_database
 
 
 @pytest.fixture(scope="session")
 def world_template(tmp_path_factory: pytest.TempPathFactory) -> Template:
-    folder = tmp_path_factory.mktemp("world")
-    key = Fernet.generate_key().decode()
-    rt = Runtime.open(make_settings(folder, secret_key=key))
-    try:
-        ids, tokens, markers = seed_world(rt)
-    finally:
-        rt.close()
-    return Template(folder / "sendpool.db", key, ids, tokens, markers)
+    return build_world_template(tmp_path_factory.mktemp("world"))
 
 
 @pytest.fixture
 def world_settings(world_template: Template, tmp_path: Path) -> Settings:
-    for suffix in ("", "-wal", "-shm"):
-        source = world_template.path.with_name(world_template.path.name + suffix)
-        if source.exists():
-            shutil.copy(source, tmp_path / source.name)
-    return make_settings(tmp_path, secret_key=world_template.key)
+    return copy_database(world_template.path, world_template.key, tmp_path)
 
 
 @pytest.fixture

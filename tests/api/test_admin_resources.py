@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.api.world import World
+from tests.support.world import World
 
 ADMIN = "/api/v1/admin"
 

@@ -16,8 +16,8 @@ import pytest
 
 from sendpool.http.app import create_app
 from sendpool.runtime import Runtime
-from tests.api.snapshots import db_snapshot
-from tests.api.world import ALL_SECRETS, World, server_fields
+from tests.support.snapshots import db_snapshot
+from tests.support.world import ALL_SECRETS, World, server_fields
 
 CALLERS = ("none", "malformed", "revoked", "a", "b", "admin")
 Ids = dict[str, str]

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from tests.api.snapshots import db_snapshot
-from tests.api.world import World, client_for
+from tests.support.snapshots import db_snapshot
+from tests.support.world import World, client_for
 
 A = "/api/v1"
 SRV = "/api/v1/admin/sending-servers/{server_smtp}"

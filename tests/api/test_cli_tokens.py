@@ -4,52 +4,42 @@ from __future__ import annotations
 
 import hashlib
 import socket
-from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, select
-from typer.testing import CliRunner
 
-from sendpool.cli import common
-from sendpool.cli.app import app
 from sendpool.config import Settings
 from sendpool.store.tables import ApiToken
-
-runner = CliRunner()
+from tests.support.cli_env import CliEnv
 
 
 @pytest.fixture
-def env(world_settings: Settings, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Settings:
-    monkeypatch.setenv("SENDPOOL_DATABASE_URL", world_settings.database_url)
-    monkeypatch.setenv("SENDPOOL_SECRET_KEY", world_settings.secret_key or "")
-    # The console measured the terminal when it was made; widen it for the tables.
-    monkeypatch.setattr(common.console, "width", 200)
-    monkeypatch.chdir(tmp_path)
-    return world_settings
+def cli(cli: CliEnv, world_settings: Settings) -> CliEnv:
+    return cli.use(world_settings).wide()
 
 
-def test_token_create_prints_once_and_stores_only_a_hash(env: Settings) -> None:
-    made = runner.invoke(app, ["token", "create", "--customer", "tenant-a", "--name", "shop"])
+def test_token_create_prints_once_and_stores_only_a_hash(cli: CliEnv) -> None:
+    made = cli.invoke(["token", "create", "--customer", "tenant-a", "--name", "shop"])
     assert made.exit_code == 0, made.output
     token = made.stdout.strip().splitlines()[-1]
     assert token.startswith("sp_")
-    engine = create_engine(env.database_url)
+    engine = create_engine(cli.settings.database_url)
     with engine.connect() as conn:
         hashes = conn.execute(select(ApiToken.token_hash)).scalars().all()
     engine.dispose()
     assert hashlib.sha256(token.encode()).hexdigest() in hashes
     assert all(token not in h for h in hashes)
-    listed = runner.invoke(app, ["token", "list"])
+    listed = cli.invoke(["token", "list"])
     assert "shop" in listed.output and "customer tenant-a" in listed.output
     assert token not in listed.output
 
 
-def test_token_revoke(env: Settings) -> None:
-    made = runner.invoke(app, ["token", "create", "--admin", "--name", "laptop"])
+def test_token_revoke(cli: CliEnv) -> None:
+    made = cli.invoke(["token", "create", "--admin", "--name", "laptop"])
     assert made.exit_code == 0
-    listed = runner.invoke(app, ["token", "list"]).output
+    listed = cli.invoke(["token", "list"]).output
     uid = next(line.split("│")[1].strip() for line in listed.splitlines() if "laptop" in line)
-    done = runner.invoke(app, ["token", "revoke", uid])
+    done = cli.invoke(["token", "revoke", uid])
     assert done.exit_code == 0 and "revoked" in done.output
 
 
@@ -65,21 +55,19 @@ def test_token_revoke(env: Settings) -> None:
         (["serve", "--host", "no such host.invalid"], "cannot listen"),
     ],
 )
-def test_bad_command_lines_are_refused_clearly(
-    env: Settings, args: list[str], message: str
-) -> None:
-    before = runner.invoke(app, ["token", "list"]).output
-    result = runner.invoke(app, args)
+def test_bad_command_lines_are_refused_clearly(cli: CliEnv, args: list[str], message: str) -> None:
+    before = cli.invoke(["token", "list"]).output
+    result = cli.invoke(args)
     assert result.exit_code == 2, result.output
     assert message in result.output
-    assert runner.invoke(app, ["token", "list"]).output == before
+    assert cli.invoke(["token", "list"]).output == before
 
 
-def test_serve_on_a_busy_port_says_so(env: Settings) -> None:
+def test_serve_on_a_busy_port_says_so(cli: CliEnv) -> None:
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        result = runner.invoke(app, ["serve", "--port", str(port)])
+        result = cli.invoke(["serve", "--port", str(port)])
     assert result.exit_code == 2
     assert f"cannot listen on 127.0.0.1:{port}" in result.output

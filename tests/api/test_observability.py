@@ -8,7 +8,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import create_engine
 
 from sendpool.metrics import MESSAGES
-from tests.api.world import World
+from tests.support.world import World
 
 
 def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:

@@ -7,16 +7,14 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
-from sendpool.cli import common
-from sendpool.cli.app import app
 from sendpool.config import Settings
 from sendpool.runtime import Runtime
 from sendpool.scheduler import Scheduler
 from sendpool.services.operations.rebalance import policy_from, run_if_due, slot_start
-from tests.api.seeding import seed_activity
-from tests.api.world import World
+from tests.support.cli_env import CliEnv
+from tests.support.seeding import seed_activity
+from tests.support.world import World
 
 ADMIN = "/api/v1/admin"
 # server -> (sent, hard bounces) in the last 24 hours
@@ -70,22 +68,19 @@ async def test_dry_run_changes_nothing_and_a_run_applies_the_policy(world: World
     assert [e["action"] for e in audit.json()].count("rebalance.run") == 1
 
 
-def test_the_cli_runs_it_too(world_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_cli_runs_it_too(world_settings: Settings, cli: CliEnv) -> None:
     rt = Runtime.open(world_settings)
     try:
         seed(rt, datetime.now(UTC))
     finally:
         rt.close()
-    monkeypatch.setenv("SENDPOOL_DATABASE_URL", world_settings.database_url)
-    monkeypatch.setenv("SENDPOOL_SECRET_KEY", world_settings.secret_key or "")
-    monkeypatch.setattr(common.console, "width", 200)
-    runner = CliRunner()
-    dry = runner.invoke(app, ["rebalance", "--dry-run"])
+    cli.use(world_settings).wide()
+    dry = cli.invoke(["rebalance", "--dry-run"])
     assert dry.exit_code == 0, dry.output
     assert "dry run" in dry.output and "1,000 -> 1,100" in dry.output
-    real = runner.invoke(app, ["rebalance"])
+    real = cli.invoke(["rebalance"])
     assert real.exit_code == 0 and "2 server(s) changed" in real.output
-    again = runner.invoke(app, ["rebalance", "--dry-run"])
+    again = cli.invoke(["rebalance", "--dry-run"])
     assert "1,100 -> 1,210" in again.output
 
 

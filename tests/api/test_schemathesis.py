@@ -18,7 +18,7 @@ from schemathesis import Case
 from sendpool.config import Settings
 from sendpool.http.app import create_app
 from sendpool.runtime import Runtime
-from tests.api.conftest import Template
+from tests.support.world_template import Template
 
 MAX_EXAMPLES = 15
 CHECKS = [

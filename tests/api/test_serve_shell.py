@@ -23,10 +23,10 @@ from sendpool.services.access import tokens
 from sendpool.services.operations.rebalance import RUN_ACTION
 from sendpool.services.servers import commands as server_commands
 from sendpool.store.tables import AuditEntry
-from tests.api.seeding import seed_activity
-from tests.live_process import SENDPOOL, free_port, wait_until_serving
+from tests.support.live_process import SENDPOOL, free_port, wait_until_serving
+from tests.support.seeding import seed_activity
 
-SCRIPT = Path(__file__).with_name("rebalance_loop.sh")
+SCRIPT = Path(__file__).parents[1] / "support" / "rebalance_loop.sh"
 # name -> (sent, hard bounces) in the last 24 hours, and the limit the loop must leave
 SERVERS = {
     "clean": (1000, 5, 1100),  # 0.5 %: raised by 10 %
@@ -98,6 +98,7 @@ def served(tmp_path: Path) -> Iterator[tuple[str, str, subprocess.Popen[bytes]]]
             proc.wait()
 
 
+@pytest.mark.slow
 def test_operator_rebalancing_loop_against_live_serve(
     served: tuple[str, str, subprocess.Popen[bytes]],
 ) -> None:
@@ -133,6 +134,7 @@ def rebalance_runs(conn: Connection) -> int:
     return int(conn.execute(found).scalar_one())
 
 
+@pytest.mark.slow
 async def test_serve_without_workers_answers_and_stops_on_sigterm(world_settings: Settings) -> None:
     rt = Runtime.open(world_settings)
     try:

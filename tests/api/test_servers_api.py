@@ -9,9 +9,9 @@ import pytest
 from sqlalchemy import select
 
 from sendpool.store.tables import AuditEntry, SendingServer
-from tests.api.seeding import seed_activity
-from tests.api.world import ALL_SECRETS, SECRETS, World, server_fields
-from tests.conftest import StartSinks
+from tests.support.seeding import seed_activity
+from tests.support.sinks import StartSinks
+from tests.support.world import ALL_SECRETS, SECRETS, World, server_fields
 
 SRV = "/api/v1/admin/sending-servers"
 

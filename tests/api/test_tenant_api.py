@@ -6,9 +6,9 @@ import asyncio
 from typing import Any
 
 from sendpool.services.servers.checks import list_servers
-from tests.api.world import World
-from tests.conftest import StartSinks
-from tests.scenario import send_until_settled
+from tests.support.scenario import send_until_settled
+from tests.support.sinks import StartSinks
+from tests.support.world import World
 
 API = "/api/v1"
 

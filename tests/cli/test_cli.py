@@ -6,27 +6,19 @@ import json
 from pathlib import Path
 
 import pytest
-from cryptography.fernet import Fernet
 from sqlalchemy import create_engine, func, select
-from typer.testing import CliRunner
 
-from sendpool.cli.app import app
 from sendpool.store.tables import Campaign, MailingList, Message, Subscriber
-from tests.loopback import refusing_port
-from tests.threaded_sink import threaded_sinks
-
-runner = CliRunner()
+from tests.support.cli_env import CliEnv
+from tests.support.loopback import refusing_port
+from tests.support.threaded_sink import threaded_sinks
 
 
 @pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    db = tmp_path / "cli.db"
-    monkeypatch.setenv("SENDPOOL_DATABASE_URL", f"sqlite:///{db}")
-    monkeypatch.setenv("SENDPOOL_SECRET_KEY", Fernet.generate_key().decode())
-    monkeypatch.setenv("SENDPOOL_POLL_INTERVAL", "0.02")
-    monkeypatch.setenv("RELAY_PASSWORD", "unused")
-    monkeypatch.chdir(tmp_path)
-    return db
+def cli(cli: CliEnv) -> CliEnv:
+    cli.setenv("SENDPOOL_POLL_INTERVAL", "0.02")
+    cli.setenv("RELAY_PASSWORD", "unused")
+    return cli
 
 
 def write_pool(path: Path, ports: list[int]) -> Path:
@@ -58,43 +50,40 @@ def people(path: Path, n: int) -> Path:
     return path
 
 
-def test_help_is_enough_to_start() -> None:
-    result = runner.invoke(app, ["--help"])
+def test_help_is_enough_to_start(cli: CliEnv) -> None:
+    result = cli.invoke(["--help"])
     assert result.exit_code == 0
     for command in ("demo", "worker", "migrate", "pool", "campaign", "servers"):
         assert command in result.output
-    run_help = runner.invoke(app, ["campaign", "run", "--help"]).output
+    run_help = cli.invoke(["campaign", "run", "--help"]).output
     assert "--customer" in run_help and "--csv" in run_help and "--no-wait" in run_help
 
 
-def test_pool_apply_is_idempotent_from_the_command_line(env: Path, tmp_path: Path) -> None:
+def test_pool_apply_is_idempotent_from_the_command_line(cli: CliEnv, tmp_path: Path) -> None:
     pool = write_pool(tmp_path / "pool.toml", [2525, 2526])
-    first = runner.invoke(app, ["pool", "apply", str(pool)])
+    first = cli.invoke(["pool", "apply", str(pool)])
     assert first.exit_code == 0, first.output
     assert "created" in first.output
-    second = runner.invoke(app, ["pool", "apply", str(pool)])
+    second = cli.invoke(["pool", "apply", str(pool)])
     assert (
         second.exit_code == 0 and "created" not in second.output and "updated" not in second.output
     )
-    dry = runner.invoke(
-        app, ["pool", "apply", "--dry-run", str(write_pool(tmp_path / "p2.toml", [1]))]
-    )
+    dry = cli.invoke(["pool", "apply", "--dry-run", str(write_pool(tmp_path / "p2.toml", [1]))])
     assert dry.exit_code == 0 and "dry run" in dry.output
     bad = tmp_path / "bad.toml"
     bad.write_text('[[servers]]\nname = "x"\ntype = "smtp"\nsending_limit = 1\n')
-    result = runner.invoke(app, ["pool", "apply", str(bad)])
+    result = cli.invoke(["pool", "apply", str(bad)])
     assert result.exit_code == 2 and "host: Field required" in result.output
 
 
-def test_campaign_run_sends_through_the_pool_and_prints_json(env: Path, tmp_path: Path) -> None:
+def test_campaign_run_sends_through_the_pool_and_prints_json(cli: CliEnv, tmp_path: Path) -> None:
     body = tmp_path / "body.txt"
     body.write_text("Hello {{ first_name }}\n")
     with threaded_sinks(3) as sinks:
-        runner.invoke(
-            app, ["pool", "apply", str(write_pool(tmp_path / "pool.toml", [s.port for s in sinks]))]
+        cli.invoke(
+            ["pool", "apply", str(write_pool(tmp_path / "pool.toml", [s.port for s in sinks]))]
         )
-        result = runner.invoke(
-            app,
+        result = cli.invoke(
             [
                 "campaign",
                 "run",
@@ -116,9 +105,9 @@ def test_campaign_run_sends_through_the_pool_and_prints_json(env: Path, tmp_path
         assert summary["by_status"] == {"sent": 90}
         assert summary["by_server"] == {"relay-0": 30, "relay-1": 30, "relay-2": 30}
         assert [s.count for s in sinks] == [30, 30, 30]
-    status = runner.invoke(app, ["campaign", "status", summary["campaign"], "--json"])
+    status = cli.invoke(["campaign", "status", summary["campaign"], "--json"])
     assert json.loads(status.output)["by_server"] == summary["by_server"]
-    table = runner.invoke(app, ["campaign", "status", summary["campaign"]])
+    table = cli.invoke(["campaign", "status", summary["campaign"]])
     assert "relay-1" in table.output and "33.3 %" in table.output
 
 
@@ -137,9 +126,9 @@ def test_campaign_run_sends_through_the_pool_and_prints_json(env: Path, tmp_path
     ],
 )
 def test_bad_input_gets_a_clear_error_and_writes_nothing(
-    env: Path, tmp_path: Path, args: list[str], message: str
+    cli: CliEnv, tmp_path: Path, args: list[str], message: str
 ) -> None:
-    runner.invoke(app, ["pool", "apply", str(write_pool(tmp_path / "pool.toml", [2525]))])
+    cli.invoke(["pool", "apply", str(write_pool(tmp_path / "pool.toml", [2525]))])
     (tmp_path / "bad.csv").write_text("name\nada\n")
     (tmp_path / "invalid.csv").write_text("email\nnope\nalso nope\n")
     body = tmp_path / "body.txt"
@@ -154,19 +143,16 @@ def test_bad_input_gets_a_clear_error_and_writes_nothing(
     for flag, value in zip(args[::2], args[1::2], strict=True):
         base[flag] = value
     argv = ["campaign", "run", "--no-wait"] + [x for kv in base.items() for x in kv]
-    result = runner.invoke(app, argv)
+    result = cli.invoke(argv)
     assert result.exit_code == 2, result.output
     assert message in result.output.replace("\n", " ")
-    assert counts(env) == {"campaigns": 0, "lists": 0, "subscribers": 0, "messages": 0}
+    assert counts(cli.db) == {"campaigns": 0, "lists": 0, "subscribers": 0, "messages": 0}
 
 
-def test_servers_list_and_test(env: Path, tmp_path: Path) -> None:
+def test_servers_list_and_test(cli: CliEnv, tmp_path: Path) -> None:
     with threaded_sinks(1) as sinks:
-        runner.invoke(
-            app, ["pool", "apply", str(write_pool(tmp_path / "pool.toml", [sinks[0].port, 1]))]
-        )
-        ok = runner.invoke(
-            app,
+        cli.invoke(["pool", "apply", str(write_pool(tmp_path / "pool.toml", [sinks[0].port, 1]))])
+        ok = cli.invoke(
             [
                 "servers",
                 "test",
@@ -180,17 +166,17 @@ def test_servers_list_and_test(env: Path, tmp_path: Path) -> None:
         assert ok.exit_code == 0, ok.output
         assert "connection ok" in ok.output and "test email accepted" in ok.output
         assert sinks[0].count == 1
-    down = runner.invoke(app, ["servers", "test", "relay-1"])
+    down = cli.invoke(["servers", "test", "relay-1"])
     assert down.exit_code == 1 and "failed" in down.output
-    listing = runner.invoke(app, ["servers", "list"])
+    listing = cli.invoke(["servers", "list"])
     assert (
         "relay-0" in listing.output and "healthy" in listing.output and "degraded" in listing.output
     )
-    missing = runner.invoke(app, ["servers", "test", "nope"])
+    missing = cli.invoke(["servers", "test", "nope"])
     assert missing.exit_code == 2 and "unknown sending server" in missing.output
 
 
-def test_names_and_replies_with_brackets_print_as_written(env: Path, tmp_path: Path) -> None:
+def test_names_and_replies_with_brackets_print_as_written(cli: CliEnv, tmp_path: Path) -> None:
     # "[eu]" and "[bold]" would be Rich markup; server replies often quote "[host]".
     with refusing_port() as port:
         pool = tmp_path / "pool.toml"
@@ -198,17 +184,17 @@ def test_names_and_replies_with_brackets_print_as_written(env: Path, tmp_path: P
             f'[[servers]]\nname = "relay [eu]"\ntype = "smtp"\nhost = "127.0.0.1"\n'
             f'port = {port}\nencryption = "none"\nsending_limit = 10\n'
         )
-        assert runner.invoke(app, ["pool", "apply", str(pool)]).exit_code == 0
-        down = runner.invoke(app, ["servers", "test", "relay [eu]"])
+        assert cli.invoke(["pool", "apply", str(pool)]).exit_code == 0
+        down = cli.invoke(["servers", "test", "relay [eu]"])
     assert down.exit_code == 1 and "relay [eu] (smtp): connection failed" in down.output
-    listing = runner.invoke(app, ["servers", "list"])
+    listing = cli.invoke(["servers", "list"])
     assert "relay [eu]" in listing.output
-    missing = runner.invoke(app, ["servers", "test", "[bold]nope"])
+    missing = cli.invoke(["servers", "test", "[bold]nope"])
     assert missing.exit_code == 2 and "[bold]nope" in missing.output
 
 
-def test_demo_runs_end_to_end(tmp_path: Path) -> None:
-    result = runner.invoke(app, ["demo", "--subscribers", "60"])
+def test_demo_runs_end_to_end(cli: CliEnv) -> None:
+    result = cli.invoke(["demo", "--subscribers", "60"])
     assert result.exit_code == 0, result.output
     assert "Act 1" in result.output and "Act 2" in result.output
     assert "warming: skipped for burst send" in result.output

@@ -11,9 +11,7 @@ from typing import Any
 import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import Connection, select, update
-from typer.testing import CliRunner
 
-from sendpool.cli.app import app
 from sendpool.config import Settings
 from sendpool.core.servers import Caps
 from sendpool.core.windows import windows_at
@@ -22,20 +20,16 @@ from sendpool.services.servers.checks import record_check
 from sendpool.store.ledger_sql import reserve_sync
 from sendpool.store.tables import Message, SendingServer
 from sendpool.transports.base import Health
-from tests.scenario import apply, make_campaign, smtp_server
-from tests.threaded_sink import threaded_sinks
-
-runner = CliRunner()
+from tests.support.cli_env import CliEnv
+from tests.support.scenario import apply, make_campaign, smtp_server
+from tests.support.settings import make_settings
+from tests.support.threaded_sink import threaded_sinks
 
 
 @pytest.fixture
-def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "doctor.db"
-    monkeypatch.setenv("SENDPOOL_DATABASE_URL", f"sqlite:///{path}")
-    monkeypatch.setenv("SENDPOOL_SECRET_KEY", Fernet.generate_key().decode())
-    monkeypatch.setenv("RELAY_PASSWORD", "s3cret")
-    monkeypatch.chdir(tmp_path)
-    return path
+def cli(cli: CliEnv) -> CliEnv:
+    cli.setenv("RELAY_PASSWORD", "s3cret")
+    return cli
 
 
 def opened() -> Runtime:
@@ -97,10 +91,10 @@ def detail(output: str, check: str) -> str:
     return table(output)[check][1]
 
 
-def test_a_healthy_setup_passes_and_checks_servers(db: Path) -> None:
+def test_a_healthy_setup_passes_and_checks_servers(cli: CliEnv) -> None:
     with threaded_sinks(2) as sinks:
         pool([s.port for s in sinks])
-        result = runner.invoke(app, ["doctor", "--check-servers"])
+        result = cli.invoke(["doctor", "--check-servers"])
     assert result.exit_code == 0, result.output
     assert rows(result.output) == {
         "database": "ok",
@@ -114,7 +108,7 @@ def test_a_healthy_setup_passes_and_checks_servers(db: Path) -> None:
         "server relay-1": "ok",
         "plan Marketing": "ok",
     }
-    assert detail(result.output, "schema") == "at the latest migration (0001_initial)"
+    assert detail(result.output, "schema") == "at the latest migration (0002_message_hold)"
     assert (
         detail(result.output, "secret key")
         == "from SENDPOOL_SECRET_KEY; no server has stored secrets"
@@ -128,11 +122,11 @@ def test_a_healthy_setup_passes_and_checks_servers(db: Path) -> None:
     text = flat(result.output)
     assert "Marketing, low-volume: relay-0, relay-1" in text
     assert "Marketing, burst: relay-0, relay-1" in text
-    listing = runner.invoke(app, ["servers", "list"])
+    listing = cli.invoke(["servers", "list"])
     assert listing.output.count("healthy") == 2  # the checks were recorded
 
 
-def test_a_degraded_server_and_a_full_cap_show_their_reasons(db: Path) -> None:
+def test_a_degraded_server_and_a_full_cap_show_their_reasons(cli: CliEnv) -> None:
     pool([2525, 2526, 2527], limits=[10_000, 40, 10_000])
     now = datetime.now(UTC)
     with opened() as rt:
@@ -153,7 +147,7 @@ def test_a_degraded_server_and_a_full_cap_show_their_reasons(db: Path) -> None:
             conn.execute(update(Message).where(Message.id.in_(ids)).values(**values))
 
         rt.db.transaction(hold_some)
-    result = runner.invoke(app, ["doctor"])
+    result = cli.invoke(["doctor"])
     assert result.exit_code == 0, result.output  # warnings only: the pool still sends
     assert rows(result.output) | {} == {
         "database": "ok",
@@ -174,12 +168,10 @@ def test_a_degraded_server_and_a_full_cap_show_their_reasons(db: Path) -> None:
     assert f"4 {why}" in text
 
 
-def test_a_wrong_secret_key_fails_and_says_what_to_do(
-    db: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_wrong_secret_key_fails_and_says_what_to_do(cli: CliEnv) -> None:
     pool([2525, 2526], auth=True)
-    monkeypatch.setenv("SENDPOOL_SECRET_KEY", Fernet.generate_key().decode())
-    result = runner.invoke(app, ["doctor", "--check-servers"])
+    cli.setenv("SENDPOOL_SECRET_KEY", Fernet.generate_key().decode())
+    result = cli.invoke(["doctor", "--check-servers"])
     assert result.exit_code == 1, result.output
     assert rows(result.output)["secret key"] == "fail"
     assert rows(result.output)["server checks"] == "fail"
@@ -189,9 +181,9 @@ def test_a_wrong_secret_key_fails_and_says_what_to_do(
     assert rows(result.output)["plan Marketing"] == "ok"  # the rest is still examined
 
 
-def test_json_parses_and_matches_the_table(db: Path) -> None:
+def test_json_parses_and_matches_the_table(cli: CliEnv) -> None:
     pool([2525, 2526], limits=[10_000, 0])
-    result = runner.invoke(app, ["doctor", "--json"])
+    result = cli.invoke(["doctor", "--json"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
     assert report["ok"] is True
@@ -206,22 +198,18 @@ def test_json_parses_and_matches_the_table(db: Path) -> None:
     datetime.fromisoformat(report["at"])
 
 
-def test_a_plan_that_cannot_send_fails(db: Path) -> None:
+def test_a_plan_that_cannot_send_fails(cli: CliEnv) -> None:
     with opened() as rt:
         apply(rt, {"servers": [smtp_server("relay-0", 2525, 0)], "plans": [{"name": "Lonely"}]})
-    result = runner.invoke(app, ["doctor"])
+    result = cli.invoke(["doctor"])
     assert result.exit_code == 1
     assert rows(result.output)["plan Lonely"] == "fail"
     assert "no sending server is attached to this plan" in flat(result.output)
 
 
-def test_missing_database_is_reported_not_created(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("SENDPOOL_DATABASE_URL", f"sqlite:///{tmp_path}/none.db")
-    monkeypatch.delenv("SENDPOOL_SECRET_KEY", raising=False)
-    monkeypatch.chdir(tmp_path)
-    result = runner.invoke(app, ["doctor"])
+def test_missing_database_is_reported_not_created(cli: CliEnv, tmp_path: Path) -> None:
+    cli.use(make_settings(tmp_path, database_url=f"sqlite:///{tmp_path}/none.db", secret_key=None))
+    result = cli.invoke(["doctor"])
     assert result.exit_code == 1
     assert rows(result.output) == {"database": "fail", "secret key": "warn"}
     assert "does not exist → check SENDPOOL_DATABASE_URL, or run `sendpool migrate`" in detail(
@@ -230,20 +218,20 @@ def test_missing_database_is_reported_not_created(
     assert list(tmp_path.iterdir()) == []  # neither a database nor a key file appeared
 
 
-def test_a_schema_from_another_version_fails(db: Path) -> None:
+def test_a_schema_from_another_version_fails(cli: CliEnv) -> None:
     pool([2525])
-    with sqlite3.connect(db) as conn:
+    with sqlite3.connect(cli.db) as conn:
         conn.execute("UPDATE alembic_version SET version_num = '9999_future'")
-    result = runner.invoke(app, ["doctor"])
+    result = cli.invoke(["doctor"])
     assert result.exit_code == 1
     assert rows(result.output)["schema"] == "fail"
     assert "9999_future, which this sendpool does not know" in detail(result.output, "schema")
 
 
-def test_redis_unreachable_fails(db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_redis_unreachable_fails(cli: CliEnv) -> None:
     pool([2525])
-    monkeypatch.setenv("SENDPOOL_REDIS_URL", "redis://:hunter2@127.0.0.1:1/0")
-    result = runner.invoke(app, ["doctor"])
+    cli.setenv("SENDPOOL_REDIS_URL", "redis://:hunter2@127.0.0.1:1/0")
+    result = cli.invoke(["doctor"])
     assert result.exit_code == 1
     assert rows(result.output)["redis"] == "fail"
     assert "cannot reach redis://:***@127.0.0.1:1/0" in detail(result.output, "redis")
@@ -251,10 +239,10 @@ def test_redis_unreachable_fails(db: Path, monkeypatch: pytest.MonkeyPatch) -> N
     assert "usage unknown while Redis is unreachable" in detail(result.output, "server relay-0")
 
 
-def test_redis_reachable(db: Path, monkeypatch: pytest.MonkeyPatch, redis_url: str) -> None:
+def test_redis_reachable(cli: CliEnv, redis_url: str) -> None:
     pool([2525])
-    monkeypatch.setenv("SENDPOOL_REDIS_URL", redis_url)
-    result = runner.invoke(app, ["doctor", "--json"])
+    cli.setenv("SENDPOOL_REDIS_URL", redis_url)
+    result = cli.invoke(["doctor", "--json"])
     checks: dict[str, Any] = {c["name"]: c for c in json.loads(result.output)["checks"]}
     assert checks["redis"]["status"] in ("ok", "warn"), checks["redis"]
     assert "reachable" in checks["redis"]["detail"]

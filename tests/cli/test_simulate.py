@@ -9,27 +9,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography.fernet import Fernet
-from typer.testing import CliRunner
 
-from sendpool.cli.app import app
 from sendpool.config import Settings
 from sendpool.core.servers import Caps
 from sendpool.runtime import Runtime
 from sendpool.store.ledger_sql import reserve_sync
 from sendpool.store.tables import SendingServer
-from tests.scenario import apply, smtp_server
-
-runner = CliRunner()
-
-
-@pytest.fixture
-def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "sim.db"
-    monkeypatch.setenv("SENDPOOL_DATABASE_URL", f"sqlite:///{path}")
-    monkeypatch.setenv("SENDPOOL_SECRET_KEY", Fernet.generate_key().decode())
-    monkeypatch.chdir(tmp_path)
-    return path
+from tests.support.cli_env import CliEnv
+from tests.support.scenario import apply, smtp_server
+from tests.support.settings import make_settings
 
 
 def opened() -> Runtime:
@@ -75,21 +63,19 @@ def dump(path: Path) -> list[str]:
         return list(conn.iterdump())
 
 
-def test_three_equal_servers_share_300_messages_evenly(db: Path) -> None:
+def test_three_equal_servers_share_300_messages_evenly(cli: CliEnv) -> None:
     pool([smtp_server(f"relay-{i}", 2525 + i, 10_000) for i in range(3)])
-    result = runner.invoke(app, ["simulate", "--plan", "Marketing", "--messages", "300"])
+    result = cli.invoke(["simulate", "--plan", "Marketing", "--messages", "300"])
     assert result.exit_code == 0, result.output
     assert split(result.output) == {"relay-0": 100, "relay-1": 100, "relay-2": 100}
     assert result.output.count("33.3 %") == 3
     assert "300 is below the burst threshold of 5,000" in result.output
     assert "nothing was sent or written" in result.output
-    again = runner.invoke(
-        app, ["simulate", "--plan", "Marketing", "--messages", "300", "--workers", "4"]
-    )
+    again = cli.invoke(["simulate", "--plan", "Marketing", "--messages", "300", "--workers", "4"])
     assert split(again.output) == split(result.output)
 
 
-def test_a_warming_server_is_skipped_for_a_burst_with_its_reason(db: Path) -> None:
+def test_a_warming_server_is_skipped_for_a_burst_with_its_reason(cli: CliEnv) -> None:
     today = datetime.now(UTC).date().isoformat()
     warm = {"start_daily": 50, "growth_percent": 50, "target_daily": 50_000, "started_on": today}
     pool(
@@ -100,24 +86,22 @@ def test_a_warming_server_is_skipped_for_a_burst_with_its_reason(db: Path) -> No
         ],
         burst_threshold=200,
     )
-    burst = runner.invoke(app, ["simulate", "--plan", "Marketing", "--messages", "300"])
+    burst = cli.invoke(["simulate", "--plan", "Marketing", "--messages", "300"])
     assert burst.exit_code == 0, burst.output
     assert "300 is at or above the burst threshold of 200" in burst.output
     assert split(burst.output) == {"relay-0": 150, "relay-1": 150, "warm": 0}
     assert "warm: 300 message(s): warming: skipped for burst send" in burst.output
-    low = runner.invoke(
-        app, ["simulate", "--plan", "Marketing", "--messages", "300", "--low-volume"]
-    )
+    low = cli.invoke(["simulate", "--plan", "Marketing", "--messages", "300", "--low-volume"])
     # Low-volume sends fill the warming server's warm-up cap first, then the others.
     assert split(low.output) == {"relay-0": 125, "relay-1": 125, "warm": 50}
     assert "warm-up cap 50/50 used" in low.output
 
 
-def test_a_full_cap_shows_its_reason_and_the_overflow_waits(db: Path) -> None:
+def test_a_full_cap_shows_its_reason_and_the_overflow_waits(cli: CliEnv) -> None:
     pool([smtp_server("small", 2525, 40), smtp_server("used", 2526, 100)])
     use("used", 60)  # already sent today: the simulation starts from the real ledger
-    before = dump(db)
-    result = runner.invoke(app, ["simulate", "--plan", "Marketing", "--messages", "300"])
+    before = dump(cli.db)
+    result = cli.invoke(["simulate", "--plan", "Marketing", "--messages", "300"])
     assert result.exit_code == 0, result.output
     assert split(result.output) == {"small": 40, "used": 40}
     assert "small: " in result.output and "daily cap 40/40 used" in result.output
@@ -127,22 +111,22 @@ def test_a_full_cap_shows_its_reason_and_the_overflow_waits(db: Path) -> None:
     waits = re.findall(r"^\s+([\d,]+) until (\S+ \S+) UTC: waiting: ", result.output, re.M)
     assert waits and sum(int(n) for n, _ in waits) == 220
     assert all(until > midnight for _, until in waits)
-    assert dump(db) == before
+    assert dump(cli.db) == before
 
 
-def test_nothing_is_written(db: Path) -> None:
+def test_nothing_is_written(cli: CliEnv) -> None:
     pool([smtp_server(f"relay-{i}", 2525 + i, 10_000) for i in range(3)])
     use("relay-1", 5)
-    before = dump(db)
+    before = dump(cli.db)
     for args in (["--messages", "1000", "--burst"], ["--messages", "20000", "--workers", "3"]):
-        result = runner.invoke(app, ["simulate", "--plan", "Marketing", *args])
+        result = cli.invoke(["simulate", "--plan", "Marketing", *args])
         assert result.exit_code == 0, result.output
-    assert dump(db) == before
+    assert dump(cli.db) == before
 
 
-def test_unknown_plan_is_a_clear_error(db: Path) -> None:
+def test_unknown_plan_is_a_clear_error(cli: CliEnv) -> None:
     pool([smtp_server("relay-0", 2525)])
-    result = runner.invoke(app, ["simulate", "--plan", "Nope", "--messages", "10"])
+    result = cli.invoke(["simulate", "--plan", "Nope", "--messages", "10"])
     assert result.exit_code == 2
     assert "unknown plan 'Nope'; known plans: Marketing" in result.output
 
@@ -158,26 +142,25 @@ def test_unknown_plan_is_a_clear_error(db: Path) -> None:
         (["--messages", "10", "--burst", "--low-volume"], "choose one of --burst and --low-volume"),
     ],
 )
-def test_bad_arguments_are_clear_errors(db: Path, args: list[str], message: str) -> None:
+def test_bad_arguments_are_clear_errors(cli: CliEnv, args: list[str], message: str) -> None:
     pool([smtp_server("relay-0", 2525)])
-    result = runner.invoke(app, ["simulate", "--plan", "Marketing", *args])
+    result = cli.invoke(["simulate", "--plan", "Marketing", *args])
     assert result.exit_code == 2, result.output
     assert message in result.output
 
 
-def test_a_missing_database_is_not_created(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SENDPOOL_DATABASE_URL", f"sqlite:///{tmp_path}/none.db")
-    monkeypatch.setenv("SENDPOOL_SECRET_KEY", Fernet.generate_key().decode())
-    result = runner.invoke(app, ["simulate", "--plan", "Marketing", "--messages", "10"])
+def test_a_missing_database_is_not_created(cli: CliEnv, tmp_path: Path) -> None:
+    cli.use(make_settings(tmp_path, database_url=f"sqlite:///{tmp_path}/none.db"))
+    result = cli.invoke(["simulate", "--plan", "Marketing", "--messages", "10"])
     assert result.exit_code == 2 and "does not exist" in " ".join(result.output.split())
     assert not (tmp_path / "none.db").exists()
 
 
-def test_names_are_shown_as_written(db: Path) -> None:
+def test_names_are_shown_as_written(cli: CliEnv) -> None:
     pool([smtp_server("relay-[eu]", 2525, 10)])
-    result = runner.invoke(app, ["simulate", "--plan", "Marketing", "--messages", "11"])
+    result = cli.invoke(["simulate", "--plan", "Marketing", "--messages", "11"])
     assert result.exit_code == 0, result.output
     assert split(result.output) == {"relay-[eu]": 10}
     assert "relay-[eu]: 1 message(s): daily cap 10/10 used" in result.output
-    doctor = runner.invoke(app, ["doctor"])
+    doctor = cli.invoke(["doctor"])
     assert "Marketing, burst: relay-[eu]\n" in doctor.output

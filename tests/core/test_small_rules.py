@@ -8,7 +8,7 @@ from sendpool.core.plans import resolve_plan
 from sendpool.core.quota import Denial, grantable
 from sendpool.core.ratelimit import gcra
 from sendpool.core.retry import RetryPolicy
-from sendpool.core.rotation import deal, rotate
+from sendpool.core.selectors.round_robin import deal, rotate
 from sendpool.core.servers import Caps, Usage
 
 NOW = datetime(2026, 11, 27, tzinfo=UTC)

@@ -6,13 +6,16 @@ import asyncio
 import email
 from collections import Counter
 
+import pytest
 from sqlalchemy import select
 
 from sendpool.runtime import Runtime
 from sendpool.sinks import SmtpSink
 from sendpool.store.tables import Message, SendingServer
-from tests.conftest import StartSinks
-from tests.scenario import make_campaign, pool_of_sinks, report, send_until_settled
+from tests.support.scenario import make_campaign, pool_of_sinks, report, send_until_settled
+from tests.support.sinks import StartSinks
+
+pytestmark = pytest.mark.slow
 
 N = 3000
 

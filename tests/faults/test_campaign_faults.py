@@ -11,6 +11,7 @@ from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 
 from sendpool.core.windows import windows_at
@@ -19,11 +20,11 @@ from sendpool.services.campaigns.report import campaign_report
 from sendpool.sinks import SmtpSink
 from sendpool.store.ledger_sql import usage_sync
 from sendpool.store.tables import Message, SendingServer
-from tests.conftest import make_settings
-from tests.faulty_smtp import Connect, Data, Fault, FaultyServer, Moment
-from tests.live_process import SENDPOOL
-from tests.scenario import apply, make_campaign, report, send_until_settled, smtp_server
-from tests.threaded_sink import threaded_sinks
+from tests.support.faulty_smtp import Connect, Data, Fault, FaultyServer, Moment
+from tests.support.live_process import SENDPOOL
+from tests.support.scenario import apply, make_campaign, report, send_until_settled, smtp_server
+from tests.support.settings import make_settings
+from tests.support.threaded_sink import threaded_sinks
 
 
 def health_of(rt: Runtime, name: str) -> str:
@@ -38,6 +39,7 @@ def ids_of(servers: list[FaultyServer]) -> Counter[str]:
     return Counter(r.message_id for s in servers for r in s.received if r.message_id)
 
 
+@pytest.mark.slow
 async def test_5000_messages_over_a_refusing_a_flaky_and_a_healthy_server(tmp_path: Path) -> None:
     rt = Runtime.open(make_settings(tmp_path, retry_base_seconds=0.2, retry_max_delay_seconds=1.0))
 
@@ -132,6 +134,7 @@ async def test_a_degraded_server_comes_back_when_its_check_passes(tmp_path: Path
         rt.close()
 
 
+@pytest.mark.slow
 def test_a_worker_killed_mid_campaign_loses_nothing(tmp_path: Path) -> None:
     settings = make_settings(tmp_path, lease_seconds=3.0)
     env = {

@@ -17,10 +17,10 @@ from sendpool.runtime import Runtime
 from sendpool.sinks import SmtpSink
 from sendpool.store.ledger_sql import usage_sync
 from sendpool.store.tables import DeliveryEvent, Message, SendingServer, Suppression
-from tests.conftest import make_settings
-from tests.faulty_smtp import BUSY_GREETING, Data, Fault, FaultyServer, Tls
-from tests.loopback import TlsKit, refusing_port
-from tests.scenario import apply, make_campaign, smtp_server
+from tests.support.faulty_smtp import BUSY_GREETING, Data, Fault, FaultyServer, Tls
+from tests.support.loopback import TlsKit, refusing_port
+from tests.support.scenario import apply, make_campaign, smtp_server
+from tests.support.settings import make_settings
 
 
 @dataclass

@@ -14,7 +14,7 @@ from sendpool.core.servers import SendClass, ServerView
 from sendpool.core.warmup import WarmupSchedule
 from sendpool.pipeline.dispatch import Dispatcher
 from sendpool.store.ledger_memory import MemoryLedger
-from tests.pipeline.dispatch_helpers import NOW, job, pool_state
+from tests.support.dispatch_helpers import NOW, job, pool_state
 
 CLASSES = st.sampled_from([SendClass.LOW_VOLUME, SendClass.BURST])
 

@@ -14,8 +14,8 @@ import pytest
 import redis
 
 from sendpool.config import Settings
-from tests.conftest import make_settings
-from tests.scale.services import PgDatabases, PrivateRedis, private_redis
+from tests.support.services import PgDatabases, PrivateRedis, private_redis
+from tests.support.settings import make_settings
 
 
 @pytest.fixture(scope="session")

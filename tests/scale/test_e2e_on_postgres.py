@@ -6,6 +6,8 @@ import pytest
 
 from tests.e2e.test_campaign_e2e import *  # noqa: F403
 
+pytestmark = [pytest.mark.services, pytest.mark.slow]
+
 
 @pytest.fixture(params=["postgresql", "postgresql+redis"])
 def backend(request: pytest.FixtureRequest) -> str:

@@ -14,11 +14,16 @@ import pytest
 from sendpool.runtime import Runtime
 from sendpool.services.campaigns.report import CampaignReport
 from sendpool.sinks import SmtpSink
-from tests.scale.services import PrivateRedis, private_redis
-from tests.scale.test_many_workers import noon_zone
-from tests.scale.workers import make_ledger_whole, wait_until_settled, worker_env, workers
-from tests.scenario import make_campaign, pool_of_sinks
-from tests.threaded_sink import threaded_sinks
+from tests.support.scenario import make_campaign, pool_of_sinks
+from tests.support.services import PrivateRedis, private_redis
+from tests.support.threaded_sink import threaded_sinks
+from tests.support.workers import (
+    make_ledger_whole,
+    noon_zone,
+    wait_until_settled,
+    worker_env,
+    workers,
+)
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 

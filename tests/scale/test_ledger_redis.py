@@ -16,10 +16,10 @@ from sendpool.core.ratelimit import gcra
 from sendpool.core.servers import Caps, Usage
 from sendpool.core.windows import ServerWindows, windows_at
 from sendpool.store.ledger_redis import Keys, RedisLedger
-from tests import ledger_contract as contract
-from tests.scale.services import PrivateRedis
+from tests.support import ledger_contract as contract
+from tests.support.services import PrivateRedis
 
-pytestmark = pytest.mark.services
+pytestmark = [pytest.mark.services, pytest.mark.slow]
 
 # In the future: Redis expires keys by its own clock.
 NOW = datetime(2030, 11, 27, 18, 10, tzinfo=UTC)

@@ -13,10 +13,16 @@ from sqlalchemy import select, text
 from sendpool.core.windows import day_window
 from sendpool.runtime import Runtime
 from sendpool.store.tables import Message
-from tests.live_process import free_port
-from tests.scale.workers import make_ledger_whole, wait_until_settled, worker_env, workers
-from tests.scenario import make_campaign, pool_of_sinks
-from tests.threaded_sink import threaded_sinks
+from tests.support.live_process import free_port
+from tests.support.scenario import make_campaign, pool_of_sinks
+from tests.support.threaded_sink import threaded_sinks
+from tests.support.workers import (
+    make_ledger_whole,
+    noon_zone,
+    wait_until_settled,
+    worker_env,
+    workers,
+)
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 
@@ -27,12 +33,6 @@ CAPS = [5000, 5000, 2000]
 @pytest.fixture
 def backend() -> str:
     return "postgresql+redis"
-
-
-def noon_zone(now: datetime) -> str:
-    """A zone where it is about noon, so no day window ends while the test runs."""
-    offset = 12 - now.hour  # -11 .. +12, every one an Etc/GMT zone
-    return "UTC" if offset == 0 else f"Etc/GMT{'-' if offset > 0 else '+'}{abs(offset)}"
 
 
 def test_four_workers_fill_each_cap_exactly_and_queue_the_rest(

@@ -28,8 +28,8 @@ from sendpool.store.ledger_sql import SqlLedger
 from sendpool.store.queue import SqlQueue, claim_sync
 from sendpool.store.recount import SqlRecount
 from sendpool.store.tables import Base, RotationCursor, table
-from tests.scale.services import PgDatabases, PrivateRedis
-from tests.scenario import apply, make_campaign, smtp_server
+from tests.support.scenario import apply, make_campaign, smtp_server
+from tests.support.services import PgDatabases, PrivateRedis
 
 pytestmark = pytest.mark.services
 
@@ -56,6 +56,7 @@ def _open(url: str, start: Event, out: multiprocessing.Queue) -> None:  # type: 
         out.put(repr(exc))
 
 
+@pytest.mark.slow
 def test_workers_starting_together_on_an_empty_database_migrate_it_once(
     pg_databases: PgDatabases,
 ) -> None:
@@ -215,6 +216,7 @@ def contender(
     out.put(asyncio.run(main()))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["sql", "redis"])
 def test_two_processes_never_exceed_the_cap(
     kind: str, pg_database: str, redis_server: PrivateRedis

@@ -23,10 +23,10 @@ from sendpool.runtime import Runtime
 from sendpool.store.ledger_redis import Keys, RedisLedger
 from sendpool.store.recount import SqlRecount
 from sendpool.store.tables import Message, SendingServer
-from tests.scale.services import PrivateRedis, private_redis, redis_server_binary
-from tests.scenario import apply, make_campaign, smtp_server
+from tests.support.scenario import apply, make_campaign, smtp_server
+from tests.support.services import PrivateRedis, private_redis, redis_server_binary
 
-pytestmark = pytest.mark.services
+pytestmark = [pytest.mark.services, pytest.mark.slow]
 
 
 def now_mid_hour() -> datetime:

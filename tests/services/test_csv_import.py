@@ -13,7 +13,7 @@ from sendpool.errors import CsvImportError
 from sendpool.runtime import Runtime
 from sendpool.services.lists.imports import get_or_create_list, import_csv
 from sendpool.store.tables import MailingList, Subscriber
-from tests.scenario import apply
+from tests.support.scenario import apply
 
 NOW = datetime(2026, 11, 27, tzinfo=UTC)
 

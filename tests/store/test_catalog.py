@@ -9,7 +9,7 @@ from sqlalchemy import Connection, insert, select, update
 from sendpool.runtime import Runtime
 from sendpool.store.catalog import load_pool
 from sendpool.store.tables import DeliveryEvent, Message, SendingServer
-from tests.scenario import apply, make_campaign, smtp_server
+from tests.support.scenario import apply, make_campaign, smtp_server
 
 
 def test_a_day_over_the_bounce_gate_holds_the_warmup_back(runtime: Runtime) -> None:

@@ -16,8 +16,8 @@ from sendpool.store.launches import (
     launch_batches,
 )
 from sendpool.store.tables import Campaign, Message
-from tests.scenario import apply, make_campaign, send_until_settled, smtp_server
-from tests.threaded_sink import threaded_sinks
+from tests.support.scenario import apply, make_campaign, send_until_settled, smtp_server
+from tests.support.threaded_sink import threaded_sinks
 
 LATER = timedelta(seconds=STALE_LAUNCH_SECONDS + 1)
 

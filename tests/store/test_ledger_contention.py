@@ -8,6 +8,8 @@ import random
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from sendpool.core.servers import Caps
 from sendpool.core.windows import windows_at
 from sendpool.store.database import Database
@@ -43,6 +45,7 @@ def contender(
     out.put(asyncio.run(main()))
 
 
+@pytest.mark.slow
 def test_two_processes_never_exceed_the_cap(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/race.db"
     Database.open(url).close()  # schema once, before the race

@@ -8,7 +8,7 @@ from sendpool.core.servers import Caps
 from sendpool.core.windows import windows_at
 from sendpool.runtime import Runtime
 from sendpool.store.ledger_sql import SqlLedger, purge_expired_sync
-from tests import ledger_contract as contract
+from tests.support import ledger_contract as contract
 
 NOW = datetime(2026, 11, 27, 18, 10, tzinfo=UTC)
 

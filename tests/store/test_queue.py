@@ -10,7 +10,7 @@ from sendpool.runtime import Runtime
 from sendpool.store.queue import SqlQueue
 from sendpool.store.records import MessageUpdate, RecordBatch
 from sendpool.store.tables import Message
-from tests.scenario import apply, make_campaign, smtp_server
+from tests.support.scenario import apply, make_campaign, smtp_server
 
 
 def setup(rt: Runtime, n: int) -> None:

@@ -10,13 +10,12 @@ import pytest
 from sendpool.core.outcomes import OutcomeKind, Stage
 from sendpool.transports.mailgun import MailgunTransport
 from sendpool.transports.registry import ServerSettingsError, build_transport, validate_settings
-from tests.fakes.http_fake import Reply
-from tests.fakes.mailgun import MailgunFake
-from tests.fakes.messages import outgoing
+from tests.support.fakes.http_fake import Reply
+from tests.support.fakes.mailgun import MailgunFake
+from tests.support.fakes.messages import outgoing
+from tests.support.vendor_specs import vendor_spec
 
-from .vendor_specs import vendor_spec
-
-pytest_plugins = ["tests.fakes.fixtures"]
+pytest_plugins = ["tests.support.fakes.fixtures"]
 
 
 def mailgun_transport(base_url: str, *, key: str = "key-mailgun-test", **settings: Any) -> Any:

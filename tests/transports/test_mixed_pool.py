@@ -13,12 +13,14 @@ from sqlalchemy import select
 
 from sendpool.runtime import Runtime
 from sendpool.store.tables import Message, SendingServer
-from tests.conftest import StartSinks, make_settings
-from tests.fakes.mailgun import MailgunFake
-from tests.fakes.moto_ses import MotoSes
-from tests.scenario import apply, make_campaign, send_until_settled, smtp_server
+from tests.support.cli_env import CliEnv
+from tests.support.fakes.mailgun import MailgunFake
+from tests.support.fakes.moto_ses import MotoSes
+from tests.support.scenario import apply, make_campaign, send_until_settled, smtp_server
+from tests.support.settings import make_settings
+from tests.support.sinks import StartSinks
 
-pytest_plugins = ["tests.fakes.fixtures"]
+pytest_plugins = ["tests.support.fakes.fixtures"]
 
 KEY_ID, SECRET = "AKIAFAKEMIXED000TEST", "mixed-pool-secret"
 
@@ -30,6 +32,7 @@ def rt(tmp_path: Path) -> Iterator[Runtime]:
     runtime.close()
 
 
+@pytest.mark.slow
 async def test_2000_messages_rotate_evenly_over_smtp_ses_and_mailgun(
     rt: Runtime, sinks: StartSinks, moto_ses: MotoSes, mailgun_fake: MailgunFake
 ) -> None:
@@ -97,33 +100,25 @@ async def test_2000_messages_rotate_evenly_over_smtp_ses_and_mailgun(
 
 
 def test_servers_test_sends_through_a_vendor_and_prints_its_message_id(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mailgun_fake: MailgunFake
+    tmp_path: Path, cli: CliEnv, mailgun_fake: MailgunFake
 ) -> None:
-    from typer.testing import CliRunner
-
-    from sendpool.cli.app import app
-
-    settings = make_settings(tmp_path)
-    monkeypatch.setenv("SENDPOOL_DATABASE_URL", settings.database_url)
-    monkeypatch.setenv("SENDPOOL_SECRET_KEY", settings.secret_key or "")
-    monkeypatch.setenv("MAILGUN_KEY", mailgun_fake.api_key)
+    cli.setenv("MAILGUN_KEY", mailgun_fake.api_key)
     pool = tmp_path / "pool.toml"
     pool.write_text(
         f'[[servers]]\nname = "mailgun"\ntype = "mailgun"\ndomain = "{mailgun_fake.domain}"\n'
         f'base_url = "{mailgun_fake.url}"\napi_key_env = "MAILGUN_KEY"\nsending_limit = 10\n'
         'default_from_email = "ops@example.com"\n'
     )
-    runner = CliRunner()
-    assert runner.invoke(app, ["pool", "apply", str(pool)]).exit_code == 0
-    result = runner.invoke(app, ["servers", "test", "mailgun", "--send-to", "you@example.com"])
+    assert cli.invoke(["pool", "apply", str(pool)]).exit_code == 0
+    result = cli.invoke(["servers", "test", "mailgun", "--send-to", "you@example.com"])
     assert result.exit_code == 0, result.output
     assert "test email accepted; message id: 20261127.1@" in result.output.replace("\n", "")
     assert mailgun_fake.accepted[0][0] == "you@example.com"
-    listing = runner.invoke(app, ["servers", "list"])
+    listing = cli.invoke(["servers", "list"])
     for output in (result.output, listing.output):
         assert mailgun_fake.api_key not in output, "a secret was printed"
-    monkeypatch.setenv("MAILGUN_KEY", "wrong-key")
-    runner.invoke(app, ["pool", "apply", str(pool)])
-    refused = runner.invoke(app, ["servers", "test", "mailgun", "--send-to", "you@example.com"])
+    cli.setenv("MAILGUN_KEY", "wrong-key")
+    cli.invoke(["pool", "apply", str(pool)])
+    refused = cli.invoke(["servers", "test", "mailgun", "--send-to", "you@example.com"])
     assert refused.exit_code == 1 and "401" in refused.output
     assert "wrong-key" not in refused.output

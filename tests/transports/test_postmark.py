@@ -10,13 +10,12 @@ import pytest
 from sendpool.core.outcomes import OutcomeKind, Stage
 from sendpool.transports.postmark import build_payload, classify_postmark
 from sendpool.transports.registry import ServerSettingsError, build_transport, validate_settings
-from tests.fakes.http_fake import Reply
-from tests.fakes.messages import outgoing
-from tests.fakes.postmark import PostmarkFake, error
+from tests.support.fakes.http_fake import Reply
+from tests.support.fakes.messages import outgoing
+from tests.support.fakes.postmark import PostmarkFake, error
+from tests.support.vendor_specs import vendor_spec
 
-from .vendor_specs import vendor_spec
-
-pytest_plugins = ["tests.fakes.fixtures"]
+pytest_plugins = ["tests.support.fakes.fixtures"]
 
 
 def postmark_transport(

@@ -11,13 +11,12 @@ import pytest
 from sendpool.core.outcomes import OutcomeKind, Stage
 from sendpool.transports.registry import ServerSettingsError, build_transport, validate_settings
 from sendpool.transports.sendgrid import SendgridTransport
-from tests.fakes.http_fake import Reply
-from tests.fakes.messages import outgoing
-from tests.fakes.sendgrid import SendgridFake, errors
+from tests.support.fakes.http_fake import Reply
+from tests.support.fakes.messages import outgoing
+from tests.support.fakes.sendgrid import SendgridFake, errors
+from tests.support.vendor_specs import vendor_spec
 
-from .vendor_specs import vendor_spec
-
-pytest_plugins = ["tests.fakes.fixtures"]
+pytest_plugins = ["tests.support.fakes.fixtures"]
 
 
 def sendgrid_transport(base_url: str, *, key: str = "SG.test-key.sendpool") -> Any:

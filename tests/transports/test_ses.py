@@ -14,13 +14,12 @@ from moto.ses.models import ses_backends
 from sendpool.core.outcomes import OutcomeKind, Stage
 from sendpool.transports.registry import ServerSettingsError, build_transport, validate_settings
 from sendpool.transports.ses import QUOTA_WAIT, RATE_WAIT, classify_ses, error_parts
-from tests.fakes.messages import outgoing
-from tests.fakes.moto_ses import MotoSes
-from tests.fakes.ses import SesFake, ses_error
+from tests.support.fakes.messages import outgoing
+from tests.support.fakes.moto_ses import MotoSes
+from tests.support.fakes.ses import SesFake, ses_error
+from tests.support.vendor_specs import vendor_spec
 
-from .vendor_specs import vendor_spec
-
-pytest_plugins = ["tests.fakes.fixtures"]
+pytest_plugins = ["tests.support.fakes.fixtures"]
 
 REGION = "eu-west-1"
 KEY_ID = "AKIAFAKESES0000TEST"

@@ -11,7 +11,7 @@ import pytest
 
 from sendpool.core.outcomes import OutcomeKind, Stage
 from sendpool.transports.smtp import dot_stuff
-from tests.faulty_smtp import (
+from tests.support.faulty_smtp import (
     BUSY_GREETING,
     CLOSE,
     OK,
@@ -22,8 +22,8 @@ from tests.faulty_smtp import (
     Moment,
     Tls,
 )
-from tests.loopback import TlsKit, refusing_port
-from tests.smtp_fixtures import (  # noqa: F401
+from tests.support.loopback import TlsKit, refusing_port
+from tests.support.smtp_fixtures import (  # noqa: F401
     PASSWORD,
     STALL_TIMEOUT,
     USER,

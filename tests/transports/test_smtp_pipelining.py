@@ -13,9 +13,9 @@ import pytest
 
 from sendpool.core.outcomes import OutcomeKind, Stage
 from sendpool.transports.smtp import SmtpTransport
-from tests.faulty_smtp import Fault, FaultyServer
-from tests.loopback import TlsKit
-from tests.smtp_fixtures import (  # noqa: F401
+from tests.support.faulty_smtp import Fault, FaultyServer
+from tests.support.loopback import TlsKit
+from tests.support.smtp_fixtures import (  # noqa: F401
     OpenTransport,
     make_message,
     open_transport_fixture,

@@ -10,8 +10,8 @@ from sendpool.services.access import admins
 from sendpool.services.tenancy.plans import list_plans
 from sendpool.store.tables import AdminUser, AuditEntry, table
 from sendpool.web.session import COOKIE
-from tests.api.world import client_for
-from tests.web.conftest import EMAIL, PASSWORD, Web
+from tests.support.admin_world import EMAIL, PASSWORD, Web
+from tests.support.world import client_for
 
 
 def _user(web: Web) -> tuple[int, datetime | None]:

@@ -20,9 +20,9 @@ from sendpool.config import Settings
 from sendpool.runtime import Runtime
 from sendpool.services.access import admins
 from sendpool.services.tenancy import customers
-from tests.live_process import SENDPOOL
-from tests.threaded_sink import threaded_sinks
-from tests.web.live_serve import CHROMIUM_ARGS, ensure_chromium, save_screenshots, serving
+from tests.support.live_process import SENDPOOL
+from tests.support.live_serve import CHROMIUM_ARGS, ensure_chromium, save_screenshots, serving
+from tests.support.threaded_sink import threaded_sinks
 
 pytestmark = pytest.mark.slow
 

@@ -4,24 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-from cryptography.fernet import Fernet
 from sqlalchemy import create_engine, select, update
-from typer.testing import CliRunner
 
-from sendpool.cli.app import app
 from sendpool.store.tables import AdminUser, table
-
-runner = CliRunner()
-
-
-@pytest.fixture
-def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "cli.db"
-    monkeypatch.setenv("SENDPOOL_DATABASE_URL", f"sqlite:///{path}")
-    monkeypatch.setenv("SENDPOOL_SECRET_KEY", Fernet.generate_key().decode())
-    monkeypatch.chdir(tmp_path)
-    return path
+from tests.support.cli_env import CliEnv
 
 
 def users(db: Path) -> list[tuple[str, str, int]]:
@@ -30,55 +16,51 @@ def users(db: Path) -> list[tuple[str, str, int]]:
         return [(r[0], r[1], r[2]) for r in rows]
 
 
-def test_create_prompts_twice_and_stores_only_an_argon2_hash(db: Path) -> None:
-    result = runner.invoke(
-        app, ["admin", "create", "Ops@Example.com"], input="long enough pw\nlong enough pw\n"
+def test_create_prompts_twice_and_stores_only_an_argon2_hash(cli: CliEnv) -> None:
+    result = cli.invoke(
+        ["admin", "create", "Ops@Example.com"], input="long enough pw\nlong enough pw\n"
     )
     assert result.exit_code == 0, result.output
-    ((email, password_hash, _),) = users(db)
+    ((email, password_hash, _),) = users(cli.db)
     assert email == "ops@example.com"
     assert password_hash.startswith("$argon2id$") and "long enough pw" not in password_hash
 
 
-def test_create_refuses_differing_short_or_taken_passwords_and_emails(db: Path) -> None:
-    differ = runner.invoke(
-        app, ["admin", "create", "a@example.com"], input="long enough 1\nlong enough 2\n"
+def test_create_refuses_differing_short_or_taken_passwords_and_emails(cli: CliEnv) -> None:
+    differ = cli.invoke(
+        ["admin", "create", "a@example.com"], input="long enough 1\nlong enough 2\n"
     )
     assert differ.exit_code == 2 and "differ" in differ.output
-    short = runner.invoke(
-        app, ["admin", "create", "a@example.com", "--password-stdin"], input="short\n"
-    )
+    short = cli.invoke(["admin", "create", "a@example.com", "--password-stdin"], input="short\n")
     assert short.exit_code == 2 and "at least 10" in short.output
-    bad = runner.invoke(
-        app, ["admin", "create", "not-an-email", "--password-stdin"], input="long enough pw\n"
+    bad = cli.invoke(
+        ["admin", "create", "not-an-email", "--password-stdin"], input="long enough pw\n"
     )
     assert bad.exit_code == 2 and "email" in bad.output
-    assert users(db) == []
-    ok = runner.invoke(
-        app, ["admin", "create", "a@example.com", "--password-stdin"], input="long enough pw\n"
+    assert users(cli.db) == []
+    ok = cli.invoke(
+        ["admin", "create", "a@example.com", "--password-stdin"], input="long enough pw\n"
     )
     assert ok.exit_code == 0, ok.output
-    again = runner.invoke(
-        app, ["admin", "create", "A@example.com", "--password-stdin"], input="long enough pw\n"
+    again = cli.invoke(
+        ["admin", "create", "A@example.com", "--password-stdin"], input="long enough pw\n"
     )
     assert again.exit_code == 2 and "already exists" in again.output
 
 
-def test_list_unlock_and_password(db: Path) -> None:
-    runner.invoke(
-        app, ["admin", "create", "a@example.com", "--password-stdin"], input="long enough pw\n"
-    )
-    with create_engine(f"sqlite:///{db}").begin() as c:
+def test_list_unlock_and_password(cli: CliEnv) -> None:
+    cli.invoke(["admin", "create", "a@example.com", "--password-stdin"], input="long enough pw\n")
+    with create_engine(f"sqlite:///{cli.db}").begin() as c:
         c.execute(update(table(AdminUser)).values(failed_logins=5))
-    listed = runner.invoke(app, ["admin", "list"])
+    listed = cli.invoke(["admin", "list"])
     assert listed.exit_code == 0 and "a@example.com" in listed.output
-    assert runner.invoke(app, ["admin", "unlock", "a@example.com"]).exit_code == 0
-    assert users(db)[0][2] == 0
-    before = users(db)[0][1]
-    changed = runner.invoke(
-        app, ["admin", "password", "a@example.com", "--password-stdin"], input="another long one\n"
+    assert cli.invoke(["admin", "unlock", "a@example.com"]).exit_code == 0
+    assert users(cli.db)[0][2] == 0
+    before = users(cli.db)[0][1]
+    changed = cli.invoke(
+        ["admin", "password", "a@example.com", "--password-stdin"], input="another long one\n"
     )
     assert changed.exit_code == 0, changed.output
-    assert users(db)[0][1] != before
-    missing = runner.invoke(app, ["admin", "unlock", "b@example.com"])
+    assert users(cli.db)[0][1] != before
+    missing = cli.invoke(["admin", "unlock", "b@example.com"])
     assert missing.exit_code == 2 and "no admin user" in missing.output

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sendpool.services.servers.queries import get_server, list_server_details
 from sendpool.services.tenancy.plans import get_plan
 from sendpool.store.tables import SendingServer
-from tests.web.conftest import BOUNCE_SECRET, Web
+from tests.support.admin_world import BOUNCE_SECRET, Web
 
 _ERROR = re.compile(r'data-error-for="([^"]+)">([^<]*)<')
 

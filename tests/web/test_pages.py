@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from tests.api.world import ALL_SECRETS
-from tests.web.conftest import BOUNCE_SECRET, SKIP_REASON, Web
+from tests.support.admin_world import BOUNCE_SECRET, SKIP_REASON, Web
+from tests.support.world import ALL_SECRETS
 
 # (path with {ids}, a text the page must show)
 PAGES = [

@@ -11,7 +11,7 @@ import base64
 import itertools
 from typing import Any
 
-from tests.fakes.http_fake import FakeVendor, Reply, Request
+from tests.support.fakes.http_fake import FakeVendor, Reply, Request
 
 
 def ses_error(status: int, code: str, message: str) -> Reply:

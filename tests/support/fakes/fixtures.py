@@ -10,12 +10,12 @@ from contextlib import contextmanager
 import pytest
 from moto.server import ThreadedMotoServer
 
-from tests.fakes.http_fake import HOST, FakeVendor
-from tests.fakes.mailgun import MailgunFake
-from tests.fakes.moto_ses import MotoSes
-from tests.fakes.postmark import PostmarkFake
-from tests.fakes.sendgrid import SendgridFake
-from tests.fakes.ses import SesFake
+from tests.support.fakes.http_fake import HOST, FakeVendor
+from tests.support.fakes.mailgun import MailgunFake
+from tests.support.fakes.moto_ses import MotoSes
+from tests.support.fakes.postmark import PostmarkFake
+from tests.support.fakes.sendgrid import SendgridFake
+from tests.support.fakes.ses import SesFake
 
 
 @contextmanager

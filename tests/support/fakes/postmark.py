@@ -11,7 +11,7 @@ import uuid
 from email.utils import parseaddr
 from typing import Any
 
-from tests.fakes.http_fake import FakeVendor, Reply, Request, valid_address
+from tests.support.fakes.http_fake import FakeVendor, Reply, Request, valid_address
 
 
 def error(status: int, code: int, message: str) -> Reply:

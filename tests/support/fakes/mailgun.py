@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from email.parser import BytesHeaderParser
 
-from tests.fakes.http_fake import FakeVendor, Reply, Request, valid_address
+from tests.support.fakes.http_fake import FakeVendor, Reply, Request, valid_address
 
 _DISPOSITION = re.compile(r'(name|filename)="([^"]*)"')
 

@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session, TLSSetupException
 
-from tests.loopback import HOST, TlsKit
+from tests.support.loopback import HOST, TlsKit
 
 Stage = Literal["connect", "starttls", "auth", "rcpt", "data"]
 

@@ -1,4 +1,4 @@
-"""PostgreSQL databases made per test from a migrated template, and private redis-servers.
+"""The machine's services: reachability checks, per-test PostgreSQL databases, private Redis.
 
 The machine's PostgreSQL and Redis are shared with other people's test runs:
 every test here gets a database of its own (CREATE DATABASE ... TEMPLATE is a
@@ -24,8 +24,29 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
 from sendpool.store.db import make_engine, migrate, normalise_url
-from tests.conftest import PG_URL, REQUIRE_SERVICES, require_service
-from tests.live_process import free_port
+from tests.support.live_process import free_port
+
+REQUIRE_SERVICES = os.environ.get("SENDPOOL_REQUIRE_SERVICES") == "1"
+PG_URL = os.environ.get("SENDPOOL_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("SENDPOOL_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def _reachable(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def require_service(name: str, host: str, port: int) -> None:
+    """Skip with the reason printed, unless CI says the service must be there."""
+    if _reachable(host, port):
+        return
+    message = f"{name} is not reachable on {host}:{port}"
+    if REQUIRE_SERVICES:
+        pytest.fail(f"{message}, and SENDPOOL_REQUIRE_SERVICES=1 forbids skipping")
+    pytest.skip(message)
 
 
 def _admin(url: str) -> Engine:

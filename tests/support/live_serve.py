@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REQUIRE_SERVICES
-from tests.live_process import SENDPOOL, free_port, wait_until_serving
+from tests.support.live_process import SENDPOOL, free_port, wait_until_serving
+from tests.support.services import REQUIRE_SERVICES
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [

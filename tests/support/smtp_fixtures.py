@@ -14,8 +14,8 @@ import pytest
 from sendpool.transports.message import OutgoingMessage
 from sendpool.transports.smtp import SmtpTransport
 from sendpool.transports.spec import ServerSpec
-from tests.faulty_smtp import FaultyServer
-from tests.loopback import HOST, TlsKit
+from tests.support.faulty_smtp import FaultyServer
+from tests.support.loopback import HOST, TlsKit
 
 USER, PASSWORD = "mailer", "s3cret"
 

@@ -23,6 +23,12 @@ from sendpool.runtime import Runtime
 from sendpool.services.campaigns.report import CampaignReport, campaign_report
 
 
+def noon_zone(now: datetime) -> str:
+    """A zone where it is about noon, so no day window ends while the test runs."""
+    offset = 12 - now.hour  # -11 .. +12, every one an Etc/GMT zone
+    return "UTC" if offset == 0 else f"Etc/GMT{'-' if offset > 0 else '+'}{abs(offset)}"
+
+
 def sendpool_command() -> list[str]:
     script = Path(sys.executable).with_name("sendpool")
     if script.exists():

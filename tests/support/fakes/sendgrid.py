@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-from tests.fakes.http_fake import FakeVendor, Reply, Request, valid_address
+from tests.support.fakes.http_fake import FakeVendor, Reply, Request, valid_address
 
 RESERVED = {
     "to", "from", "subject", "reply-to", "cc", "bcc", "content-type",

@@ -10,11 +10,9 @@ from typing import Any
 
 from sendpool.pipeline.worker import Worker
 from sendpool.runtime import Runtime
-from sendpool.services import refs
-from sendpool.services.campaigns.drafts import CampaignDraft, check_draft, create_campaign
-from sendpool.services.campaigns.launch import launch
+from sendpool.services.campaigns.drafts import CampaignDraft
+from sendpool.services.campaigns.from_csv import run_from_csv
 from sendpool.services.campaigns.report import CampaignReport, campaign_report
-from sendpool.services.lists.imports import get_or_create_list, import_csv
 from sendpool.services.pool.apply import apply_pool
 from sendpool.services.pool.file import parse_pool
 from sendpool.sinks import SmtpSink
@@ -69,26 +67,23 @@ def make_campaign(
     text: str = "Hi {{ first_name }},\n.a line that starts with a dot\n",
     html: str | None = None,
     csv: str | None = None,
+    plan: str | None = None,
     launched: bool = True,
 ) -> tuple[int, str]:
     """A list of ``n`` recipients and a campaign to it, launched unless told otherwise."""
     now = datetime.now(UTC)
-    draft = check_draft(
-        CampaignDraft("c", subject, "news@example.com", None, None, text, html), "http://x"
+    made = run_from_csv(
+        engine=rt.db.engine,
+        customer=customer,
+        csv=io.StringIO(csv if csv is not None else recipients_csv(n)),
+        draft=CampaignDraft("c", subject, "news@example.com", None, None, text, html),
+        public_url="http://x",
+        now=now,
+        plan=plan,
+        list_name=f"list {now.timestamp()}",
+        launch_now=launched,
     )
-
-    def create(conn: Any) -> tuple[int, str]:
-        customer_id = refs.customer_id(conn, customer)
-        list_id = get_or_create_list(conn, customer_id, f"list {now.timestamp()}", now)
-        import_csv(conn, list_id, io.StringIO(csv if csv is not None else recipients_csv(n)), now)
-        return create_campaign(
-            conn, customer_id=customer_id, list_id=list_id, draft=draft, plan_id=None, now=now
-        )
-
-    campaign_id, uid = rt.db.transaction(create)
-    if launched:
-        launch(rt.db.engine, campaign_id, now)
-    return campaign_id, uid
+    return made.campaign_id, made.uid
 
 
 async def report(rt: Runtime, uid: str) -> CampaignReport:

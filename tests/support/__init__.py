@@ -1,0 +1,1 @@
+"""Helpers the tests share: fakes, scenarios, sinks, services and settings."""
