@@ -5,14 +5,12 @@ from __future__ import annotations
 import io
 import time
 from datetime import UTC, datetime
-from typing import Any
 
 from content import HTML, SUBJECT, TEXT, csv_lines
 
 from sendpool.runtime import Runtime
-from sendpool.services.campaigns.drafts import CampaignDraft, check_draft, create_campaign
-from sendpool.services.campaigns.launch import launch
-from sendpool.services.lists.imports import get_or_create_list, import_csv
+from sendpool.services.campaigns.drafts import CampaignDraft
+from sendpool.services.campaigns.from_csv import CsvCampaign, run_from_csv
 from sendpool.services.pool.apply import apply_pool
 from sendpool.services.pool.file import parse_pool
 
@@ -47,22 +45,23 @@ def prepare(
         {},
     )
     rt.db.transaction(apply_pool, pool, decls, rt.box)
-    now = datetime.now(UTC)
-    draft = check_draft(
-        CampaignDraft("bench", SUBJECT, "news@example.com", "Example Shop", None, TEXT, HTML),
-        "http://x",
+    started = 0.0
+
+    def start_clock(_created: CsvCampaign) -> None:
+        nonlocal started
+        started = time.perf_counter()
+
+    made = run_from_csv(
+        engine=rt.db.engine,
+        customer="bench",
+        csv=io.StringIO(csv_lines(n)),
+        draft=CampaignDraft("bench", SUBJECT, "news@example.com", "Example Shop", None, TEXT, HTML),
+        public_url="http://x",
+        now=datetime.now(UTC),
+        list_name="bench",
+        launch_now=launch_now,
+        on_created=start_clock,
     )
-
-    def create(conn: Any) -> tuple[int, str]:
-        list_id = get_or_create_list(conn, 1, "bench", now)
-        import_csv(conn, list_id, io.StringIO(csv_lines(n)), now)
-        return create_campaign(
-            conn, customer_id=1, list_id=list_id, draft=draft, plan_id=None, now=now
-        )
-
-    campaign_id, uid = rt.db.transaction(create)
     if not launch_now:
-        return campaign_id, uid, 0
-    started = time.perf_counter()
-    launch(rt.db.engine, campaign_id, now)
-    return campaign_id, uid, int((time.perf_counter() - started) * 1000)
+        return made.campaign_id, made.uid, 0
+    return made.campaign_id, made.uid, int((time.perf_counter() - started) * 1000)
