@@ -26,6 +26,7 @@ from sendpool.transports.http_vendor import (
 )
 from sendpool.transports.message import OutgoingMessage
 from sendpool.transports.spec import ServerSpec
+from sendpool.transports.text_checks import OneLine
 
 BASE_URL = "https://api.postmarkapp.com"
 TOKEN_HEADER = "X-Postmark-Server-Token"
@@ -34,7 +35,9 @@ TOKEN_HEADER = "X-Postmark-Server-Token"
 # (405 out of credits, 412 pending approval, 413 may not send): another server must.
 _SERVER_CODES = frozenset({10, 100, 405, 412, 413})
 # 400 sender signature not found, 401 not confirmed: this server may not send for that
-# From, like an SMTP 550 to MAIL FROM; the recipient must not be suppressed for it.
+# From, like an SMTP 5.7.1 to MAIL FROM (docs/design.md §1.5). Another server, whose
+# account has the signature, may; the message waits for it, the recipient is not
+# suppressed, and the server is degraded so that doctor shows why.
 _SENDER_CODES = frozenset({400, 401})
 # 406: the recipient hard-bounced, complained or was suppressed on Postmark before.
 _RECIPIENT_CODES = frozenset({406})
@@ -45,8 +48,11 @@ _INVALID_REQUEST = 300  # also "Invalid 'To' address: ..." for a malformed recip
 class PostmarkSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    message_stream: str = Field("outbound", min_length=1, max_length=100)
-    base_url: str | None = None
+    # Postmark stream ids: lower-case letters, digits and hyphens ("outbound", "broadcast").
+    message_stream: str = Field(
+        "outbound", min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_-]+$"
+    )
+    base_url: OneLine | None = None  # urlsplit drops CR LF silently: refused first
 
     @field_validator("base_url")
     @classmethod
@@ -68,7 +74,7 @@ def classify_postmark(
     if error_code in _RECIPIENT_CODES:
         return OutcomeKind.PERMANENT, Stage.RCPT
     if error_code in _SENDER_CODES:
-        return OutcomeKind.PERMANENT, Stage.MAIL
+        return OutcomeKind.SERVER_FAILURE, Stage.API
     if error_code == _INVALID_REQUEST and about_recipient:
         return OutcomeKind.PERMANENT, Stage.RCPT
     if error_code and 200 <= status < 300:

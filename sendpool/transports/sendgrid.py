@@ -28,6 +28,7 @@ from sendpool.transports.http_vendor import (
 )
 from sendpool.transports.message import OutgoingMessage
 from sendpool.transports.spec import ServerSpec
+from sendpool.transports.text_checks import OneLine
 
 # The EU endpoint serves EU-pinned subusers (data residency).
 BASE_URLS = {"global": "https://api.sendgrid.com", "eu": "https://api.eu.sendgrid.com"}
@@ -46,7 +47,7 @@ class SendgridSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     region: Literal["global", "eu"] = "global"
-    base_url: str | None = None
+    base_url: OneLine | None = None  # urlsplit drops CR LF silently: refused first
 
     @field_validator("base_url")
     @classmethod
@@ -108,10 +109,10 @@ def classify_sendgrid(
     status: int, fields: list[str], *, about_recipient: bool
 ) -> tuple[OutcomeKind, Stage]:
     if status == 403 and "from" in fields:
-        # "The from address does not match a verified Sender Identity": this server
-        # may not send for that From (like an SMTP 550 to MAIL FROM); the server
-        # itself works, and the recipient is not at fault.
-        return OutcomeKind.PERMANENT, Stage.MAIL
+        # "The from address does not match a verified Sender Identity": this key may
+        # not send for that From, like an SMTP 5.7.1 to MAIL FROM (docs/design.md
+        # §1.5). Another server may; the recipient is never at fault.
+        return OutcomeKind.SERVER_FAILURE, Stage.API
     return classify_status(status, about_recipient=about_recipient)
 
 

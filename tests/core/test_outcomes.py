@@ -40,7 +40,9 @@ S, T, P, A = (
         (Stage.DATA, 550, "4.2.0", T),  # enhanced class 4 wins
         (Stage.DATA, 554, "5.2.2", T),  # mailbox full
         (Stage.RCPT, 550, "5.1.1", P),
-        (Stage.DATA, 554, "5.7.1", P),
+        (Stage.DATA, 554, "5.7.1", S),  # RFC 3463 §3.8: a policy refusal of the sender
+        (Stage.RCPT, 554, "5.7.1", S),
+        (Stage.MAIL, 553, "5.1.8", P),  # the sender's own address: fails, never suppresses
         (Stage.MAIL, 553, None, P),
         (Stage.DATA, 250, None, A),
         (Stage.DATA, 354, None, S),  # a reply outside the protocol
@@ -71,6 +73,10 @@ def test_which_outcomes_reach_the_server_and_suppress() -> None:
     assert Outcome(T, Stage.RCPT).reached
     assert not Outcome(T, Stage.RCPT).suppresses_recipient
     assert not Outcome(P, Stage.DATA, 554, "5.7.1").suppresses_recipient
+    assert not Outcome(P, Stage.RCPT, 554, "5.7.1").suppresses_recipient
+    assert not Outcome(P, Stage.MAIL, 553, "5.1.8").suppresses_recipient
+    assert not Outcome(P, Stage.RCPT, 550, "5.1.7").suppresses_recipient
+    assert Outcome(P, Stage.RCPT, 550, None).suppresses_recipient
     assert Outcome(P, Stage.API, 422, "5.1.3").suppresses_recipient
     assert Outcome(P, None, None, None, "").describe() == "permanent"
 
@@ -81,6 +87,6 @@ def test_accepted() -> None:
 
 
 def test_an_enhanced_code_given_apart_from_the_text_is_kept() -> None:
-    o = smtp_outcome(Stage.DATA, 554, "rejected", enhanced="5.7.1")
-    assert (o.kind, o.enhanced, o.text) == (P, "5.7.1", "rejected")
-    assert o.describe() == "data: 554 5.7.1 rejected"
+    o = smtp_outcome(Stage.DATA, 554, "rejected", enhanced="5.6.0")
+    assert (o.kind, o.enhanced, o.text) == (P, "5.6.0", "rejected")
+    assert o.describe() == "data: 554 5.6.0 rejected"
