@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from email.utils import formataddr
 from typing import Any
 
 from jinja2 import Template, TemplateSyntaxError, meta, nodes
@@ -18,7 +17,7 @@ from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import escape
 
-from sendpool.content.addresses import header_text
+from sendpool.content.addresses import address_header, header_text, wire_address
 from sendpool.errors import InputError, TemplateError
 from sendpool.transports.message import OutgoingMessage
 
@@ -167,10 +166,10 @@ class CampaignTemplate:
         full = any(isinstance(t, Template) for t in (self.subject, self.text, self.html))
         self._combined = _combine(subject, text_body, html_body) if full else None
         self.from_email = from_email
-        self.from_header = formataddr(
-            (header_text("from name", from_name or ""), from_email), "utf-8"
-        )
-        self.domain = from_email.rpartition("@")[2]
+        # What servers and headers get: the domain as A-labels (content/addresses.py).
+        self.wire_from = wire_address(from_email)
+        self.from_header = address_header(header_text("from name", from_name or ""), self.wire_from)
+        self.domain = self.wire_from.rpartition("@")[2]
         self.reply_to = header_text("reply-to", reply_to) if reply_to else None
         self.public_url = public_url.rstrip("/")
 
@@ -201,8 +200,8 @@ class CampaignTemplate:
             headers["Reply-To"] = self.reply_to
         return OutgoingMessage(
             uid=uid,
-            envelope_from=self.from_email,
-            recipient=recipient,
+            envelope_from=self.wire_from,
+            recipient=wire_address(recipient),
             from_header=self.from_header,
             subject=subject,
             text=text,

@@ -1,8 +1,9 @@
 """The dispatcher: narrow the pool for one send, then hand the survivors to rotation.
 
-Plan -> status/health -> quota -> warm-up, in that order (docs/design.md §1). The result
-keeps every reason a server was left out, and, when nothing is left, the
-earliest time something may come back, so a message waits instead of failing.
+Plan -> SMTPUTF8 -> status/health -> quota -> warm-up, in that order
+(docs/design.md §1.2). The result keeps every reason a server was left out,
+and, when nothing is left, the earliest time something may come back, so a
+message waits instead of failing.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from sendpool.core.filters import Skip
 from sendpool.core.filters.health import health_filter
 from sendpool.core.filters.plan import plan_filter
 from sendpool.core.filters.quota import quota_filter
+from sendpool.core.filters.smtputf8 import smtputf8_filter
 from sendpool.core.filters.warmup import warmup_filter
 from sendpool.core.servers import DispatchContext, ServerView
 
@@ -46,7 +48,9 @@ def select(
     """Every filter sees only what the one before it kept."""
     stage = plan_filter(servers, plan_server_ids)
     skipped: list[Skip] = list(stage.skipped)
-    for step in (health_filter, quota_filter, warmup_filter):
+    # SMTPUTF8 first: a server that cannot take the message at all is no candidate,
+    # and the warm-up preference must choose among the servers that can.
+    for step in (smtputf8_filter, health_filter, quota_filter, warmup_filter):
         stage = step(stage.kept, ctx)
         skipped.extend(stage.skipped)
     candidates = tuple(sorted(stage.kept, key=lambda s: s.id))

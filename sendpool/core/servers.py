@@ -18,6 +18,24 @@ class SendClass(StrEnum):
     BURST = "burst"
 
 
+class AddressNeed(StrEnum):
+    """What a message's addresses, in their wire form, ask of the server that takes it.
+
+    Domains go out as A-labels, so only a non-ASCII local part (RFC 6531 §3.3)
+    needs a server that offers SMTPUTF8; everything else is plain ASCII.
+    """
+
+    ASCII = "ascii"
+    SMTPUTF8 = "smtputf8"
+
+
+def address_need(*wire_addresses: str) -> AddressNeed:
+    """SMTPUTF8 when any address (domains already A-labels) still has a non-ASCII character."""
+    if all(a.isascii() for a in wire_addresses):
+        return AddressNeed.ASCII
+    return AddressNeed.SMTPUTF8
+
+
 DEFAULT_BURST_THRESHOLD = 5000
 
 
@@ -46,6 +64,9 @@ class ServerView:
     warmup_held_days: int = 0
     next_check_at: datetime | None = None
     paused_until: datetime | None = None
+    # Whether it takes non-ASCII addresses (RFC 6531): declared per vendor type,
+    # learned from EHLO for SMTP; None until a connection or check has said.
+    smtputf8: bool | None = None
 
     def windows(self, now: datetime) -> ServerWindows:
         return windows_at(now, self.timezone)
@@ -96,6 +117,7 @@ class DispatchContext:
     now: datetime
     send_class: SendClass
     usage: Mapping[int, Usage] = field(default_factory=dict)
+    need: AddressNeed = AddressNeed.ASCII
 
     def usage_of(self, server_id: int) -> Usage:
         return self.usage.get(server_id, Usage())

@@ -11,6 +11,11 @@ from sendpool.transports.mime import build_mime
 class OutgoingMessage:
     """Rendered once per message; every attempt (on any server) reuses it.
 
+    The addresses are in their wire form (content/addresses.py, ``wire_address``):
+    domains as A-labels, so every server is handed ASCII domains; only a
+    non-ASCII local part is left, and it needs SMTPUTF8. The log and the list
+    keep the form people read.
+
     ``headers`` holds the extra headers every transport must carry through
     (Message-ID, List-Unsubscribe, ...). The MIME bytes are built on first use
     and kept, so failover to another server sends the very same bytes.

@@ -2,13 +2,24 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
+import pytest
+
 from sendpool.core.dispatcher import select
 from sendpool.core.filters import SkipCode
+from sendpool.core.filters.health import CHECK_GRACE as GRACE
 from sendpool.core.filters.health import health_filter
 from sendpool.core.filters.plan import plan_filter
 from sendpool.core.filters.quota import quota_filter
+from sendpool.core.filters.smtputf8 import smtputf8_filter, unsendable
 from sendpool.core.filters.warmup import warmup_filter
-from sendpool.core.servers import DispatchContext, SendClass, ServerView, Usage, send_class_for
+from sendpool.core.servers import (
+    AddressNeed,
+    DispatchContext,
+    SendClass,
+    ServerView,
+    Usage,
+    send_class_for,
+)
 from sendpool.core.warmup import WarmupSchedule
 
 NOW = datetime(2026, 11, 27, 18, 0, tzinfo=UTC)
@@ -132,3 +143,76 @@ def test_send_class() -> None:
     assert send_class_for(4999) is SendClass.LOW_VOLUME
     assert send_class_for(5000) is SendClass.BURST
     assert send_class_for(10, threshold=10) is SendClass.BURST
+
+
+# SMTPUTF8 (docs/design.md §1.2) ----------------------------------------------
+
+UTF8 = DispatchContext(NOW, SendClass.LOW_VOLUME, need=AddressNeed.SMTPUTF8)
+SOON = NOW + timedelta(seconds=5)
+LATER = NOW + timedelta(minutes=5)
+
+
+@pytest.mark.parametrize(
+    ("ctx", "view", "kept", "reason", "until"),
+    [
+        (LOW, server(1, smtputf8=False), True, None, None),  # ASCII goes anywhere
+        (LOW, server(1), True, None, None),
+        (UTF8, server(1, smtputf8=True), True, None, None),
+        (UTF8, server(1, smtputf8=False), False, "does not offer SMTPUTF8", None),
+        (UTF8, server(1), False, "not yet known to offer SMTPUTF8", SOON),
+        # a claimed check moves next_check_at an interval on: look again soon anyway
+        (UTF8, server(1, next_check_at=LATER), False, "not yet known", SOON),
+        (UTF8, server(1, degraded=True, next_check_at=LATER), False, "not yet known", LATER),
+        (UTF8, server(1, degraded=True, next_check_at=NOW), False, "not yet known", NOW + GRACE),
+        (UTF8, server(1, degraded=True), False, "not yet known", SOON),
+    ],
+)
+def test_smtputf8_filter(
+    ctx: DispatchContext, view: ServerView, kept: bool, reason: str | None, until: object
+) -> None:
+    result = smtputf8_filter([view], ctx)
+    assert bool(result.kept) is kept
+    if kept:
+        assert result.skipped == ()
+        return
+    (skipped,) = result.skipped
+    assert skipped.code is SkipCode.NO_SMTPUTF8
+    assert reason is not None and skipped.reason.startswith(reason)
+    assert skipped.until == until
+
+
+@pytest.mark.parametrize(
+    ("need", "views", "fails"),
+    [
+        (AddressNeed.ASCII, [server(1, smtputf8=False)], False),
+        (AddressNeed.SMTPUTF8, [], False),  # no servers at all: it waits for one
+        (AddressNeed.SMTPUTF8, [server(1, smtputf8=False), server(2, smtputf8=True)], False),
+        (AddressNeed.SMTPUTF8, [server(1, smtputf8=False), server(2)], False),  # unknown: wait
+        (AddressNeed.SMTPUTF8, [server(1, smtputf8=True, enabled=False)], False),
+        (AddressNeed.SMTPUTF8, [server(2, smtputf8=False), server(1, smtputf8=False)], True),
+    ],
+)
+def test_unsendable_only_when_no_server_of_the_plan_can_ever_take_it(
+    need: AddressNeed, views: list[ServerView], fails: bool
+) -> None:
+    said = unsendable(views, need, "P")
+    assert (said is not None) is fails
+    if said is not None:
+        assert "no server of plan P offers it (s1, s2)" in said
+        assert "SMTPUTF8" in said and "attach a server" in said
+
+
+def test_select_sends_a_non_ascii_address_only_where_smtputf8_is_offered() -> None:
+    pool = [warming(1, smtputf8=False), server(2, smtputf8=True), server(3)]
+    ascii_sel = select(pool, {1, 2, 3}, LOW)
+    assert [s.id for s in ascii_sel.candidates] == [1]  # warming first, as ever
+    sel = select(pool, {1, 2, 3}, UTF8)
+    # The warm-up preference chooses among the servers that can take it.
+    assert [s.id for s in sel.candidates] == [2]
+    assert {s.server_id: s.code for s in sel.skipped} == {
+        1: SkipCode.NO_SMTPUTF8,
+        3: SkipCode.NO_SMTPUTF8,
+    }
+    waiting = select([server(1, smtputf8=False), server(3)], {1, 3}, UTF8)
+    assert waiting.empty and waiting.retry_at == SOON
+    assert "s1: does not offer SMTPUTF8" in waiting.explain()
