@@ -1,4 +1,4 @@
-"""``sendpool admin``: the people who sign in to the admin pages."""
+"""``sendpool admin``: the people who sign in to the admin pages, and their sessions."""
 
 from __future__ import annotations
 
@@ -12,9 +12,11 @@ from rich.table import Table
 
 from sendpool.cli.common import console, err_console, friendly_errors, open_runtime
 from sendpool.errors import InputError
-from sendpool.services.access import admins
+from sendpool.services.access import admins, sessions
 
-app = typer.Typer(help="Admin users of the web pages: create, list, unlock, set a password.")
+app = typer.Typer(
+    help="Admin users of the web pages: create, list, unlock, set a password, end sessions."
+)
 
 Email = Annotated[str, typer.Argument(help="The admin's email address (their sign-in name).")]
 PasswordStdin = Annotated[
@@ -57,18 +59,22 @@ def create(email: Email, password_stdin: PasswordStdin = False) -> None:
     err_console.print(f"admin user {info.email} created; sign in at /admin/login")
 
 
-@app.command("password")
+@app.command("set-password")
 @friendly_errors
-def password(email: Email, password_stdin: PasswordStdin = False) -> None:
-    """Set a new password; the user's open sessions end and any lock is lifted."""
+def set_password(email: Email, password_stdin: PasswordStdin = False) -> None:
+    """Set a new password; every session of the user's ends at once."""
     info = _store_password(admins.set_password, email, password_stdin)
-    err_console.print(f"password of {info.email} changed")
+    err_console.print(f"password of {info.email} changed; their sessions have ended")
+
+
+# The name this command had before `set-password`; kept so scripts keep working.
+app.command("password", hidden=True)(set_password)
 
 
 @app.command("unlock")
 @friendly_errors
 def unlock(email: Email) -> None:
-    """Lift a lock from repeated failed sign-ins now, rather than when it runs out."""
+    """Forget the user's failed sign-ins, so no address has to wait before trying again."""
     rt = open_runtime()
     try:
         info = rt.db.transaction(
@@ -76,28 +82,80 @@ def unlock(email: Email) -> None:
         )
     finally:
         rt.close()
-    err_console.print(f"{info.email} is unlocked")
+    err_console.print(f"{info.email}: failed sign-ins forgotten")
 
 
 @app.command("list")
 @friendly_errors
 def list_() -> None:
-    """Every admin user, with failed sign-ins and locks."""
+    """Every admin user, with recent failed sign-ins and open sessions."""
     rt = open_runtime()
     try:
-        people = rt.db.transaction(admins.list_admins)
+        limits = sessions.limits_from(rt.settings)
+        people = rt.db.transaction(admins.list_admins, now=datetime.now(UTC), limits=limits)
     finally:
         rt.close()
-    now = datetime.now(UTC)
     table = Table(title=f"{len(people)} admin user(s)")
-    for col in ("email", "created", "failed sign-ins", "locked until"):
+    for col in ("email", "created", "failed sign-ins (24 h)", "open sessions"):
         table.add_column(col)
     for a in people:
-        locked = a.locked_until is not None and a.locked_until > now
         table.add_row(
-            a.email,
-            f"{a.created_at:%Y-%m-%d %H:%M}",
-            str(a.failed_logins),
-            f"{a.locked_until:%Y-%m-%d %H:%M} UTC" if locked and a.locked_until else "",
+            a.email, f"{a.created_at:%Y-%m-%d %H:%M}", str(a.failed_logins), str(a.sessions)
         )
     console.print(table)
+
+
+@app.command("sessions")
+@friendly_errors
+def sessions_(
+    email: Annotated[
+        str | None, typer.Argument(help="Only this admin's sessions (default: everyone's).")
+    ] = None,
+    include_ended: Annotated[
+        bool, typer.Option("--all", help="Also sessions ended in the last day.")
+    ] = False,
+) -> None:
+    """Signed-in browsers: who, since when, last seen, from where."""
+    rt = open_runtime()
+    try:
+        limits = sessions.limits_from(rt.settings)
+        rows = rt.db.transaction(
+            admins.list_sessions,
+            email=email,
+            include_ended=include_ended,
+            now=datetime.now(UTC),
+            limits=limits,
+        )
+    finally:
+        rt.close()
+    table = Table(title=f"{len(rows)} session(s)")
+    for col in ("email", "signed in", "last seen", "expires", "address", "browser", "state"):
+        table.add_column(col)
+    for s in rows:
+        state = "open" if s.active else "ended"
+        if s.revoked_at is not None:
+            state = f"signed out {s.revoked_at:%Y-%m-%d %H:%M}"
+        table.add_row(
+            s.email,
+            f"{s.created_at:%Y-%m-%d %H:%M}",
+            f"{s.last_seen_at:%Y-%m-%d %H:%M}",
+            f"{s.expires_at:%Y-%m-%d %H:%M}",
+            s.client_address,
+            s.user_agent[:60],
+            state,
+        )
+    console.print(table)
+
+
+@app.command("logout-all")
+@friendly_errors
+def logout_all(email: Email) -> None:
+    """End every session of one admin now (a lost laptop, a shared browser)."""
+    rt = open_runtime()
+    try:
+        info, ended = rt.db.transaction(
+            admins.logout_all, email=email, actor="cli", now=datetime.now(UTC)
+        )
+    finally:
+        rt.close()
+    err_console.print(f"{info.email}: {ended} session(s) ended; they must sign in again")

@@ -7,21 +7,23 @@ from typing import Annotated
 from fastapi import Depends, Request
 from starlette.datastructures import FormData
 
-from sendpool.http.context import RuntimeDep
-from sendpool.services.access.admins import session_admin
+from sendpool.http.context import Now, RuntimeDep
+from sendpool.services.access import sessions
 from sendpool.web.render import SignedIn, sessions_of
 from sendpool.web.route import CsrfRefused, LoginRequired
 from sendpool.web.session import same_token
 
 
-async def signed_in(request: Request, rt: RuntimeDep) -> SignedIn:
+async def signed_in(request: Request, rt: RuntimeDep, now: Now) -> SignedIn:
+    """The admin whose stored session the cookie names; revoked, idle or expired is none."""
     session = sessions_of(request).read(request)
-    if session is None or session.admin_id is None or session.stamp is None:
+    if session is None or session.session_id is None:
         raise LoginRequired()
-    admin = await rt.db.run(session_admin, session.admin_id, session.stamp)
-    if admin is None:
+    limits = sessions.limits_from(rt.settings)
+    active = await rt.db.run(sessions.session_for, session.session_id, now=now, limits=limits)
+    if active is None:
         raise LoginRequired()
-    return SignedIn(admin.id, admin.email, session.csrf)
+    return SignedIn(active.admin_id, active.email, session.csrf, active.id)
 
 
 Admin = Annotated[SignedIn, Depends(signed_in)]

@@ -36,6 +36,7 @@ class SignedIn:
     id: int
     email: str
     csrf: str
+    session_id: int = 0  # the stored session's row, which signing out revokes
 
 
 def sessions_of(request: Request) -> Sessions:

@@ -1,17 +1,20 @@
-"""Admin sessions in a signed cookie, their CSRF token, and one-shot flash messages.
+"""The admin session cookie, the CSRF token bound to it, and one-shot flash messages.
 
-The cookie holds the admin's id, a stamp of their password hash (a new
-password ends every session made with the old one) and a random CSRF token.
-It is signed with a key derived from sendpool's secret key, HttpOnly,
-SameSite=Lax, Secure on HTTPS, and expires SESSION_AGE after sign-in. A
-visitor who is not signed in gets a session with a CSRF token only, so the
-sign-in form is protected too; signing in replaces it (no session fixation).
+A signed-in browser's cookie carries only a random session id, signed; the
+session itself lives in the database (``sendpool.services.access.sessions``),
+so signing out ends it at once. The CSRF token is an HMAC of the session id:
+bound to the session, never stored. A visitor who is not signed in gets a
+cookie with a random CSRF token only, so the sign-in form is protected too;
+signing in replaces it (no session fixation). Cookies are HttpOnly,
+SameSite=Lax, Secure on HTTPS; anything oversized, unsigned or malformed is
+no session at all.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -24,16 +27,21 @@ from sendpool.secretbox import key_file_for
 
 COOKIE = "sendpool_admin"
 FLASH_COOKIE = "sendpool_flash"
+# A visitor's CSRF-only cookie lives this long; a signed-in one as long as its stored session.
 SESSION_AGE = 12 * 3600
+# Ours are about 120 characters; a browser caps cookies at 4 KiB. Longer is not ours.
+MAX_COOKIE = 512
+SESSION_ID = re.compile(r"[A-Za-z0-9_-]{43}")  # secrets.token_urlsafe(32)
 FLASH_AGE = 120
 PATH = "/"
 
 
 @dataclass(frozen=True, slots=True)
 class WebSession:
+    """What a cookie says: a CSRF token, and for a signed-in browser its session id."""
+
     csrf: str
-    admin_id: int | None = None
-    stamp: str | None = None
+    session_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,31 +67,49 @@ class Sessions:
     def __init__(self, key: bytes) -> None:
         self._session = URLSafeTimedSerializer(key, salt="sendpool.admin.session")
         self._flash = URLSafeTimedSerializer(key, salt="sendpool.admin.flash")
+        self._csrf_key = hmac.new(key, b"sendpool admin csrf v1", hashlib.sha256).digest()
+
+    def csrf_for(self, session_id: str) -> str:
+        return hmac.new(self._csrf_key, session_id.encode(), hashlib.sha256).hexdigest()
 
     def read(self, request: Request) -> WebSession | None:
         cookie = request.cookies.get(COOKIE)
-        if not cookie:
+        if not cookie or len(cookie) > MAX_COOKIE:
             return None
         try:
-            data: Any = self._session.loads(cookie, max_age=SESSION_AGE)
-            return WebSession(
-                csrf=str(data["c"]),
-                admin_id=int(data["u"]) if data.get("u") is not None else None,
-                stamp=str(data["s"]) if data.get("s") is not None else None,
-            )
-        except (BadSignature, KeyError, TypeError, ValueError, AttributeError):
+            # No age check here: the stored session's own limits decide when it ends.
+            data: Any = self._session.loads(cookie)
+        except BadSignature:
             return None
+        if not isinstance(data, dict):
+            return None
+        session_id, csrf = data.get("i"), data.get("c")
+        if isinstance(session_id, str) and SESSION_ID.fullmatch(session_id):
+            return WebSession(self.csrf_for(session_id), session_id)
+        if session_id is None and isinstance(csrf, str) and 0 < len(csrf) <= 64:
+            return WebSession(csrf)
+        return None
 
     @staticmethod
-    def fresh(admin_id: int | None = None, stamp: str | None = None) -> WebSession:
-        return WebSession(secrets.token_urlsafe(32), admin_id, stamp)
+    def fresh() -> WebSession:
+        """A visitor's session before sign-in: a CSRF token and nothing else."""
+        return WebSession(secrets.token_urlsafe(32))
 
-    def write(self, request: Request, response: Response, session: WebSession) -> None:
-        value = self._session.dumps({"c": session.csrf, "u": session.admin_id, "s": session.stamp})
+    def signed_in(self, session_id: str) -> WebSession:
+        return WebSession(self.csrf_for(session_id), session_id)
+
+    def write(
+        self,
+        request: Request,
+        response: Response,
+        session: WebSession,
+        max_age: float = SESSION_AGE,
+    ) -> None:
+        data = {"i": session.session_id} if session.session_id else {"c": session.csrf}
         response.set_cookie(
             COOKIE,
-            value,
-            max_age=SESSION_AGE,
+            self._session.dumps(data),
+            max_age=int(max_age),
             path=PATH,
             httponly=True,
             samesite="lax",

@@ -19,7 +19,7 @@ from cryptography.fernet import Fernet
 from sendpool.config import Settings
 from sendpool.runtime import Runtime
 from sendpool.services.access import admins
-from sendpool.services.tenancy import customers
+from sendpool.services.tenancy import customers, sending_domains
 from tests.support.live_process import SENDPOOL
 from tests.support.live_serve import CHROMIUM_ARGS, ensure_chromium, save_screenshots, serving
 from tests.support.threaded_sink import threaded_sinks
@@ -42,6 +42,7 @@ def prepare(settings: Settings) -> None:
             admins.create_admin, email=EMAIL, password_hash=password_hash, actor="t", now=now
         )
         rt.db.transaction(customers.create_customer, fields={"name": "acme"}, actor="t", now=now)
+        rt.db.transaction(sending_domains.add_domain, "acme", "example.com", actor="t", now=now)
     finally:
         rt.close()
 

@@ -1,32 +1,35 @@
-"""People who sign in to the admin pages: argon2id password hashes, lockout after failures.
+"""People who sign in to the admin pages: argon2id password hashes, throttled sign-in.
 
-A run of MAX_FAILURES wrong passwords locks the account for LOCK_FOR; a right
-password resets the count. Passwords are hashed off the database threads, so
-a sign-in never holds up the workers' SQL.
+Every sign-in attempt costs one argon2 verification, whatever its fate: a
+wrong password is checked against the account's hash; an unknown account, or
+a client told to wait after failed sign-ins (``sendpool.core.signin``), is
+checked against a fixed dummy hash. So all three take the same time and get
+the same answer, and neither tells a stranger which accounts exist. Passwords
+are hashed off the database threads, so a sign-in never holds up the workers'
+SQL.
 """
 
 from __future__ import annotations
 
 import functools
-import hashlib
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import anyio.to_thread
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Connection, Row, case, select, update
+from sqlalchemy import Connection, Row, select, update
 
 from sendpool.content.addresses import normalise_address
+from sendpool.core.signin import SigninCounts
 from sendpool.errors import InputError, NotFoundError
+from sendpool.services.access import sessions, throttle
 from sendpool.services.errors import ConflictError, FieldError
 from sendpool.services.operations.audit import write_audit
 from sendpool.store.database import Database
 from sendpool.store.tables import AdminUser, table
 
-MAX_FAILURES = 5
-LOCK_FOR = timedelta(minutes=15)
 MIN_PASSWORD = 10
 MAX_PASSWORD = 1024
 
@@ -35,7 +38,7 @@ _hasher = PasswordHasher()  # argon2id, the library's (RFC 9106) defaults
 
 @functools.cache
 def _dummy_hash() -> str:
-    """Verified against when the email is unknown, so that answer takes as long as a wrong one."""
+    """Verified against when the email is unknown or the client must wait: same time, same answer."""
     return _hasher.hash("sendpool: no such admin")
 
 
@@ -43,25 +46,30 @@ def _dummy_hash() -> str:
 class AdminInfo:
     id: int
     email: str
-    stamp: str  # changes when the password does; sessions carry it
-    failed_logins: int
-    locked_until: datetime | None
     created_at: datetime
+    failed_logins: int = 0  # failures that still count, from every address
+    sessions: int = 0  # sessions open now
 
 
 @dataclass(frozen=True, slots=True)
 class LoginResult:
+    """A signed-in admin and their new session token, or a refusal (when to retry, if told)."""
+
     admin: AdminInfo | None
-    locked_until: datetime | None = None
+    token: str | None = None
+    retry_at: datetime | None = None
 
     @property
     def ok(self) -> bool:
         return self.admin is not None
 
 
-def stamp_of(password_hash: str) -> str:
-    """A short digest of the hash: a session made before a password change stops working."""
-    return hashlib.sha256(password_hash.encode()).hexdigest()[:16]
+@dataclass(frozen=True, slots=True)
+class Client:
+    """Where a sign-in comes from, as the operator will see it on the session."""
+
+    address: str
+    user_agent: str = ""
 
 
 def check_email(email: str) -> str:
@@ -84,14 +92,7 @@ def hash_password(password: str) -> str:
 
 
 def _info(r: Row[Any]) -> AdminInfo:
-    return AdminInfo(
-        id=int(r.id),
-        email=str(r.email),
-        stamp=stamp_of(r.password_hash),
-        failed_logins=int(r.failed_logins),
-        locked_until=r.locked_until,
-        created_at=r.created_at,
-    )
+    return AdminInfo(id=int(r.id), email=str(r.email), created_at=r.created_at)
 
 
 def _row_by_email(conn: Connection, email: str) -> AdminInfo:
@@ -120,19 +121,23 @@ def create_admin(
 def set_password(
     conn: Connection, *, email: str, password_hash: str, actor: str, now: datetime
 ) -> AdminInfo:
-    """A new password ends the user's sessions and lifts any lock."""
+    """A new password ends every session of the user's at once and forgets their failures."""
     email = check_email(email)
-    _row_by_email(conn, email)
+    admin = _row_by_email(conn, email)
     conn.execute(
         update(table(AdminUser))
-        .where(AdminUser.email == email)
+        .where(AdminUser.id == admin.id)
         .values(password_hash=password_hash, failed_logins=0, locked_until=None)
     )
-    write_audit(conn, actor=actor, action="admin_user.password", now=now, detail={"email": email})
-    return _row_by_email(conn, email)
+    ended = sessions.revoke_all(conn, admin.id, now=now)
+    throttle.clear_account(conn, throttle.account_key(email))
+    detail = {"email": email, "sessions_ended": ended}
+    write_audit(conn, actor=actor, action="admin_user.password", now=now, detail=detail)
+    return admin
 
 
 def unlock_admin(conn: Connection, *, email: str, actor: str, now: datetime) -> AdminInfo:
+    """Forget the account's failed sign-ins from every address, so no one waits for them."""
     email = check_email(email)
     _row_by_email(conn, email)
     conn.execute(
@@ -140,67 +145,72 @@ def unlock_admin(conn: Connection, *, email: str, actor: str, now: datetime) -> 
         .where(AdminUser.email == email)
         .values(failed_logins=0, locked_until=None)
     )
+    throttle.clear_account(conn, throttle.account_key(email))
     write_audit(conn, actor=actor, action="admin_user.unlock", now=now, detail={"email": email})
     return _row_by_email(conn, email)
 
 
-def list_admins(conn: Connection) -> list[AdminInfo]:
+def list_sessions(
+    conn: Connection,
+    *,
+    email: str | None,
+    include_ended: bool,
+    now: datetime,
+    limits: sessions.SessionLimits,
+) -> list[sessions.SessionInfo]:
+    """Everyone's sessions, or one admin's (an unknown email is an error, not an empty list)."""
+    admin_id = _row_by_email(conn, check_email(email)).id if email else None
+    return sessions.list_sessions(
+        conn, now=now, limits=limits, admin_id=admin_id, include_ended=include_ended
+    )
+
+
+def logout_all(conn: Connection, *, email: str, actor: str, now: datetime) -> tuple[AdminInfo, int]:
+    """End every session of one admin at once; how many were open."""
+    admin = _row_by_email(conn, check_email(email))
+    ended = sessions.logout_all(conn, admin_id=admin.id, email=admin.email, actor=actor, now=now)
+    return admin, ended
+
+
+def list_admins(
+    conn: Connection, *, now: datetime, limits: sessions.SessionLimits
+) -> list[AdminInfo]:
+    """Every admin, with the failed sign-ins that still count and the sessions open now."""
+    failures = throttle.recent_failures(conn, now)
+    open_now: dict[int, int] = {}
+    for s in sessions.list_sessions(conn, now=now, limits=limits):
+        open_now[s.admin_id] = open_now.get(s.admin_id, 0) + 1
     rows = conn.execute(select(table(AdminUser)).order_by(AdminUser.email))
-    return [_info(r) for r in rows]
+    return [
+        AdminInfo(
+            int(r.id),
+            str(r.email),
+            r.created_at,
+            failures.get(throttle.account_key(r.email), 0),
+            open_now.get(int(r.id), 0),
+        )
+        for r in rows
+    ]
 
 
-def session_admin(conn: Connection, admin_id: int, stamp: str) -> AdminInfo | None:
-    """The signed-in admin, or None when the user is gone or changed password since."""
-    row = conn.execute(select(table(AdminUser)).where(AdminUser.id == admin_id)).first()
-    if row is None:
-        return None
-    info = _info(row)
-    return info if info.stamp == stamp else None
+def _before_check(
+    conn: Connection, account: str, address: str, now: datetime
+) -> tuple[SigninCounts, datetime | None, tuple[int, str] | None]:
+    """The client's counts, when it may try again, and the account's hash, in one transaction.
 
-
-def _find_for_login(conn: Connection, email: str) -> tuple[int, str, datetime | None] | None:
+    A try that may be checked is counted as a failure here, before its
+    password is: concurrent tries then see it (a right password takes it back).
+    """
+    throttle.lock(conn, account, address)
+    counts = throttle.counts_for(conn, account, address, now)
+    retry_at = throttle.POLICY.retry_at(counts, now)
+    if retry_at is not None:
+        return counts, retry_at, None
+    throttle.record_failure(conn, account, address, now)
     row = conn.execute(
-        select(AdminUser.id, AdminUser.password_hash, AdminUser.locked_until).where(
-            AdminUser.email == email
-        )
+        select(AdminUser.id, AdminUser.password_hash).where(AdminUser.email == account)
     ).first()
-    return None if row is None else (int(row[0]), str(row[1]), row[2])
-
-
-def _record_failure(conn: Connection, admin_id: int, now: datetime) -> datetime | None:
-    """Count one failure (a lock that has run out starts the count again); maybe lock."""
-    T = table(AdminUser)
-    expired = (T.c.locked_until.is_not(None)) & (T.c.locked_until <= now)
-    conn.execute(
-        update(T)
-        .where(T.c.id == admin_id)
-        .values(
-            failed_logins=case((expired, 1), else_=T.c.failed_logins + 1),
-            locked_until=case((expired, None), else_=T.c.locked_until),
-        )
-    )
-    conn.execute(
-        update(T)
-        .where(T.c.id == admin_id, T.c.failed_logins >= MAX_FAILURES, T.c.locked_until.is_(None))
-        .values(locked_until=now + LOCK_FOR)
-    )
-    row = conn.execute(select(T.c.email, T.c.locked_until).where(T.c.id == admin_id)).one()
-    if row.locked_until is None or row.locked_until <= now:
-        return None
-    if row.locked_until == now + LOCK_FOR:  # locked by this failure, not by an earlier one
-        detail = {"email": row.email, "failures": MAX_FAILURES}
-        write_audit(conn, actor="login", action="admin_user.lock", now=now, detail=detail)
-    until: datetime = row.locked_until
-    return until
-
-
-def _record_success(conn: Connection, admin_id: int, new_hash: str | None) -> AdminInfo:
-    values: dict[str, object] = {"failed_logins": 0, "locked_until": None}
-    if new_hash is not None:
-        values["password_hash"] = new_hash
-    T = table(AdminUser)
-    conn.execute(update(T).where(T.c.id == admin_id).values(**values))
-    return _info(conn.execute(select(T).where(T.c.id == admin_id)).one())
+    return counts, None, None if row is None else (int(row[0]), str(row[1]))
 
 
 def _verify(password_hash: str, password: str) -> bool:
@@ -214,20 +224,66 @@ def _rehash_if_needed(password_hash: str, password: str) -> str | None:
     return _hasher.hash(password) if _hasher.check_needs_rehash(password_hash) else None
 
 
-async def login(db: Database, *, email: str, password: str, now: datetime) -> LoginResult:
-    """Check a sign-in; a locked account is refused without looking at the password."""
+def _signed_in(
+    conn: Connection,
+    admin_id: int,
+    new_hash: str | None,
+    *,
+    account: str,
+    client: Client,
+    token: str,
+    now: datetime,
+    limits: sessions.SessionLimits,
+) -> AdminInfo:
+    T = table(AdminUser)
+    if new_hash is not None:
+        conn.execute(update(T).where(T.c.id == admin_id).values(password_hash=new_hash))
+    throttle.record_success(conn, account, throttle.address_key(client.address), now)
+    sessions.open_session(
+        conn,
+        admin_id=admin_id,
+        token=token,
+        client_address=client.address,
+        user_agent=client.user_agent,
+        now=now,
+        limits=limits,
+    )
+    return _info(conn.execute(select(T).where(T.c.id == admin_id)).one())
+
+
+async def login(
+    db: Database,
+    *,
+    email: str,
+    password: str,
+    client: Client,
+    now: datetime,
+    limits: sessions.SessionLimits,
+) -> LoginResult:
+    """Check a sign-in and open a session; one argon2 verification whatever the outcome."""
     try:
-        email = check_email(email)
+        account = throttle.account_key(check_email(email))
     except FieldError:
-        email = email.strip().lower()  # cannot match anyone; answered like a wrong password
-    found = await db.run(_find_for_login, email)
-    if found is not None and found[2] is not None and found[2] > now:
-        return LoginResult(None, locked_until=found[2])
-    password_hash = found[1] if found is not None else _dummy_hash()
+        account = throttle.account_key(email)  # matches no one; answered like a wrong password
+    address = throttle.address_key(client.address)
+    counts, retry_at, checked = await db.run(_before_check, account, address, now)
+    password_hash = checked[1] if checked is not None else _dummy_hash()
     ok = await anyio.to_thread.run_sync(_verify, password_hash, password[:MAX_PASSWORD])
-    if found is None:
-        return LoginResult(None)
-    if not ok:
-        return LoginResult(None, locked_until=await db.run(_record_failure, found[0], now))
+    if retry_at is not None:
+        return LoginResult(None, retry_at=retry_at)  # not counted: waiting is not guessing
+    if checked is None or not ok:
+        after = throttle.POLICY.after_failure(counts, now)
+        return LoginResult(None, retry_at=throttle.POLICY.retry_at(after, now))
     new_hash = await anyio.to_thread.run_sync(_rehash_if_needed, password_hash, password)
-    return LoginResult(await db.run(_record_success, found[0], new_hash))
+    token = sessions.new_token()
+    admin = await db.run(
+        _signed_in,
+        checked[0],
+        new_hash,
+        account=account,
+        client=client,
+        token=token,
+        now=now,
+        limits=limits,
+    )
+    return LoginResult(admin, token=token)
