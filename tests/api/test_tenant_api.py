@@ -105,7 +105,7 @@ async def test_campaign_end_to_end_through_the_pool(world: World, sinks: StartSi
         "name": "Autumn",
         "list_uid": lst,
         "subject": "Hi {{ first_name }}",
-        "from_email": "news@example.com",
+        "from_email": "news@a-tenant.example",
         "text": "Hello {{ first_name }}",
     }
     created = await as_a(world, "POST", "/campaigns", json=draft)
@@ -225,7 +225,7 @@ async def test_a_long_list_answers_launching_and_is_queued_in_the_background(
         "name": "Long",
         "list_uid": lst,
         "subject": "News",
-        "from_email": "news@example.com",
+        "from_email": "news@a-tenant.example",
         "text": "Hello",
     }
     uid = (await as_a(world, "POST", "/campaigns", json=draft)).json()["uid"]

@@ -1,4 +1,4 @@
-"""/admin/customers and /admin/region-rules: tenants, their plans and region tags."""
+"""/admin/customers and /admin/region-rules: tenants, their plans, sending domains, region tags."""
 
 from __future__ import annotations
 
@@ -14,14 +14,18 @@ from sendpool.api.schemas.admin import (
     CustomerPatch,
     RegionRuleBody,
     RegionRuleOut,
+    SendingDomainsOut,
 )
 from sendpool.api.schemas.common import Deleted
 from sendpool.http.context import Now, RuntimeDep
-from sendpool.services.tenancy import customers
+from sendpool.services.tenancy import customers, sending_domains
 from sendpool.services.tenancy.customers import CustomerDetail, RegionRuleDetail
+from sendpool.services.tenancy.sending_domains import CustomerDomains
 
 router = APIRouter(tags=["admin: customers"], route_class=JsonBodyRoute)
 RegionPath = Annotated[str, Path(min_length=1, max_length=64)]
+# 253 for a domain (RFC 1035 §2.3.4) and "*." for a wildcard; the service checks the rest.
+DomainPath = Annotated[str, Path(min_length=1, max_length=255, description="e.g. example.com")]
 
 
 @router.get("/customers", response_model=list[CustomerOut])
@@ -57,6 +61,32 @@ async def delete_customer(uid: str, admin: Admin, rt: RuntimeDep, now: Now) -> D
     """Deletes the customer with its lists, campaigns, messages and tokens."""
     deleted = await rt.db.run(customers.delete_customer, uid, actor=admin.actor, now=now)
     return Deleted(uid=deleted, outcome="deleted")
+
+
+@router.get("/customers/{uid}/sending-domains", response_model=SendingDomainsOut)
+async def list_sending_domains(uid: str, _: Admin, rt: RuntimeDep) -> CustomerDomains:
+    """The domains this customer may send from (docs/design.md §4)."""
+    return await rt.db.run(sending_domains.customer_domains, uid)
+
+
+@router.put("/customers/{uid}/sending-domains/{domain}", response_model=SendingDomainsOut)
+async def put_sending_domain(
+    uid: str, domain: DomainPath, admin: Admin, rt: RuntimeDep, now: Now
+) -> CustomerDomains:
+    """Let the customer send from this domain, verified by you; doing it again changes nothing.
+
+    `*.example.com` covers every subdomain, not example.com itself. A domain
+    belongs to one customer: one another customer holds is refused (409).
+    """
+    return await rt.db.run(sending_domains.add_domain, uid, domain, actor=admin.actor, now=now)
+
+
+@router.delete("/customers/{uid}/sending-domains/{domain}", response_model=SendingDomainsOut)
+async def delete_sending_domain(
+    uid: str, domain: DomainPath, admin: Admin, rt: RuntimeDep, now: Now
+) -> CustomerDomains:
+    """Stop the customer sending from this domain; mail already queued still goes."""
+    return await rt.db.run(sending_domains.remove_domain, uid, domain, actor=admin.actor, now=now)
 
 
 @router.get("/region-rules", response_model=list[RegionRuleOut])

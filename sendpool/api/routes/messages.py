@@ -1,4 +1,4 @@
-"""/messages and /servers: transactional mail, the message log, and the plan's servers."""
+"""/messages, /servers and /sending-domains: transactional mail, its log, what it may use."""
 
 from __future__ import annotations
 
@@ -8,13 +8,14 @@ from fastapi import APIRouter
 
 from sendpool.api.body import JsonBodyRoute
 from sendpool.api.deps import CustomerId, Limit, Offset, Search
+from sendpool.api.schemas.admin import OwnSendingDomainOut, OwnSendingDomainsOut
 from sendpool.api.schemas.tenant import LogPage, MessageOut, PlanServers, Queued, TransactionalIn
 from sendpool.core.states import MessageStatus
 from sendpool.http.context import Now, RuntimeDep
 from sendpool.services.messages import log as message_log
 from sendpool.services.messages import transactional
 from sendpool.services.messages.transactional import Transactional
-from sendpool.services.tenancy import customers
+from sendpool.services.tenancy import customers, sending_domains
 
 router = APIRouter(tags=["customer: messages"], route_class=JsonBodyRoute)
 
@@ -23,6 +24,15 @@ router = APIRouter(tags=["customer: messages"], route_class=JsonBodyRoute)
 async def servers(customer: CustomerId, rt: RuntimeDep) -> PlanServers:
     """The servers your plan sends through, by name only."""
     return PlanServers(servers=await rt.db.run(customers.plan_servers, customer))
+
+
+@router.get("/sending-domains", response_model=OwnSendingDomainsOut)
+async def own_sending_domains(customer: CustomerId, rt: RuntimeDep) -> OwnSendingDomainsOut:
+    """The domains you may send from; an admin adds others."""
+    rows = await rt.db.run(sending_domains.list_domains, customer)
+    return OwnSendingDomainsOut(
+        domains=[OwnSendingDomainOut(domain=d.domain, verified_at=d.verified_at) for d in rows]
+    )
 
 
 @router.post("/messages", response_model=Queued, status_code=202)

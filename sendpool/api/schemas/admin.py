@@ -58,6 +58,29 @@ class CustomerOut(BaseModel):
     created_at: datetime
 
 
+class OwnSendingDomainOut(BaseModel):
+    domain: str = Field(
+        description="Lower-case, in A-label form; `*.example.com` covers subdomains."
+    )
+    verified_at: datetime | None = Field(description="null: not verified, so not usable yet.")
+
+
+class OwnSendingDomainsOut(BaseModel):
+    """The domains a customer may send from; any other From domain is refused (422)."""
+
+    domains: list[OwnSendingDomainOut]
+
+
+class SendingDomainOut(OwnSendingDomainOut):
+    created_at: datetime
+    created_by: str = Field(description="Who added it: an admin, `pool file` or `migration`.")
+
+
+class SendingDomainsOut(BaseModel):
+    customer: Ref
+    domains: list[SendingDomainOut]
+
+
 class RegionRuleBody(RequestBody):
     plan: str = Field(min_length=1, max_length=200, description="Plan uid or name.")
 
