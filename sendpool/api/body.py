@@ -7,6 +7,7 @@ that takes a JSON body reads it as JSON whatever the label says. Uploads
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -35,9 +36,30 @@ class JsonBodyRoute(APIRoute):
                 headers = [(k, v) for k, v in request.scope["headers"] if k != b"content-type"]
                 headers.append((b"content-type", b"application/json"))
                 request = Request({**request.scope, "headers": headers}, request.receive)
+                refused = _unreadable_number(await request.body())  # read once, kept
+                if refused is not None:
+                    return refused
             return await handler(request)
 
         return relabelled
+
+
+def _unreadable_number(body: bytes) -> Response | None:
+    """A number Python will not read (over 4300 digits) is bad input, not a 400 or a 500.
+
+    json.loads raises a plain ValueError for it, which FastAPI answers as "error
+    parsing the body"; any other unreadable body is left to FastAPI's own 422.
+    """
+    if not body:
+        return None
+    try:
+        json.loads(body)
+    except json.JSONDecodeError:
+        return None
+    except (ValueError, RecursionError) as exc:
+        said = f"the body holds a value sendpool cannot read ({exc})"
+        return problem(422, f"body: {said}", [("body", said)])
+    return None
 
 
 class BodyLimit:

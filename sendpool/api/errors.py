@@ -92,7 +92,8 @@ async def _on_sendpool(_: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, FieldError):
         return problem(422, str(exc), exc.errors)
     if isinstance(exc, ConflictError):
-        return problem(409, str(exc))
+        # The field at fault too (the name taken), so a client can show it beside its input.
+        return problem(409, str(exc), [(exc.field, exc.message)] if exc.field else [])
     if isinstance(exc, NotFoundError):
         return problem(404, str(exc))
     if isinstance(exc, InputError):

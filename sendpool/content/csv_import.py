@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import codecs
 import csv
-import io
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -64,34 +63,78 @@ def field_name(header: str) -> str:
     return name
 
 
-def _decoded_lines(stream: IO[bytes] | IO[str]) -> Iterator[str]:
-    """Lines as text; a BOM is dropped and bytes that are not UTF-8 stop the import."""
-    if isinstance(stream, io.TextIOBase):
-        yield from stream
-        return
+_LINE_END = re.compile(r"\r\n|\r|\n")
+
+
+def _chunks(stream: IO[bytes] | IO[str]) -> Iterator[str]:
+    """The stream as text; a BOM is dropped and bytes that are not UTF-8 stop the import."""
     decoder = codecs.getincrementaldecoder("utf-8-sig")()
-    buf = ""
-    line_no = 1
+    seen = 0  # line ends before the current chunk, for the decode error's line number
     while True:
         chunk = stream.read(1 << 16)
-        if not isinstance(chunk, bytes | bytearray):
+        if isinstance(chunk, str):
+            yield chunk
+        elif isinstance(chunk, bytes | bytearray):
+            try:
+                yield decoder.decode(chunk, final=not chunk)
+            except UnicodeDecodeError as exc:
+                head = bytes(exc.object[: exc.start])
+                line = seen + len(_LINE_END.findall(head.decode("utf-8", "replace"))) + 1
+                raise CsvImportError(
+                    f"line {line}: the file is not UTF-8 text ({exc.reason}); "
+                    "save it as 'CSV UTF-8' and import again"
+                ) from None
+            seen += chunk.count(b"\n") + chunk.count(b"\r") - chunk.count(b"\r\n")
+        else:
             raise CsvImportError("expected a binary or text stream")
-        try:
-            buf += decoder.decode(chunk, final=not chunk)
-        except UnicodeDecodeError as exc:
-            line = line_no + buf.count("\n") + bytes(exc.object[: exc.start]).count(b"\n")
-            raise CsvImportError(
-                f"line {line}: the file is not UTF-8 text ({exc.reason}); "
-                "save it as 'CSV UTF-8' and import again"
-            ) from None
-        *lines, buf = buf.split("\n")
-        for ln in lines:
-            line_no += 1
-            yield ln + "\n"
         if not chunk:
-            if buf:
-                yield buf
             return
+
+
+class _Lines:
+    """Physical lines, each with its end (CR LF, LF or a lone CR, as editors count them).
+
+    ``count`` is the number of lines handed out, so the line a record starts on is
+    known before the reader takes it, however many lines its quoted fields span.
+    """
+
+    def __init__(self, stream: IO[bytes] | IO[str]) -> None:
+        self._lines = self._split(stream)
+        self.count = 0
+        self._quotes = 0  # quote characters in the record so far: odd means inside a field
+
+    @staticmethod
+    def _split(stream: IO[bytes] | IO[str]) -> Iterator[str]:
+        buf = ""
+        for text in _chunks(stream):
+            buf += text
+            if text and buf.endswith("\r"):
+                continue  # its LF may open the next chunk
+            *lines, buf = _LINE_END.split(buf)
+            yield from lines
+        if buf:
+            yield buf
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        line = next(self._lines)
+        self.count += 1
+        self._quotes += line.count('"')
+        return line + "\n"
+
+    def start_record(self) -> int:
+        self._quotes = 0
+        return self.count + 1
+
+    def skip_record(self) -> None:
+        """After a refused record: pass over the rest of a quoted field that goes on."""
+        while self._quotes % 2:
+            try:
+                next(self)
+            except StopIteration:
+                return
 
 
 def _check_value(column: str, value: str) -> str:
@@ -104,9 +147,18 @@ def _check_value(column: str, value: str) -> str:
     return value
 
 
+def _too_long(exc: csv.Error) -> bool:
+    # Python's csv refuses a field over field_size_limit() (128 KiB) with this message.
+    return "field larger than field limit" in str(exc)
+
+
 def read_rows(stream: IO[bytes] | IO[str]) -> Iterator[Row | RowError]:
-    """Yield each data row as a Row or a RowError; raise CsvImportError for the whole file."""
-    reader = csv.reader(_decoded_lines(stream), strict=True)
+    """Yield each data row as a Row or a RowError; raise CsvImportError for the whole file.
+
+    A row's line is the physical line it starts on, as an editor numbers it.
+    """
+    lines = _Lines(stream)
+    reader = csv.reader(lines, strict=True)
     try:
         header = next(reader, None)
     except csv.Error as exc:
@@ -126,15 +178,20 @@ def read_rows(stream: IO[bytes] | IO[str]) -> Iterator[Row | RowError]:
     if len(set(names)) != len(names) or any(not n for n in names):
         raise CsvImportError("line 1: column names must be distinct and not empty")
     while True:
+        line = lines.start_record()
         try:
             values = next(reader)
         except StopIteration:
             return
         except csv.Error as exc:
+            if _too_long(exc):
+                lines.skip_record()
+                limit = csv.field_size_limit() // 1024
+                yield RowError(line, f"field over {limit} KiB; the row was skipped")
+                continue
             raise CsvImportError(
-                f"line {reader.line_num}: the file is not valid CSV ({exc}); nothing was imported"
+                f"line {lines.count}: the file is not valid CSV ({exc}); nothing was imported"
             ) from None
-        line = reader.line_num
         if not values or all(not v.strip() for v in values):
             continue
         if len(values) != len(names):

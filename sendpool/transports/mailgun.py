@@ -26,6 +26,7 @@ from sendpool.transports.http_vendor import (
 )
 from sendpool.transports.message import OutgoingMessage
 from sendpool.transports.spec import ServerSpec
+from sendpool.transports.text_checks import HostName, OneLine
 
 BASE_URLS = {"us": "https://api.mailgun.net", "eu": "https://api.eu.mailgun.net"}
 
@@ -36,9 +37,9 @@ _RECIPIENT_MARKERS = ("'to'", "to parameter")
 class MailgunSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    domain: str = Field(min_length=1, max_length=253, pattern=r"^[A-Za-z0-9.-]+$")
+    domain: HostName = Field(min_length=1, max_length=253)
     region: Literal["us", "eu"] = "us"
-    base_url: str | None = None
+    base_url: OneLine | None = None  # urlsplit drops CR LF silently: refused first
 
     @field_validator("base_url")
     @classmethod

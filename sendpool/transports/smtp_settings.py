@@ -6,17 +6,22 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from sendpool.transports.text_checks import HostName, OneLine
+
 
 class SmtpSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    host: str = Field(min_length=1, max_length=253)
+    # Each text here is written into the SMTP conversation or opened as a file:
+    # a control character in any of them is refused (transports/text_checks.py).
+    host: HostName = Field(min_length=1, max_length=253)
     port: int = Field(587, ge=1, le=65535)
     encryption: Literal["none", "starttls", "tls"] = "starttls"
-    username: str | None = Field(None, max_length=320)
+    username: OneLine | None = Field(None, max_length=320)
     verify_tls: bool = True
-    ca_file: str | None = None
-    helo_name: str | None = Field(None, max_length=253)
+    ca_file: OneLine | None = Field(None, max_length=4096)
+    # RFC 5321 §4.1.1.1: EHLO names a domain or an address literal.
+    helo_name: HostName | None = Field(None, max_length=253)
 
 
 SMTP_SECRETS = ("password",)

@@ -109,6 +109,19 @@ CASES = [
     Bad("message, template escape", "a", "POST", A + "/messages", 422, field="subject", json={"to": "x@example.com", "subject": "{{ ''.__class__.__mro__ }}", "from_email": "a@example.com", "text": "t"}),
     Bad("message, nested field", "a", "POST", A + "/messages", 422, field="fields.order", json={"to": "x@example.com", "subject": "s", "from_email": "a@example.com", "text": "t", "fields": {"order": {"id": 1}}}),
     Bad("message, oversized", "a", "POST", A + "/messages", 413, json={"to": "x@example.com", "subject": "s", "from_email": "a@example.com", "text": BIG}),
+    Bad("huge limit on create", "admin", "POST", A + "/admin/sending-servers", 422, field="sending_limit", json=smtp(sending_limit=10**20)),
+    Bad("number past 4300 digits", "admin", "PATCH", SRV, 422, field="body", content=b'{"sending_limit": 1' + b"0" * 5000 + b"}"),
+    Bad("huge warm-up target", "admin", "PATCH", SRV, 422, field="warmup.target_daily", json={"warmup": {"start_daily": 5, "growth_percent": 1, "target_daily": 10**20, "started_on": "2026-01-01"}}),
+    Bad("warm-up start above target", "admin", "PATCH", SRV, 422, field="warmup.start_daily", json={"warmup": {"start_daily": 50, "growth_percent": 1, "target_daily": 9, "started_on": "2026-01-01"}}),
+    Bad("bool for port", "admin", "PATCH", SRV, 422, field="port", json={"port": True}),
+    Bad("CR LF in host", "admin", "PATCH", SRV, 422, field="host", json={"host": "h.example\r\nRSET"}),
+    Bad("server name of another case", "admin", "PATCH", SRV, 409, field="name", json={"name": "SES-1"}),
+    Bad("huge burst threshold", "admin", "POST", A + "/admin/plans", 422, field="burst_threshold", json={"name": "P3", "burst_threshold": 10**20}),
+    Bad("plan name of another case", "admin", "POST", A + "/admin/plans", 409, field="name", json={"name": "shared "}),
+    Bad("customer name of another case", "admin", "POST", A + "/admin/customers", 409, field="name", json={"name": "TENANT-B"}),
+    Bad("huge subscriber field", "a", "POST", A + "/lists/{list_a}/subscribers", 422, field="subscribers.0.fields.n", json={"subscribers": [{"email": "x@example.com", "fields": {"n": 10**20}}]}),
+    Bad("infinite subscriber field", "a", "POST", A + "/lists/{list_a}/subscribers", 422, field="subscribers.0.fields.n", content=b'{"subscribers": [{"email": "x@example.com", "fields": {"n": 1e999}}]}'),
+    Bad("huge message field", "a", "POST", A + "/messages", 422, field="fields.n", json={"to": "x@example.com", "subject": "s", "from_email": "a@example.com", "text": "t", "fields": {"n": -(10**20)}}),
 ]
 # fmt: on
 

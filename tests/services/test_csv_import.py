@@ -48,7 +48,8 @@ def test_good_rows_are_kept_bad_rows_reported_with_line_numbers(runtime: Runtime
     assert [(e.line, e.message.split(":")[0]) for e in report.errors] == [
         (3, "invalid email address 'not-an-address'"),
         (4, "expected 3 columns, found 2"),
-        (8, "column 'first_name' contains a line break (header injection refused)"),
+        # The line the row starts on, however many lines its quoted field spans.
+        (7, "column 'first_name' contains a line break (header injection refused)"),
     ]
     assert (report.rows, report.created, report.merged) == (3, 2, 1)
     subs = subscribers(runtime)
@@ -129,3 +130,43 @@ def test_lists_are_per_customer(runtime: Runtime) -> None:
         )
         == 1
     )
+
+
+def test_a_field_over_the_csv_limit_skips_only_its_row() -> None:
+    huge = "x" * (200 * 1024)
+    data = (
+        "email,note\n"
+        f"a@example.com,{huge}\n"
+        f'b@example.com,"{huge}\r\nstill the same field"\n'
+        "c@example.com,ok\n"
+    )
+    items = list(read_rows(io.BytesIO(data.encode())))
+    assert [str(i) for i in items[:2]] == [
+        "line 2: field over 128 KiB; the row was skipped",
+        "line 3: field over 128 KiB; the row was skipped",
+    ]
+    assert getattr(items[2], "email", None) == "c@example.com"
+    assert getattr(items[2], "line", None) == 5
+
+
+@pytest.mark.parametrize("newline", ["\r\n", "\n", "\r"])
+def test_line_numbers_are_physical_lines_after_a_quoted_line_break(newline: str) -> None:
+    rows = ["email,note", 'a@example.com,"one\r\ntwo\r\nthree"', "broken", "d@example.com,ok"]
+    data = newline.join(rows) + newline
+    items = list(read_rows(io.BytesIO(data.encode())))
+    assert [getattr(i, "line", None) for i in items] == [2, 5, 6]
+    assert str(items[1]).startswith("line 5: ")
+    text = list(read_rows(io.StringIO(data, newline="")))
+    assert [getattr(i, "line", None) for i in text] == [2, 5, 6]
+
+
+def test_addresses_that_differ_only_in_case_are_one_subscriber(runtime: Runtime) -> None:
+    list_id = setup(runtime)
+    data = b"email,n\nF7@EXAMPLE.ORG,1\nx@example.org,2\nf7@example.org,3\n"
+    report = run_import(runtime, list_id, data)  # batches of 2: the pair spans two
+    assert (report.created, report.merged) == (2, 1)
+    report = run_import(runtime, list_id, b"email,n\nf7@Example.org,4\n")
+    assert (report.created, report.merged) == (0, 1)
+    subs = subscribers(runtime)
+    # The spelling first written is kept (domains are lower-cased), the fields merged.
+    assert subs == {"F7@example.org": {"n": "4"}, "x@example.org": {"n": "2"}}

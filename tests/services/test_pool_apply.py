@@ -46,6 +46,7 @@ POOL: dict[str, Any] = {
     "region_rules": [{"region": "eu", "plan": "EU"}],
 }
 ENV = {"RELAY_A_PASSWORD": "hunter2"}
+WARM = POOL["servers"][0]["warmup"]
 
 
 def apply(rt: Runtime, data: dict[str, Any], env: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
@@ -128,7 +129,42 @@ def test_a_change_is_an_update_and_detach_works(runtime: Runtime) -> None:
         ({"servers": [dict(POOL["servers"][0], timezone="Mars/Olympus")]}, "unknown time zone"),
         ({"servers": [dict(POOL["servers"][0], sending_limit=-1)]}, "sending_limit"),
         ({"servers": [dict(POOL["servers"][0], default_from_email="nope")]}, "invalid email"),
-        ({"servers": [POOL["servers"][0], POOL["servers"][0]]}, "same name"),
+        (
+            {"servers": [POOL["servers"][0], POOL["servers"][0]]},
+            r"servers\[0\] and servers\[1\] are both named 'relay-a'",
+        ),
+        (
+            {"servers": [*POOL["servers"], dict(POOL["servers"][1], name="RELAY-B ")]},
+            r"servers\[1\] and servers\[2\] are both named 'relay-b' \(as 'RELAY-B'",
+        ),
+        (
+            {"plans": [*POOL["plans"], {"name": "EU", "servers": []}]},
+            r"plans\[1\] and plans\[2\] are both named 'EU'",
+        ),
+        (
+            {"customers": [*POOL["customers"], {"name": "other"}, {"name": "acme"}]},
+            r"customers\[0\] and customers\[2\] are both named 'acme'",
+        ),
+        (
+            {"region_rules": [*POOL["region_rules"], {"region": "eu ", "plan": "Marketing"}]},
+            r"region_rules\[0\] and region_rules\[1\] are both for region 'eu'",
+        ),
+        (
+            {"servers": [dict(POOL["servers"][0], sending_limit=99999999999999999999)]},
+            "sending_limit: Input should be less than or equal to",
+        ),
+        ({"plans": [{"name": "X", "burst_threshold": 99999999999999999999}]}, "burst_threshold"),
+        ({"plans": [{"name": "X", "burst_threshold": True}]}, "burst_threshold"),
+        ({"servers": [dict(POOL["servers"][0], sending_limit=True)]}, "sending_limit"),
+        (
+            {"servers": [dict(POOL["servers"][0], port=True)]},
+            "port: Input should be a valid integer",
+        ),
+        ({"servers": [dict(POOL["servers"][0], host="h\r\nx")]}, "host: must not contain control"),
+        (
+            {"servers": [dict(POOL["servers"][0], warmup={**WARM, "start_daily": 10**6})]},
+            r"warmup\.start_daily: must not exceed target_daily",
+        ),
         ({"plans": [{"name": "X", "servers": ["relay-z"]}]}, "unknown server"),
         ({"customers": [{"name": "acme", "plan": "Nope"}]}, "unknown plan 'Nope'"),
         ({"region_rules": [{"region": "eu", "plan": "Nope"}]}, "unknown plan 'Nope'"),
@@ -154,3 +190,35 @@ def test_toml_file_errors_are_clear(tmp_path: Path) -> None:
     bad.write_text("[[servers]\nname=")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_pool_file(bad, {})
+
+
+def test_a_name_of_another_case_is_the_same_row_renamed(runtime: Runtime) -> None:
+    apply(runtime, POOL)
+    before = runtime.db.transaction(
+        lambda c: c.execute(
+            select(SendingServer.id, SendingServer.name).order_by(SendingServer.id)
+        ).all()
+    )
+    data = {
+        **POOL,
+        "servers": [dict(POOL["servers"][0], name="Relay-A"), POOL["servers"][1]],
+        "plans": [{"name": "marketing", "servers": ["RELAY-A ", "relay-b"]}, POOL["plans"][1]],
+        "customers": [{"name": "ACME", "plan": "MARKETING", "region": "eu"}],
+    }
+    report = apply(runtime, data)
+    assert report.updated == ["server Relay-A", "plan marketing", "customer ACME"]
+    after = runtime.db.transaction(
+        lambda c: c.execute(
+            select(SendingServer.id, SendingServer.name).order_by(SendingServer.id)
+        ).all()
+    )
+    assert [i for i, _ in after] == [i for i, _ in before]
+    assert sorted(n for _, n in after) == ["Relay-A", "relay-b"]
+    names = runtime.db.transaction(
+        lambda c: (
+            c.execute(select(Plan.name).order_by(Plan.name)).scalars().all(),
+            c.execute(select(Customer.name)).scalars().all(),
+        )
+    )
+    assert names == (["EU", "marketing"], ["ACME"])
+    assert not apply(runtime, data).changed

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Any, Self
@@ -13,12 +14,24 @@ from sendpool.api.schemas.common import Name, RequestBody
 FieldName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z_][a-z0-9_]*$")]
 
 
+# Integers JSON readers everywhere agree on (RFC 8259 §6: IEEE 754 doubles); a larger one
+# would be stored, then read back changed, or not at all (PostgreSQL refuses Infinity).
+MAX_SAFE_INT = 2**53 - 1
+
+
 def _scalar(value: Any) -> Any:
-    if value is None or isinstance(value, bool | int | float):
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int) and abs(value) <= MAX_SAFE_INT:
+        return value
+    if isinstance(value, float) and math.isfinite(value):
         return value
     if isinstance(value, str) and len(value) <= 4096:
         return value
-    raise ValueError("must be a string of at most 4096 characters, a number, a boolean or null")
+    raise ValueError(
+        "must be a string of at most 4096 characters, a finite number "
+        f"(whole numbers up to {MAX_SAFE_INT}), a boolean or null"
+    )
 
 
 # One clear error for a bad merge field, rather than one per type it might have been.

@@ -83,16 +83,22 @@ def typed_fields(
             new_settings[key] = value
     if errors:
         raise FieldError(errors)
+    return check_settings(type_name, new_settings), new_secrets
+
+
+def check_settings(type_name: str, settings: Mapping[str, Any]) -> dict[str, Any]:
+    """A type's settings as stored, checked the same way for every face (pool file included)."""
+    st = server_type(type_name)
     try:
-        # Strict first: "2525" is not a port, whatever a lax reading would make of it.
-        st.settings_model.model_validate(new_settings, strict=True)
+        # Strict first: "2525" is not a port, and `true` is not 1, whatever a lax reading
+        # would make of them.
+        st.settings_model.model_validate(dict(settings), strict=True)
     except ValidationError as exc:
         raise FieldError(pairs_of(exc)) from None
     try:
-        checked = validate_settings(type_name, new_settings)
+        return validate_settings(type_name, settings)
     except ServerSettingsError as exc:
         raise FieldError(exc.errors) from None
-    return checked, new_secrets
 
 
 def handler_values(

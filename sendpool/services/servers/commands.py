@@ -52,11 +52,10 @@ def _set_plans(conn: Connection, server_id: int, plan_ids: set[int]) -> None:
 
 
 def _name_free(conn: Connection, name: str, server_id: int | None = None) -> None:
-    clash = select(SendingServer.id).where(SendingServer.name == name)
-    if server_id is not None:
-        clash = clash.where(SendingServer.id != server_id)
-    if conn.execute(clash).first() is not None:
-        raise ConflictError(f"a sending server named {name!r} already exists", field="name")
+    """Names are unique without regard to case: "MG" beside "mg" is a look-alike, refused."""
+    taken = refs.name_clash(conn, "server", name, except_id=server_id)
+    if taken is not None:
+        raise ConflictError(f"a sending server named {taken!r} already exists", field="name")
 
 
 def _same_handler(box: SecretBox, a: Mapping[str, Any] | None, b: Mapping[str, Any] | None) -> bool:

@@ -17,14 +17,25 @@ from datetime import date
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    create_model,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from sendpool.content.addresses import normalise_address
+from sendpool.transports.text_checks import HostName, OneLine
 
 REQUIRED: Any = ...  # no default: the key must be given when a server is made
 MAX_COUNT = 1_000_000_000
 MAX_SECRET = 4096
-NAME_PATTERN = r"^[^\x00-\x1f\x7f]+$"
+NAME_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]+$"
 # pool.toml's spelling of the status: `enabled = true|false` is `status = "active"|"disabled"`.
 STATUS_ALIAS = "enabled"
 
@@ -65,7 +76,14 @@ class FieldDef:
         return self.default is REQUIRED
 
 
-Name = Annotated[str, Field(min_length=1, max_length=200, pattern=NAME_PATTERN)]
+# Names are trimmed where people type them: "relay-a " is "relay-a", never a look-alike
+# second server. Uniqueness without regard to case is the services' (refs.name_clash).
+Name = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=NAME_PATTERN),
+]
+# A name that refers to another row (a plan's servers, a customer's plan): trimmed too.
+NameRef = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Count = Annotated[int, Field(ge=0, le=MAX_COUNT)]
 Secret = Annotated[str, Field(min_length=1, max_length=MAX_SECRET)]
 
@@ -92,12 +110,28 @@ WARMUP: tuple[FieldDef, ...] = (
     ),
 )
 
+
+class _WarmupBase(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    @model_validator(mode="after")
+    def _start_within_target(self) -> _WarmupBase:
+        # A start above the target is never "warming" (core/warmup.py): the server would
+        # send its full limit from day one, which is what warm-up is there to prevent.
+        start, target = getattr(self, "start_daily", None), getattr(self, "target_daily", None)
+        if isinstance(start, int) and isinstance(target, int) and start > target:
+            error = PydanticCustomError("warmup_order", "must not exceed target_daily")
+            detail = InitErrorDetails(type=error, loc=("start_daily",), input=start)
+            raise ValidationError.from_exception_data("Warmup", [detail])
+        return self
+
+
 MAILBOX: tuple[FieldDef, ...] = (
     FieldDef("enabled", bool, "Enabled", "Read this mailbox.", default=False),
     FieldDef("protocol", Literal["imap", "pop3"], "Protocol", "How it is read.", default="imap"),
     FieldDef(
         "host",
-        Annotated[str, Field(min_length=1, max_length=253, pattern=r"^[A-Za-z0-9.:\[\]-]+$")],
+        Annotated[HostName, Field(min_length=1, max_length=253)],
         "Host",
         "The mailbox server.",
         default=None,
@@ -115,14 +149,14 @@ MAILBOX: tuple[FieldDef, ...] = (
     ),
     FieldDef(
         "username",
-        Annotated[str, Field(min_length=1, max_length=320)],
+        Annotated[OneLine, Field(min_length=1, max_length=320)],
         "User",
         "",
         default=None,
         nullable=True,
     ),
     FieldDef(
-        "mailbox", Annotated[str, Field(min_length=1, max_length=200)], "Mailbox", "", "INBOX"
+        "mailbox", Annotated[OneLine, Field(min_length=1, max_length=200)], "Mailbox", "", "INBOX"
     ),
 )
 MAILBOX_SECRET = "password"  # write-only: sealed in the stored JSON, never shown
@@ -169,7 +203,10 @@ def model_from(
 
 
 Warmup = model_from(
-    "Warmup", WARMUP, doc="A daily cap that grows by itself until target_daily is reached."
+    "Warmup",
+    WARMUP,
+    base=_WarmupBase,
+    doc="A daily cap that grows by itself until target_daily is reached.",
 )
 MailboxHandler = model_from(
     "MailboxHandler",
@@ -240,7 +277,7 @@ COMMON: tuple[FieldDef, ...] = (
     FieldDef("warmup", Warmup, "Warm-up", "Absent or null: not warming.", None, nullable=True),
     FieldDef(
         "plans",
-        Annotated[list[Annotated[str, Field(min_length=1, max_length=200)]], Field(max_length=100)],
+        Annotated[list[NameRef], Field(max_length=100)],
         "Plans",
         "Plan uids or names.",
         default=[],

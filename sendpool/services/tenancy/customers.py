@@ -100,11 +100,10 @@ def _values(conn: Connection, changes: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _name_free(conn: Connection, name: str, customer_id: int | None = None) -> None:
-    stmt = select(Customer.id).where(Customer.name == name)
-    if customer_id is not None:
-        stmt = stmt.where(Customer.id != customer_id)
-    if conn.execute(stmt).first() is not None:
-        raise ConflictError(f"name: a customer named {name!r} already exists")
+    """Names are trimmed (check_name) and unique without regard to case."""
+    taken = refs.name_clash(conn, "customer", name, except_id=customer_id)
+    if taken is not None:
+        raise ConflictError(f"a customer named {taken!r} already exists", field="name")
 
 
 def create_customer(

@@ -70,11 +70,10 @@ def get_plan(conn: Connection, ref: str) -> PlanDetail:
 
 
 def _name_free(conn: Connection, name: str, plan_id: int | None = None) -> None:
-    stmt = select(Plan.id).where(Plan.name == name)
-    if plan_id is not None:
-        stmt = stmt.where(Plan.id != plan_id)
-    if conn.execute(stmt).first() is not None:
-        raise ConflictError(f"a plan named {name!r} already exists", field="name")
+    """Names are trimmed (check_name) and unique without regard to case."""
+    taken = refs.name_clash(conn, "plan", name, except_id=plan_id)
+    if taken is not None:
+        raise ConflictError(f"a plan named {taken!r} already exists", field="name")
 
 
 def _server_ids(conn: Connection, names: list[str]) -> set[int]:
