@@ -1,19 +1,78 @@
 """Secrets at rest: server passwords and API keys are stored Fernet-encrypted.
 
 The key comes from SENDPOOL_SECRET_KEY or, on the embedded default, from a
-file created once beside the database with mode 0600.
+file created once beside the database with mode 0600. The SQLite database
+holds people's addresses, so its files are kept to their owner as well
+(``create_private``, ``make_private``).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
+import stat
 from collections.abc import Mapping
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
 
 from sendpool.errors import ConfigError
+
+PRIVATE_MODE = 0o600
+OTHERS = 0o077  # any access for the group or the rest of the world
+
+log = logging.getLogger("sendpool.files")
+
+
+def open_to_others(path: Path) -> int | None:
+    """The file's mode when its group or others may use it; None when private or absent."""
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        return None
+    return mode if mode & OTHERS else None
+
+
+def create_private(path: Path) -> bool:
+    """Create ``path`` empty with mode 0600 unless it exists; True when this call made it.
+
+    Programs that create the file afterwards (SQLite, on first connect) keep the
+    mode it already has; whatever the umask, os.open never widens 0600.
+    """
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_MODE)
+    except FileExistsError:
+        return False
+    os.close(fd)
+    return True
+
+
+def make_private(path: Path, what: str) -> None:
+    """Take the group's and others' access to an existing file away, and log that it was open."""
+    mode = open_to_others(path)
+    if mode is None:
+        return
+    try:
+        os.chmod(path, mode & ~OTHERS)
+    except OSError as exc:
+        log.warning(
+            "%s %s can be read by other users (mode %04o) and could not be made private (%s): "
+            "run `chmod 600 %s` as its owner",
+            what,
+            path,
+            mode,
+            exc.strerror,
+            path,
+        )
+        return
+    log.warning(
+        "%s %s could be read by other users (mode %04o); it is now %04o",
+        what,
+        path,
+        mode,
+        mode & ~OTHERS,
+    )
 
 
 class SecretBox:
@@ -61,6 +120,7 @@ def load_box(secret_key: str | None, database_url: str) -> SecretBox:
         return SecretBox(secret_key.encode())
     path = key_file_for(database_url)
     if path.exists():
+        make_private(path, "secret key file")
         return SecretBox(path.read_bytes().strip())
     path.parent.mkdir(parents=True, exist_ok=True)
     key = Fernet.generate_key()

@@ -1,24 +1,30 @@
 """Run the API on uvicorn, with the workers and the scheduler beside it in one event loop.
 
-One set of signal handlers stops all three: uvicorn stops taking requests
+One set of signal handlers stops them all: uvicorn stops taking requests
 and finishes the ones it has, the workers finish their in-flight sends and
-write them back, the scheduler ends its tick.
+write them back, the scheduler ends its tick. With SENDPOOL_METRICS_BIND,
+a second uvicorn serves /metrics on that address and stops with the rest.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import signal
 import socket
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import uvicorn
+from fastapi import FastAPI
 
 from sendpool.errors import ConfigError
-from sendpool.http.app import create_app
 from sendpool.runtime import Runtime
 from sendpool.scheduler import Scheduler
+from sendpool.services.operations.metrics_access import is_loopback, split_bind
+
+log = logging.getLogger("sendpool.serve")
 
 
 class _Server(uvicorn.Server):
@@ -48,20 +54,67 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def warn_if_open(host: str, token: str | None, what: str) -> None:
+    if not token and not is_loopback(host):
+        log.warning(
+            "%s is served on %s without a token: anyone who can reach it reads it; "
+            "set SENDPOOL_METRICS_TOKEN",
+            what,
+            host,
+        )
+
+
+def create_metrics_app(rt: Runtime) -> FastAPI:
+    """/metrics alone, for the listener on SENDPOOL_METRICS_BIND."""
+    from sendpool.api.routes.ops import metrics_router
+
+    app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+    app.state.runtime = rt
+    app.include_router(metrics_router)
+    return app
+
+
+def _server(app: Any) -> _Server:
+    return _Server(uvicorn.Config(app, log_config=None, access_log=False, lifespan="off"))
+
+
+async def serve_asgi(app: Any, sock: socket.socket, stop: asyncio.Event) -> None:
+    """Serve ``app`` on ``sock`` until ``stop`` is set (``sendpool worker --metrics-port``)."""
+    server = _server(app)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    waiter = asyncio.create_task(stop.wait())
+    try:
+        await asyncio.wait((task, waiter), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        server.should_exit = True
+        waiter.cancel()
+        await task
+
+
 async def serve_api(
     rt: Runtime,
     sock: socket.socket,
     *,
     workers: bool,
     announce: Callable[[str], None] = print,
+    metrics_sock: socket.socket | None = None,
 ) -> None:
-    config = uvicorn.Config(create_app(rt), log_config=None, access_log=False, lifespan="off")
-    server = _Server(config)
+    """Serve until SIGINT or SIGTERM; /metrics on ``metrics_sock`` (else SENDPOOL_METRICS_BIND)."""
+    # Imported here: the web stack is heavy, and `sendpool worker` needs only serve_asgi.
+    from sendpool.http.app import create_app
+
+    settings = rt.settings
+    if metrics_sock is None and settings.metrics_bind:
+        metrics_sock = bind(*split_bind(settings.metrics_bind))
+    servers = [_server(create_app(rt))]
+    if metrics_sock is not None:
+        servers.append(_server(create_metrics_app(rt)))
     stop = asyncio.Event()
 
     def on_signal() -> None:
-        server.force_exit = server.should_exit  # a second signal stops waiting for clients
-        server.should_exit = True
+        for server in servers:
+            server.force_exit = server.should_exit  # a second signal stops waiting for clients
+            server.should_exit = True
         stop.set()
 
     loop = asyncio.get_running_loop()
@@ -70,15 +123,24 @@ async def serve_api(
     # The scheduler runs in every serve, with or without workers: its jobs record
     # their slot in the database, so several serve processes still run each once.
     tasks = [
-        asyncio.create_task(server.serve(sockets=[sock]), name="api"),
-        asyncio.create_task(Scheduler(rt.db, rt.settings).run(stop), name="scheduler"),
+        asyncio.create_task(servers[0].serve(sockets=[sock]), name="api"),
+        asyncio.create_task(Scheduler(rt.db, settings).run(stop), name="scheduler"),
     ]
+    if metrics_sock is not None:
+        tasks.append(asyncio.create_task(servers[1].serve(sockets=[metrics_sock]), name="metrics"))
     if workers:
         tasks.append(asyncio.create_task(rt.worker().run(stop), name="worker"))
     host, port = sock.getsockname()[:2]
+    metrics_at = f"http://{host}:{port}/metrics"
+    if metrics_sock is not None:
+        m_host, m_port = metrics_sock.getsockname()[:2]
+        metrics_at = f"http://{m_host}:{m_port}/metrics"
+        warn_if_open(m_host, settings.metrics_token, "/metrics")
+    else:
+        warn_if_open(host, settings.metrics_token, "/metrics")
     announce(
-        f"sendpool serving on http://{host}:{port} (docs at /docs; workers "
-        f"{'on' if workers else 'off'}); Ctrl-C or SIGTERM stops gracefully"
+        f"sendpool serving on http://{host}:{port} (docs at /docs; metrics at {metrics_at}; "
+        f"workers {'on' if workers else 'off'}); Ctrl-C or SIGTERM stops gracefully"
     )
     try:
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)

@@ -2,14 +2,17 @@
 
 Counters live in each process that sends; what the database knows (messages
 by status, queue depth, server health and usage) is read when scraped, so
-every process that serves /metrics reports the same truth.
+every process that serves /metrics reports the same truth. With
+SENDPOOL_METRICS_TOKEN set, every scrape must carry it as a bearer token.
 """
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Iterator
+from typing import Any
 
-from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
+from prometheus_client import REGISTRY, CollectorRegistry, generate_latest, make_asgi_app
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -74,3 +77,54 @@ def render_metrics(snap: MetricsSnapshot) -> bytes:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(SnapshotCollector(snap))
     return generate_latest(REGISTRY) + generate_latest(registry)
+
+
+# Far longer than any token; a longer header is refused before it is compared.
+MAX_AUTHORIZATION = 1024
+CHALLENGE = {"WWW-Authenticate": 'Bearer realm="sendpool metrics"'}
+
+
+def scrape_allowed(authorization: str | None, token: str | None) -> bool:
+    """Whether a scrape may read /metrics: always without a token, else ``Bearer <token>``.
+
+    The scheme is matched without regard to case (RFC 7235 §2.1); the token is
+    compared in constant time, so a wrong guess says nothing of how near it was.
+    """
+    if not token:
+        return True
+    if authorization is None or len(authorization) > MAX_AUTHORIZATION:
+        return False
+    scheme, _, credentials = authorization.strip().partition(" ")
+    if scheme.lower() != "bearer":
+        return False
+    return hmac.compare_digest(credentials.strip().encode(), token.encode())
+
+
+Scope = dict[str, Any]
+Receive = Any
+Send = Any
+
+
+def counters_app(token: str | None) -> Any:
+    """The process's own counters as an ASGI app (``sendpool worker --metrics-port``)."""
+    inner = make_asgi_app(REGISTRY)
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            headers = dict(scope.get("headers") or [])
+            raw = headers.get(b"authorization")
+            if not scrape_allowed(raw.decode("latin-1") if raw is not None else None, token):
+                await _unauthorized(send)
+                return
+        await inner(scope, receive, send)
+
+    return app
+
+
+async def _unauthorized(send: Send) -> None:
+    body = b"a bearer token is required: send Authorization: Bearer <SENDPOOL_METRICS_TOKEN>\n"
+    headers = [(k.lower().encode(), v.encode()) for k, v in CHALLENGE.items()]
+    headers += [(b"content-type", b"text/plain; charset=utf-8")]
+    headers += [(b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": 401, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

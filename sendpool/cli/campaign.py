@@ -10,8 +10,8 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
+from sendpool.cli.campaign_view import report_view
 from sendpool.cli.common import console, err_console, friendly_errors, open_runtime
 from sendpool.content.csv_import import ImportReport
 from sendpool.core.states import SETTLED_MESSAGE_STATES
@@ -37,23 +37,6 @@ def _read(path: Path | None, what: str) -> str | None:
         raise InputError(f"{what} file {path} is not UTF-8 text") from None
 
 
-def report_table(report: CampaignReport) -> Table:
-    table = Table(title=f"campaign {escape(report.name)} ({report.uid}): {report.status}")
-    table.add_column("server")
-    table.add_column("messages sent", justify="right")
-    table.add_column("share", justify="right")
-    total = sum(report.by_server.values()) or 1
-    for name, n in sorted(report.by_server.items()):
-        table.add_row(escape(name), str(n), f"{100 * n / total:.1f} %")
-    statuses = ", ".join(f"{k} {v}" for k, v in sorted(report.by_status.items()))
-    table.caption = f"{report.recipients} recipients: {statuses}"
-    if report.waiting:
-        table.caption += (
-            f"; {report.waiting} waiting for a window (next at {report.next_due_at:%H:%M} UTC)"
-        )
-    return table
-
-
 def print_import_errors(report: ImportReport, limit: int = 10) -> None:
     if not report.errors:
         return
@@ -64,10 +47,16 @@ def print_import_errors(report: ImportReport, limit: int = 10) -> None:
         err_console.print(f"  ... and {report.skipped - limit} more")
 
 
-async def follow(rt: Runtime, uid: str, *, show: bool, external: bool) -> CampaignReport:
-    """Send (unless other workers are alive) and show progress until the campaign settles."""
-    now = datetime.now(UTC)
-    report = await rt.db.run(campaign_report, uid, now)
+async def follow(
+    rt: Runtime, uid: str, *, show: bool, external: bool, wait_all: bool = False
+) -> CampaignReport:
+    """Send (unless other workers are alive) and show progress until nothing is due soon.
+
+    That is, until nothing is in flight and nothing is due within a minute
+    (``CampaignReport.resting``); with ``wait_all``, until every message is sent
+    or failed, however long retries, windows or a pause take.
+    """
+    report = await rt.db.run(campaign_report, uid, datetime.now(UTC), servers=False)
     worker = None if external else rt.worker()
     progress = Progress(
         TextColumn("[bold]sending"),
@@ -83,16 +72,17 @@ async def follow(rt: Runtime, uid: str, *, show: bool, external: bool) -> Campai
 
         async def tick() -> None:
             nonlocal report
-            report = await rt.db.run(campaign_report, uid, datetime.now(UTC))
+            # The split per server is read once, at the end: it reads every sent message.
+            report = await rt.db.run(campaign_report, uid, datetime.now(UTC), servers=False)
             done = sum(report.by_status.get(s, 0) for s in SETTLED_MESSAGE_STATES)
             detail = " ".join(f"{k}={v}" for k, v in sorted(report.by_status.items()))
-            progress.update(task, completed=done + report.waiting, detail=detail)
+            progress.update(task, completed=done, detail=detail)
 
-        async def settled() -> bool:
-            return report.settled
+        async def finished() -> bool:
+            return report.finished if wait_all else report.resting
 
-        await work_until(worker, settled, tick=tick)
-    return report
+        await work_until(worker, finished, tick=tick)
+    return await rt.db.run(campaign_report, uid, datetime.now(UTC))
 
 
 @app.command("run")
@@ -115,12 +105,28 @@ def run(
         bool, typer.Option("--json", help="Print one JSON summary and nothing else.")
     ] = False,
     no_wait: Annotated[bool, typer.Option("--no-wait", help="Return once launched.")] = False,
+    wait_all: Annotated[
+        bool,
+        typer.Option(
+            "--wait-all",
+            help="Wait until every message is sent or failed, through retries, windows "
+            "and pauses (retries run up to SENDPOOL_MAX_AGE_SECONDS, 3 days).",
+        ),
+    ] = False,
 ) -> None:
-    """Import CSV, launch a campaign to it and follow it until every message is settled.
+    """Import CSV, launch a campaign to it and follow it while it sends.
 
-    Settled means sent, failed, or waiting for a server's next window. Without
-    other live workers, this command sends itself; with them, it watches.
+    Returns once nothing is in flight and nothing is due within a minute: every
+    message is sent or failed, or what is left waits for a retry or a server's
+    window more than a minute away, or for the paused campaign to be resumed.
+    It then shows what waits, by reason, with the earliest time of each, and
+    exits 0 (messages still waiting are not an error); follow them with
+    `sendpool campaign status UID`, and keep a worker running (`sendpool worker`
+    or `sendpool serve`) to send them. Without other live workers, this command
+    sends itself; with them, it watches.
     """
+    if no_wait and wait_all:
+        raise InputError("--no-wait and --wait-all contradict each other: give one of them")
     text_body, html_body = _read(text, "text"), _read(html, "HTML")
     if text_body is None and html_body is None:
         raise InputError("give a body: --text FILE, --html FILE or both")
@@ -154,17 +160,18 @@ def run(
             except NoValidRowsError as exc:
                 print_import_errors(exc.report)
                 raise
+        external = rt.db.transaction(live_workers, datetime.now(UTC)) > 0
         if no_wait:
             report = rt.db.transaction(campaign_report, uid, datetime.now(UTC))
         else:
-            external = rt.db.transaction(live_workers, datetime.now(UTC)) > 0
-            report = run_async(follow(rt, uid, show=not as_json, external=external))
+            follow_it = follow(rt, uid, show=not as_json, external=external, wait_all=wait_all)
+            report = run_async(follow_it)
     finally:
         rt.close()
     if as_json:
         typer.echo(json.dumps(report.as_json()))
     else:
-        console.print(report_table(report))
+        console.print(report_view(report, datetime.now(UTC), hint_workers=not external))
 
 
 @app.command("status")
@@ -173,13 +180,14 @@ def status(
     uid: Annotated[str, typer.Argument(help="The campaign's uid.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
-    """Where a campaign stands: messages per status and per server."""
+    """Where a campaign stands: messages per status and per server, and what waits until when."""
     rt = open_runtime()
     try:
-        report = rt.db.transaction(campaign_report, uid, datetime.now(UTC))
+        now = datetime.now(UTC)
+        report = rt.db.transaction(campaign_report, uid, now)
     finally:
         rt.close()
     if as_json:
         typer.echo(json.dumps(report.as_json()))
     else:
-        console.print(report_table(report))
+        console.print(report_view(report, now))

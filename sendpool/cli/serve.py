@@ -22,7 +22,10 @@ def serve(
 ) -> None:
     """Serve the JSON API (OpenAPI at /docs, /metrics, /healthz).
 
-    The daily rebalancing job runs in this process (once a day at
+    /metrics needs no credentials unless SENDPOOL_METRICS_TOKEN is set (then
+    scrapes send `Authorization: Bearer <token>`); SENDPOOL_METRICS_BIND=HOST:PORT
+    serves it on that address instead, and the API port answers 404 for it.
+    /healthz stays open. The daily rebalancing job runs in this process (once a day at
     SENDPOOL_REBALANCE_AT, UTC, or at start if that slot was missed; one run
     per slot however many serve processes there are;
     SENDPOOL_REBALANCE_ENABLED=false turns it off). Unless --no-workers is

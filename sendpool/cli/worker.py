@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import socket
 from typing import Annotated
 
 import typer
-from prometheus_client import start_http_server
 
 from sendpool.cli.common import console, err_console, friendly_errors, open_runtime, setup_logging
 from sendpool.pipeline.embedded import run_async
@@ -15,17 +15,26 @@ from sendpool.runtime import Runtime
 from sendpool.store.db import migrate as migrate_schema
 
 
-async def _serve_workers(rt: Runtime, concurrency: int) -> None:
+async def _serve_workers(
+    rt: Runtime, concurrency: int, metrics_sock: socket.socket | None = None
+) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     workers = [rt.worker() for _ in range(concurrency)]
+    tasks = [w.run(stop) for w in workers]
+    if metrics_sock is not None:
+        from sendpool.api.metrics import counters_app
+        from sendpool.serve import serve_asgi
+
+        # Each worker process counts its own sends; Prometheus sums the processes.
+        tasks.append(serve_asgi(counters_app(rt.settings.metrics_token), metrics_sock, stop))
     err_console.print(
         f"{concurrency} worker(s) running on {rt.settings.database_url.split('@')[-1]}; "
         "Ctrl-C stops them gracefully"
     )
-    await asyncio.gather(*(w.run(stop) for w in workers))
+    await asyncio.gather(*tasks)
 
 
 @friendly_errors
@@ -36,7 +45,12 @@ def worker(
     ] = False,
     metrics_port: Annotated[
         int | None,
-        typer.Option(min=1, max=65535, help="Serve Prometheus metrics on this port."),
+        typer.Option(
+            min=1,
+            max=65535,
+            help="Serve this process's Prometheus counters on this port "
+            "(with SENDPOOL_METRICS_TOKEN set, scrapes need that bearer token).",
+        ),
     ] = None,
     metrics_addr: Annotated[
         str, typer.Option(help="Address the metrics port listens on.")
@@ -50,11 +64,14 @@ def worker(
     """
     setup_logging(verbose)
     rt = open_runtime()
-    if metrics_port is not None:
-        # Each worker process counts its own sends; Prometheus sums the processes.
-        start_http_server(metrics_port, addr=metrics_addr)
     try:
-        run_async(_serve_workers(rt, concurrency))
+        metrics_sock = None
+        if metrics_port is not None:
+            from sendpool.serve import bind, warn_if_open
+
+            metrics_sock = bind(metrics_addr, metrics_port)
+            warn_if_open(metrics_addr, rt.settings.metrics_token, "the worker's metrics")
+        run_async(_serve_workers(rt, concurrency, metrics_sock))
     finally:
         rt.close()
 

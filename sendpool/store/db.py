@@ -8,9 +8,15 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, inspect, text
+from sqlalchemy.engine import make_url
+
+from sendpool.secretbox import create_private, make_private
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 MIGRATION_LOCK = 0x73656E64706F6F6C  # "sendpool": the advisory lock key migrations hold
+# What SQLite keeps beside the database file: the write-ahead log, its shared-memory
+# index, and the rollback journal (before WAL is on). Each holds rows of the database.
+SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
 
 
 def is_sqlite(url: str) -> bool:
@@ -26,12 +32,48 @@ def normalise_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
+def sqlite_path(url: str) -> Path | None:
+    """The database file a SQLite URL names; None for other databases and in-memory ones."""
+    if not is_sqlite(url):
+        return None
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database)
+
+
+def sqlite_files(path: Path) -> list[Path]:
+    """The database file and those of its side files that exist."""
+    side = (path.with_name(path.name + suffix) for suffix in SQLITE_SIDE_FILES)
+    return [path, *(p for p in side if p.exists())]
+
+
+def _keep_private(path: Path, *, tighten: bool) -> None:
+    """Create the database file 0600 before SQLite does, and close an existing one to others.
+
+    SQLite creates a missing file 0644, readable by every user of the machine,
+    and gives its -wal and -shm files the database file's mode; the file holds
+    people's addresses and the servers' settings.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    create_private(path)
+    if tighten:
+        for file in sqlite_files(path):
+            make_private(file, "database file")
+
+
+def make_engine(url: str, *, tighten: bool = True, **kwargs: Any) -> Engine:
+    """An engine for ``url``; a SQLite file is created, or kept, readable by its owner only.
+
+    ``tighten=False`` leaves an existing file's mode as it is, for the commands
+    that only look (``sendpool doctor`` reports the mode instead).
+    """
     url = normalise_url(url)
     if not is_sqlite(url):
         return create_engine(url, pool_pre_ping=True, **kwargs)
-    if url.startswith("sqlite:///") and ":memory:" not in url:
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    path = sqlite_path(url)
+    if path is not None:
+        _keep_private(path, tighten=tighten)
     engine = create_engine(url, connect_args={"timeout": 60, "check_same_thread": False}, **kwargs)
 
     @event.listens_for(engine, "connect")

@@ -24,10 +24,10 @@ from sendpool.config import Settings
 from sendpool.errors import ConfigError
 from sendpool.pipeline.ports import QuotaLedger
 from sendpool.runtime import open_ledger
-from sendpool.secretbox import SecretBox, key_file_for
+from sendpool.secretbox import SecretBox, key_file_for, open_to_others
 from sendpool.store.catalog import load_pool
 from sendpool.store.database import Database
-from sendpool.store.db import alembic_config, has_schema
+from sendpool.store.db import alembic_config, has_schema, make_engine, sqlite_files
 from sendpool.store.ledger_redis import Keys
 from sendpool.store.records import PoolRows
 from sendpool.store.tables import SendingServer
@@ -81,6 +81,25 @@ def _error(exc: BaseException) -> str:
     return (str(orig or exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
+def _as_it_is(url: str) -> Database:
+    """The database opened without migrating it or changing its files' modes."""
+    return Database(make_engine(url, tighten=False))
+
+
+def exposed_files(paths: list[Path]) -> Check | None:
+    """A warning, with the chmod to run, when any of ``paths`` is open to other users."""
+    modes = {p: m for p in paths if (m := open_to_others(p)) is not None}
+    if not modes:
+        return None
+    shown = ", ".join(f"{p} (mode {m:04o})" for p, m in modes.items())
+    detail = f"readable by other users of this machine: {shown}; it holds people's addresses"
+    advice = (
+        f"chmod 600 {' '.join(str(p) for p in modes)} "
+        "(workers and `sendpool serve` also do this when they start)"
+    )
+    return Check("database file", Status.WARN, detail, advice)
+
+
 def sqlite_file(url: str) -> Path | None:
     if url.startswith("sqlite:///") and ":memory:" not in url:
         return Path(url.removeprefix("sqlite:///"))
@@ -103,7 +122,8 @@ def check_database(settings: Settings) -> tuple[Database | None, list[Check]]:
     if path is not None and not path.exists():
         advice = f"check SENDPOOL_DATABASE_URL, or {MIGRATE} to create it"
         return None, [Check("database", Status.FAIL, f"{path} does not exist", advice)]
-    db = Database.open(url, migrate_schema=False)
+    exposed = exposed_files(sqlite_files(path)) if path is not None else None
+    db = _as_it_is(url)
     try:
         current, heads, known = db.transaction(_revisions, url)
         schema = has_schema(db.engine)
@@ -113,6 +133,8 @@ def check_database(settings: Settings) -> tuple[Database | None, list[Check]]:
         detail = f"cannot reach {shown}: {_error(exc)}"
         return None, [Check("database", Status.FAIL, detail, advice)]
     checks = [Check("database", Status.OK, f"{shown} reachable")]
+    if exposed is not None:
+        checks.append(exposed)
     names = ", ".join(sorted(current))
     if current == heads:
         checks.append(Check("schema", Status.OK, f"at the latest migration ({names})"))
@@ -155,7 +177,18 @@ def _sealed_secrets(conn: Connection) -> dict[str, str]:
 
 
 def check_secrets(settings: Settings, db: Database | None) -> tuple[Check, SecretBox | None]:
-    """A usable key, and one that opens every server's stored secrets."""
+    """A usable key, one that opens every server's stored secrets, in a file kept private."""
+    check, box = _check_key(settings, db)
+    path = key_file_for(settings.database_url)
+    mode = None if settings.secret_key else open_to_others(path)
+    if mode is None or check.status is not Status.OK:
+        return check, box
+    detail = f"{check.detail}; but {path} is readable by other users (mode {mode:04o})"
+    advice = f"chmod 600 {path} (workers and `sendpool serve` also do this when they start)"
+    return Check(check.name, Status.WARN, detail, advice), box
+
+
+def _check_key(settings: Settings, db: Database | None) -> tuple[Check, SecretBox | None]:
     name = "secret key"
     try:
         box, source = _load_key(settings)
@@ -236,7 +269,7 @@ def open_for_reading(settings: Settings) -> tuple[Database, QuotaLedger]:
     path = sqlite_file(settings.database_url)
     if path is not None and not path.exists():
         raise ConfigError(f"database file {path} does not exist: check SENDPOOL_DATABASE_URL")
-    db = Database.open(settings.database_url, migrate_schema=False)
+    db = _as_it_is(settings.database_url)
     try:
         if not has_schema(db.engine):
             raise ConfigError(f"the database has no schema yet: {MIGRATE}")
