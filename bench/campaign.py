@@ -40,7 +40,7 @@ def prepare(
                 for name in names
             ],
             "plans": [{"name": "Bench", "servers": names}],
-            "customers": [{"name": "bench", "plan": "Bench"}],
+            "customers": [{"name": "bench", "plan": "Bench", "sending_domains": ["example.com"]}],
         },
         {},
     )

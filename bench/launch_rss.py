@@ -33,7 +33,7 @@ def main(n: int) -> None:
             {
                 "servers": [{"name": "s", "type": "smtp", "host": "127.0.0.1", "sending_limit": 1}],
                 "plans": [{"name": "P", "servers": ["s"]}],
-                "customers": [{"name": "c", "plan": "P"}],
+                "customers": [{"name": "c", "plan": "P", "sending_domains": ["example.com"]}],
             },
             {},
         )

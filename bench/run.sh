@@ -24,6 +24,7 @@ fi
 # Scale-out: 1, 2, 4 worker processes on PostgreSQL + Redis against embedded SQLite.
 if command -v redis-server >/dev/null 2>&1 && pg_isready -q -h 127.0.0.1 >/dev/null 2>&1; then
     .venv/bin/python bench/scale.py
+    .venv/bin/python bench/chaos.py  # the fault matrix; exits 1 when a row misses a target
 else
     echo "bench/scale.py skipped: it needs PostgreSQL on 127.0.0.1:5432 and redis-server"
 fi

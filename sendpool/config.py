@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from datetime import time
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -51,6 +52,54 @@ class Settings(BaseSettings):
     # JSON API: request bodies above these sizes are refused with 413.
     api_max_body_bytes: int = Field(1 << 20, ge=1024)
     api_max_upload_bytes: int = Field(64 << 20, ge=1024)
+
+    # /metrics (docs/deploy.md §6): with a token, scrapes must send `Authorization: Bearer
+    # <token>`; with a bind address (HOST:PORT, [IPv6]:PORT), `serve` answers /metrics
+    # there only, and 404 on the API port.
+    metrics_token: str | None = Field(None, max_length=512)
+    metrics_bind: str | None = None
+
+    @field_validator("metrics_token", "metrics_bind")
+    @classmethod
+    def _blank_is_unset(cls, value: str | None) -> str | None:
+        # `SENDPOOL_METRICS_TOKEN=` in an env file means "not set", never "the empty token".
+        return value.strip() or None if value is not None else None
+
+    @field_validator("metrics_bind")
+    @classmethod
+    def _host_and_port(cls, value: str | None) -> str | None:
+        host, _, port = (value or "").rpartition(":")
+        if value is not None and not (host and port.isdigit() and 0 < int(port) < 65536):
+            raise ValueError(
+                f"metrics_bind: {value!r} is not HOST:PORT (give e.g. 127.0.0.1:9108 or [::1]:9108)"
+            )
+        return value
+
+    # Admin sign-in (docs/deploy.md, "Admin sign-in and sessions"): a session ends this many
+    # seconds after sign-in, or after this many seconds without a request, whichever is first.
+    admin_session_max_age: float = Field(12 * 3600.0, gt=0)
+    admin_session_idle: float = Field(3600.0, gt=0)
+    # Addresses or networks (comma-separated) of reverse proxies whose X-Forwarded-For is
+    # believed; empty: the client address is the socket's peer, whatever the headers say.
+    trusted_proxies: str = ""
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxy_networks(cls, value: str) -> str:
+        for entry in filter(None, (e.strip() for e in value.split(","))):
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"trusted_proxies: {entry!r} is not an IP address or network "
+                    "(give e.g. 127.0.0.1, 10.0.0.0/8, ::1, comma-separated)"
+                ) from None
+        return value
+
+    @property
+    def trusted_proxy_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        entries = (e.strip() for e in self.trusted_proxies.split(","))
+        return [ipaddress.ip_network(e, strict=False) for e in entries if e]
 
     @model_validator(mode="after")
     def _rebalance_band(self) -> Settings:

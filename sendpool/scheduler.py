@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 from sendpool.config import Settings
 from sendpool.pipeline.periodic import Periodic
+from sendpool.services.access.sessions import limits_from, purge_ended
 from sendpool.services.operations.rebalance import policy_from, run_if_due
 from sendpool.store.database import Database
 from sendpool.store.ledger_sql import purge_expired_sync
@@ -50,6 +51,11 @@ class Scheduler(Periodic):
             await self.db.run(purge_expired_sync, self.clock())
         except Exception:
             log.exception("purging expired quota windows failed; retrying at the next tick")
+        try:
+            # Ended admin sessions and sign-in counters that no longer count.
+            await self.db.run(purge_ended, self.clock(), limits_from(self.settings))
+        except Exception:
+            log.exception("purging ended admin sessions failed; retrying at the next tick")
         if not self.settings.rebalance_enabled:
             return
         try:

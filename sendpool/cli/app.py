@@ -4,7 +4,19 @@ from __future__ import annotations
 
 import typer
 
-from sendpool.cli import admin, campaign, demo, pool, rebalance, serve, servers, token, worker
+from sendpool.cli import (
+    admin,
+    campaign,
+    customers,
+    demo,
+    pool,
+    rebalance,
+    repair,
+    serve,
+    servers,
+    token,
+    worker,
+)
 from sendpool.cli.doctor import doctor
 from sendpool.cli.simulate import simulate
 
@@ -30,8 +42,10 @@ app.command("simulate")(simulate)
 app.add_typer(pool.app, name="pool")
 app.add_typer(campaign.app, name="campaign")
 app.add_typer(servers.app, name="servers")
+app.add_typer(customers.app, name="customers")
 app.add_typer(token.app, name="token")
 app.add_typer(admin.app, name="admin")
+app.add_typer(repair.app, name="repair")
 
 
 def main() -> None:

@@ -115,7 +115,9 @@ def smtp(name: str, sink: SmtpSink, limit: int, **extra: Any) -> dict[str, Any]:
     }
 
 
-def start_campaign(rt: Runtime, customer: str, n: int, seed: int, name: str) -> tuple[int, str]:
+def start_campaign(
+    rt: Runtime, customer: str, n: int, seed: int, name: str, sender: str
+) -> tuple[int, str]:
     made = run_from_csv(
         engine=rt.db.engine,
         customer=customer,
@@ -123,7 +125,7 @@ def start_campaign(rt: Runtime, customer: str, n: int, seed: int, name: str) -> 
         draft=CampaignDraft(
             name,
             "{{ first_name }}, our autumn news",
-            "news@example.com",
+            sender,
             "Example Shop",
             None,
             TEXT,
@@ -144,14 +146,18 @@ async def act_one(rt: Runtime, n: int) -> None:
         {
             "servers": [smtp(s.name, s, 10_000) for s in sinks],
             "plans": [{"name": "Newsletter", "servers": [s.name for s in sinks]}],
-            "customers": [{"name": "example-shop", "plan": "Newsletter"}],
+            "customers": [
+                {"name": "example-shop", "plan": "Newsletter", "sending_domains": ["example.com"]}
+            ],
         },
     )
     console.print(
         f"Three local SMTP sinks on 127.0.0.1 (ports {', '.join(str(s.port) for s in sinks)}), "
         f"one plan, {n:,} subscribers, one campaign."
     )
-    campaign_id, uid = start_campaign(rt, "example-shop", n, 1, "Autumn newsletter")
+    campaign_id, uid = start_campaign(
+        rt, "example-shop", n, 1, "Autumn newsletter", "news@example.com"
+    )
     report = await follow(rt, uid, show=True, external=False)
     received = {s.name: s.count for s in sinks}
     table = Table(title=f"campaign {report.name}: {report.status}")
@@ -218,7 +224,10 @@ async def act_two(rt: Runtime, n: int) -> None:
                     "burst_threshold": burst_at,
                 }
             ],
-            "customers": [{"name": "example-news", "plan": "Mixed"}],
+            # A domain belongs to one customer: this one sends from a domain of its own.
+            "customers": [
+                {"name": "example-news", "plan": "Mixed", "sending_domains": ["example.net"]}
+            ],
         },
     )
     console.print(
@@ -227,7 +236,7 @@ async def act_two(rt: Runtime, n: int) -> None:
         f"The plan calls a send of {burst_at:,}+ recipients a burst. First a {n:,}-recipient "
         f"campaign (a burst), then {txn:,} transactional messages (low-volume)."
     )
-    campaign_id, uid = start_campaign(rt, "example-news", n, 2, "Winter sale")
+    campaign_id, uid = start_campaign(rt, "example-news", n, 2, "Winter sale", "news@example.net")
     await follow(rt, uid, show=True, external=False)
     burst = await rt.db.run(lambda c: sent_by_server(c, campaign_id=campaign_id))
 
@@ -240,7 +249,7 @@ async def act_two(rt: Runtime, n: int) -> None:
                 customer_id=customer_id,
                 to=f"buyer{i}@example.com",
                 subject="Your order #{{ order }}",
-                from_email="orders@example.com",
+                from_email="orders@example.net",
                 text="Thanks for order #{{ order }}.\n",
                 fields={"order": 1000 + i},
                 now=now,

@@ -47,6 +47,7 @@ class Consequence:
     suppress: bool = False
     event: EventKind | None = None
     last_error: str | None = None
+    retry_here: bool = False  # the next attempt goes to this server first
 
 
 def consequence(
@@ -93,6 +94,23 @@ def consequence(
         )
     tried = attempts + 1
     error = said[:MAX_ERROR]
+    if kind is OutcomeKind.UNKNOWN:
+        # The server took part (its unit stays spent) and may have delivered the
+        # message: degrade it like any broken server, and try again after a
+        # back-off on it first, so a second copy at least reaches the same place.
+        at = retry.next_try(tried, queued_at, now, draw)
+        if at is None:
+            error = f"gave up after {tried} attempts: {error}"
+            return Consequence(MessageStatus.FAILED, now, tried, "failed", last_error=error)
+        return Consequence(
+            MessageStatus.DEFERRED,
+            at,
+            tried,
+            "unknown",
+            server=ServerEffect.DEGRADE,
+            retry_here=True,
+            last_error=f"{error}; the reply was lost: it may have been delivered"[:MAX_ERROR],
+        )
     if kind is OutcomeKind.TRANSIENT:
         at = retry.next_try(tried, queued_at, now, draw)
         if at is not None:

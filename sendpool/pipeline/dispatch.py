@@ -11,7 +11,7 @@ time a server may take them, with the reasons written on them.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -20,12 +20,12 @@ from sendpool.core.filters import Skip, SkipCode
 from sendpool.core.filters.quota import cap_skip
 from sendpool.core.quota import Denial, Grant
 from sendpool.core.selectors import selector_for
-from sendpool.core.servers import DispatchContext, SendClass, ServerView, Usage
+from sendpool.core.servers import AddressNeed, DispatchContext, SendClass, ServerView, Usage
 from sendpool.metrics import DENIALS, PICKS
 from sendpool.pipeline.pool import PoolState
 from sendpool.pipeline.ports import QuotaLedger
 from sendpool.pipeline.prepare import Job
-from sendpool.store.records import SkipCount
+from sendpool.store.records import ReservationMark, SkipCount
 
 MAX_ROUNDS = 8
 
@@ -66,24 +66,41 @@ class SkipTally:
         return out
 
 
+# How many more jobs a server may hold on this worker, given its connections.
+Room = Callable[[int, int], int]
+
+
+def unlimited(server_id: int, connections: int) -> int:
+    return 1 << 30
+
+
 class Dispatcher:
-    def __init__(self, ledger: QuotaLedger, *, idle_recheck: float = 60.0) -> None:
+    def __init__(
+        self,
+        ledger: QuotaLedger,
+        *,
+        idle_recheck: float = 60.0,
+        room: Room = unlimited,
+        holder: str | None = None,
+    ) -> None:
         self.ledger = ledger
+        self.holder = holder  # the worker whose messages the reservations are for
         self.idle_recheck = idle_recheck
+        self.room = room
         self.tally = SkipTally()
 
     async def assign(self, jobs: list[Job], pool: PoolState, now: datetime) -> Assignment:
         out = Assignment()
-        groups: dict[tuple[int | None, SendClass], list[Job]] = defaultdict(list)
+        groups: dict[tuple[int | None, SendClass, AddressNeed], list[Job]] = defaultdict(list)
         for job in jobs:
-            groups[(job.plan_id, job.send_class)].append(job)
-        for (plan_id, send_class), group in groups.items():
+            groups[(job.plan_id, job.send_class, job.need)].append(job)
+        for (plan_id, send_class, need), group in groups.items():
             if plan_id is None or plan_id not in pool.rows.plan_names:
                 until = now + timedelta(seconds=self.idle_recheck)
                 reason = "waiting: the customer has no plan, and no region rule gives one"
                 out.waiting.extend(Waiting(j, until, reason) for j in group)
                 continue
-            await self._assign_group(plan_id, send_class, group, pool, now, out)
+            await self._assign_group(plan_id, send_class, group, pool, now, out, need)
         return out
 
     async def _assign_group(
@@ -94,6 +111,7 @@ class Dispatcher:
         pool: PoolState,
         now: datetime,
         out: Assignment,
+        need: AddressNeed = AddressNeed.ASCII,
     ) -> None:
         members = pool.plan_members(plan_id)
         selector = selector_for(pool.rows.plan_selector.get(plan_id))
@@ -106,7 +124,7 @@ class Dispatcher:
             ]
             windows = {s.id: s.windows(now) for s in servers}
             usage = await self.ledger.usage(windows)
-            sel = select(servers, members, DispatchContext(now, send_class, usage))
+            sel = select(servers, members, DispatchContext(now, send_class, usage, need))
             skipped = [*sel.skipped, *excluded.values()]
             if first_round:
                 # Later rounds re-deal the same messages: count each skip once per message.
@@ -131,17 +149,44 @@ class Dispatcher:
                     for i, j in enumerate(pending)
                 )
                 return
-            start = await self.ledger.advance_cursor(plan_id, len(pending))
-            dealt = selector.deal(sel.candidates, start, len(pending))
             by_server: dict[int, list[Job]] = defaultdict(list)
-            for job, server in zip(pending, dealt, strict=True):
-                by_server[server.id].append(job)
+            # A message whose reply was lost goes back to that server first (RFC 1047).
+            ids = {s.id for s in sel.candidates}
+            rest: list[Job] = []
+            for job in pending:
+                prefer = job.row.retry_server_id
+                (by_server[prefer] if prefer in ids else rest).append(job)
+            if rest:
+                start = await self.ledger.advance_cursor(plan_id, len(rest))
+                dealt = selector.deal(sel.candidates, start, len(rest))
+                for job, server in zip(rest, dealt, strict=True):
+                    by_server[server.id].append(job)
             pending = []
             groups = list(by_server.items())
             for k, (sid, group) in enumerate(groups):
                 view = pool.views[sid]
                 w = windows[sid]
-                grant = await self.ledger.reserve(sid, w, view.caps(now), len(group), now)
+                spec = pool.specs.get(sid)
+                room = self.room(sid, spec.max_connections if spec else 1)
+                if room < len(group):
+                    # Its share waits a moment rather than going to the others: the
+                    # split stays even, and this worker never holds more for a slow
+                    # server than it can send within a lease.
+                    busy = _busy(view, now)
+                    late = group[max(room, 0) :]
+                    self.tally.add(plan_id, [busy], day, len(late))
+                    assert busy.until is not None
+                    reason = f"waiting: {view.name}: {busy.reason}"
+                    out.waiting.extend(Waiting(j, busy.until, reason) for j in late)
+                    group = group[: max(room, 0)]
+                    if not group:
+                        continue
+                mark = (
+                    ReservationMark(self.holder, tuple(j.row.id for j in group))
+                    if self.holder is not None
+                    else None
+                )
+                grant = await self.ledger.reserve(sid, w, view.caps(now), len(group), now, mark)
                 if grant.denied is Denial.UNAVAILABLE:
                     # The ledger itself is down or rebuilding: no server can be
                     # reserved, so everything not yet reserved waits for it.
@@ -167,6 +212,13 @@ class Dispatcher:
         out.waiting.extend(
             Waiting(j, until, "waiting: servers busy, trying again") for j in pending
         )
+
+
+def _busy(view: ServerView, now: datetime) -> Skip:
+    """The server holds all it can send within a lease on this worker: deal to the others."""
+    until = now + timedelta(seconds=1)
+    why = "busy: this worker holds all it can send within a lease"
+    return Skip(view.id, view.name, SkipCode.BUSY, why, until)
 
 
 def _denied(view: ServerView, grant: Grant, now: datetime) -> Skip:

@@ -18,6 +18,8 @@ from sendpool.pipeline.pool import PoolCache
 from sendpool.pipeline.ports import Catalog
 from sendpool.store.records import HealthChange, ServerRow
 from sendpool.transports.base import Health, Transport
+from sendpool.transports.registry import learns_smtputf8
+from sendpool.transports.smtp import SMTPUTF8_FACT
 from sendpool.transports.spec import ServerSpec
 
 log = logging.getLogger("sendpool.health")
@@ -31,7 +33,16 @@ def check_due(row: ServerRow, now: datetime, interval: float) -> bool:
     horizon = now - timedelta(seconds=interval)
     idle = row.last_activity_at is None or row.last_activity_at <= horizon
     stale = row.health_checked_at is None or row.health_checked_at <= horizon
-    return idle and stale
+    # A busy server whose SMTPUTF8 is still unknown is checked too: mail with a
+    # non-ASCII address waits for that answer (docs/design.md §1.2).
+    unknown = row.smtputf8 is None and learns_smtputf8(row.type)
+    return (idle or unknown) and stale
+
+
+def learned_smtputf8(health: Health) -> bool | None:
+    """What a passing check learnt of SMTPUTF8 (RFC 6531), or None if it did not say."""
+    said = health.facts.get(SMTPUTF8_FACT) if health.ok else None
+    return None if said is None else said == "yes"
 
 
 class HealthChecker(Periodic):
@@ -82,7 +93,10 @@ class HealthChecker(Periodic):
             at = self.clock()
             status = ServerHealth.HEALTHY if health.ok else ServerHealth.DEGRADED
             error = None if health.ok else health.detail
-            self.record(HealthChange(row.id, status, at, error, at + every, checked=True))
+            learned = learned_smtputf8(health)
+            self.record(
+                HealthChange(row.id, status, at, error, at + every, checked=True, smtputf8=learned)
+            )
             was_degraded = row.health == ServerHealth.DEGRADED or state.views[row.id].degraded
             if health.ok:
                 if was_degraded:

@@ -16,6 +16,7 @@ from sendpool.core.states import ServerHealth, ServerStatus
 from sendpool.pipeline.ports import Catalog
 from sendpool.store.catalog import warmup_schedule
 from sendpool.store.records import PoolRows, ServerRow
+from sendpool.transports.registry import offers_smtputf8
 from sendpool.transports.spec import ServerSpec
 
 
@@ -33,6 +34,7 @@ def view_of(row: ServerRow) -> ServerView:
         warmup_held_days=row.warmup_held_days,
         next_check_at=row.next_check_at,
         paused_until=row.paused_until,
+        smtputf8=offers_smtputf8(row.type, row.smtputf8),
     )
 
 

@@ -16,6 +16,7 @@ from sendpool.store.records import (
     CustomerRow,
     PoolRows,
     RecordBatch,
+    ReservationMark,
 )
 
 
@@ -24,8 +25,18 @@ class QuotaLedger(Protocol):
 
     async def usage(self, servers: Mapping[int, ServerWindows]) -> dict[int, Usage]: ...
 
+    # Whether ``reserve`` writes the messages' reservation marks in the same
+    # transaction as the units (the SQL ledger); others leave it to the worker.
+    marks_reservations: bool
+
     async def reserve(
-        self, server_id: int, windows: ServerWindows, caps: Caps, count: int, now: datetime
+        self,
+        server_id: int,
+        windows: ServerWindows,
+        caps: Caps,
+        count: int,
+        now: datetime,
+        mark: ReservationMark | None = None,
     ) -> Grant: ...
 
     async def release(self, releases: Mapping[tuple[int, ServerWindows], int]) -> None: ...
@@ -45,6 +56,20 @@ class MessageQueue(Protocol):
     async def record(self, worker: str, batch: RecordBatch, now: datetime) -> None: ...
 
     async def release_claims(self, worker: str, ids: Sequence[int], now: datetime) -> int: ...
+
+    async def mark_reserved(
+        self, worker: str, reserved: Sequence[tuple[int, int]], at: datetime
+    ) -> None:
+        """``(message id, server id)``: the units just reserved, written before any send."""
+        ...
+
+    async def mark_handed(self, worker: str, ids: Sequence[int], at: datetime) -> None:
+        """These messages reach their transports now; written before the send starts."""
+        ...
+
+    async def renew_leases(self, worker: str, ids: Sequence[int], until: datetime) -> int: ...
+
+    async def clear_reservations(self, worker: str, ids: Sequence[int]) -> None: ...
 
 
 class Catalog(Protocol):

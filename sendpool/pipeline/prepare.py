@@ -8,8 +8,15 @@ from datetime import datetime, timedelta
 from email.utils import format_datetime
 
 from sendpool.content.render import CampaignTemplate
+from sendpool.core.filters.smtputf8 import unsendable
 from sendpool.core.plans import resolve_plan
-from sendpool.core.servers import SendClass, ServerView, send_class_for
+from sendpool.core.servers import (
+    AddressNeed,
+    SendClass,
+    ServerView,
+    address_need,
+    send_class_for,
+)
 from sendpool.core.states import CampaignStatus, HoldReason, MessageStatus
 from sendpool.core.windows import ServerWindows
 from sendpool.errors import InputError
@@ -21,6 +28,9 @@ from sendpool.transports.message import OutgoingMessage
 # A held message is claimed again this often, to see whether its campaign has resumed.
 HOLD_RECHECK = timedelta(seconds=5)
 
+# Carried by a message sent again after an attempt whose outcome is unknown.
+POSSIBLE_DUPLICATE = "X-Sendpool-Possible-Duplicate"
+
 
 @dataclass(slots=True)
 class Job:
@@ -30,6 +40,7 @@ class Job:
     send_class: SendClass
     server: ServerView | None = None
     windows: ServerWindows | None = None
+    need: AddressNeed = AddressNeed.ASCII  # what its wire addresses ask of a server
 
 
 @dataclass(slots=True)
@@ -146,6 +157,10 @@ class Preparer:
                 message = template.render(
                     uid=m.uid, recipient=m.recipient, fields=fields, date=date
                 )
+                if m.retry_server_id is not None:
+                    # An earlier attempt's reply was lost: this copy may be a second one.
+                    # Same Message-ID, and a header saying so (RFC 1047).
+                    message.headers[POSSIBLE_DUPLICATE] = "yes"
             except InputError as exc:
                 out.settled.append(_failed(m, now, str(exc)))
                 continue
@@ -158,8 +173,23 @@ class Preparer:
             threshold = (
                 pool.rows.plan_burst.get(plan_id) if plan_id else None
             ) or self.burst_threshold
-            out.jobs.append(Job(m, message, plan_id, send_class_for(count, threshold)))
+            # Decided once, on the wire forms (domains already A-labels): RFC 6531.
+            need = address_need(message.envelope_from, message.recipient)
+            refused = _unsendable(pool, plan_id, need)
+            if refused is not None:
+                out.settled.append(_failed(m, now, refused))
+                continue
+            send_class = send_class_for(count, threshold)
+            out.jobs.append(Job(m, message, plan_id, send_class, need=need))
         return out
+
+
+def _unsendable(pool: PoolState, plan_id: int | None, need: AddressNeed) -> str | None:
+    """Why no server of the plan can ever take a message of this need (docs/design.md §1.2)."""
+    if plan_id is None or plan_id not in pool.rows.plan_names:
+        return None  # the dispatcher makes it wait for a plan
+    views = [pool.views[i] for i in sorted(pool.plan_members(plan_id)) if i in pool.views]
+    return unsendable(views, need, pool.rows.plan_names[plan_id])
 
 
 def _int(v: object) -> int | None:

@@ -67,6 +67,37 @@ class OutcomeRecorder:
     def settle(self, update: MessageUpdate) -> None:
         self.batch.updates.append(update)
 
+    def not_started(self, job: Job, why: str, now: datetime) -> None:
+        """The job never reached its transport: its unit goes back, it is due again now."""
+        server, m = job.server, job.row
+        assert server is not None and job.windows is not None
+        self.releases[(server.id, job.windows)] += 1
+        message_counter("requeued", server.name).inc()
+        note = f"{why}; moved to another server"[:2000]
+        self.settle(
+            MessageUpdate(
+                m.id,
+                MessageStatus.QUEUED,
+                now,
+                m.attempts,
+                last_error=note,
+                retry_server_id=m.retry_server_id,
+            )
+        )
+
+    def restore(self, batch: RecordBatch, releases: dict[tuple[int, ServerWindows], int]) -> None:
+        """Put back a batch that could not be written, ahead of what came since."""
+        newer, self.batch = self.batch, batch
+        batch.updates.extend(newer.updates)
+        batch.health.extend(newer.health)
+        batch.paused.update(newer.paused)
+        batch.suppressions.extend(newer.suppressions)
+        batch.events.extend(newer.events)
+        batch.activity.update(newer.activity)
+        batch.skips.extend(newer.skips)
+        for key, n in releases.items():
+            self.releases[key] += n
+
     def batch_health(self, change: HealthChange) -> None:
         """A health check's result, written with the next batch."""
         self.batch.health.append(change)
@@ -117,6 +148,7 @@ class OutcomeRecorder:
                 smtp_reply=outcome.text or None,
                 message_id=job.message.message_id,
                 remote_id=outcome.remote_id if sent else None,
+                retry_server_id=server.id if c.retry_here else None,
             )
         )
         if c.suppress:

@@ -23,14 +23,17 @@ from datetime import UTC, datetime, timedelta
 from sendpool.config import Settings
 from sendpool.core.outcomes import Outcome, OutcomeKind
 from sendpool.core.retry import RetryPolicy
+from sendpool.core.states import MessageStatus
 from sendpool.metrics import MESSAGES, latency
 from sendpool.pipeline.dispatch import Dispatcher
+from sendpool.pipeline.handover import Handover
 from sendpool.pipeline.health import HealthChecker
 from sendpool.pipeline.periodic import Every, sleep_unless_stopped
 from sendpool.pipeline.pool import PoolCache
 from sendpool.pipeline.ports import Catalog, MessageQueue, QuotaLedger
 from sendpool.pipeline.prepare import Job, Preparer
 from sendpool.pipeline.record import OutcomeRecorder
+from sendpool.pipeline.takeback import take_back
 from sendpool.store.records import MessageUpdate
 from sendpool.transports.base import Transport
 from sendpool.transports.registry import build_transport
@@ -41,6 +44,8 @@ log = logging.getLogger("sendpool.worker")
 Clock = Callable[[], datetime]
 TransportFactory = Callable[[ServerSpec], Transport]
 HEARTBEAT_SECONDS = 5.0
+# At a stop, sends under way get this long before they are given up (SIGTERM in 10 s).
+STOP_GRACE_SECONDS = 8.0
 
 
 def utc_now() -> datetime:
@@ -81,7 +86,18 @@ class Worker:
         self.preparer = Preparer(
             catalog, public_url=settings.public_url, burst_threshold=settings.burst_threshold
         )
-        self.dispatcher = Dispatcher(ledger, idle_recheck=settings.idle_recheck_seconds)
+        self.handover = Handover(
+            self.pool,
+            lambda ids, at: self.queue.mark_handed(self.id, ids, at),
+            clock=clock,
+            lease_seconds=settings.lease_seconds,
+        )
+        self.dispatcher = Dispatcher(
+            ledger,
+            idle_recheck=settings.idle_recheck_seconds,
+            room=self.handover.room,
+            holder=self.id,
+        )
         retry = RetryPolicy(
             settings.retry_base_seconds, settings.retry_max_delay_seconds, settings.max_age_seconds
         )
@@ -135,6 +151,13 @@ class Worker:
         periodic = {
             "flush": Every(self.flush_interval, self.flush, tick_first=False),
             "heartbeat": Every(HEARTBEAT_SECONDS, self._heartbeat, tick_first=False),
+            "leases": Every(
+                self.settings.lease_seconds / 4,
+                self._renew_leases,
+                tick_first=False,
+                survive_errors=True,
+                what="renewing leases",
+            ),
             "launches": Every(
                 self.launch_check_interval,
                 self._finish_stalled_launches,
@@ -160,9 +183,16 @@ class Worker:
             await self._finish()
 
     async def _finish(self) -> None:
+        # Jobs still waiting for a slot go back at once; sends under way get a
+        # short grace, then stop (their outcome is unknown, their unit spent).
+        self.handover.close()
         sends = list(self._tasks)
         if sends:
-            await asyncio.wait(sends, timeout=self.settings.send_timeout + 5)
+            grace = min(self.settings.send_timeout + 5, STOP_GRACE_SECONDS)
+            _, late = await asyncio.wait(sends, timeout=grace)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
         await self.flush()
         leftover = list(self.in_flight)
         if leftover:
@@ -177,13 +207,19 @@ class Worker:
     async def _claim_loop(self, stop: asyncio.Event) -> None:
         s = self.settings
         while not stop.is_set():
-            room = s.max_in_flight - len(self.in_flight) - self._unflushed
+            # Every claimed message is unflushed until its write-back, sending or not.
+            room = s.max_in_flight - self._unflushed
             if room < min(s.batch_size, s.max_in_flight) // 2 or room <= 0:
                 self._room.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._room.wait(), 1.0)
                 continue
-            claimed = await self.step(min(s.batch_size, room))
+            try:
+                claimed = await self.step(min(s.batch_size, room))
+            except Exception:  # the database went away: hold on, nothing is lost
+                log.exception("claiming failed; trying again in %.0fs", max(1.0, s.poll_interval))
+                await sleep_unless_stopped(stop, max(1.0, s.poll_interval))
+                continue
             self.idle = claimed == 0
             if self.idle:
                 await sleep_unless_stopped(stop, s.poll_interval)
@@ -197,6 +233,9 @@ class Worker:
             return 0
         self._unflushed += len(claimed)
         pool = await self.pool.get(now)
+        await take_back(
+            claimed, pool, self.ledger, lambda ids: self.queue.clear_reservations(self.id, ids)
+        )
         prepared = await self.preparer.prepare(claimed, now, pool)
         for update in prepared.settled:
             self.recorder.settle(update)
@@ -206,39 +245,94 @@ class Worker:
         for w in assignment.waiting:
             row = w.job.row
             self.recorder.settle(
-                MessageUpdate(row.id, "queued", w.until, row.attempts, last_error=w.reason[:2000])
+                MessageUpdate(
+                    row.id,
+                    MessageStatus.QUEUED,
+                    w.until,
+                    row.attempts,
+                    last_error=w.reason[:2000],
+                    retry_server_id=row.retry_server_id,
+                )
             )
-        for job in assignment.ready:
+        ready = assignment.ready
+        if ready and not self.ledger.marks_reservations:
+            reserved = [(j.row.id, j.server.id) for j in ready if j.server is not None]
+            try:
+                await self.queue.mark_reserved(self.id, reserved, now)
+            except Exception:
+                # Not written: nothing may be sent on these units. Give them back.
+                for job in ready:
+                    self.recorder.not_started(job, "could not record the reservation", now)
+                raise
+        for job in ready:
             assert job.server is not None
             spec = pool.specs[job.server.id]
             transport = self.transport_for(spec)
             self.in_flight[job.row.id] = job
-            self._spawn(self._send(job, transport, spec.type))
+            self.handover.dealt(job.server.id)
+            self._spawn(self._send(job, transport, spec))
         return len(claimed)
 
-    async def _send(self, job: Job, transport: Transport, server_type: str) -> None:
+    async def _send(self, job: Job, transport: Transport, spec: ServerSpec) -> None:
+        assert job.server is not None
+        server_id = job.server.id
+        try:
+            why = await self.handover.enter(job, spec.max_connections)
+        except Exception as exc:  # the hand-over mark could not be written
+            why = f"could not record the hand-over: {exc!r}"
+        if why is not None:
+            self.recorder.not_started(job, why, self.clock())
+            self.handover.finished(server_id, sent=False)
+            self.in_flight.pop(job.row.id, None)
+            return
         started = time.perf_counter()
         try:
             outcome = await transport.send(job.message)
-            latency(server_type).observe(time.perf_counter() - started)
+            latency(spec.type).observe(time.perf_counter() - started)
+        except asyncio.CancelledError:  # the worker is stopping and the grace ran out
+            outcome = Outcome(
+                OutcomeKind.UNKNOWN, None, None, None, "the worker stopped during the send"
+            )
         except Exception as exc:  # a transport bug must not lose the message
-            log.exception("transport for %s raised", job.server.name if job.server else "?")
+            log.exception("transport for %s raised", job.server.name)
             outcome = Outcome(
                 OutcomeKind.SERVER_FAILURE, None, None, None, f"transport error: {exc!r}"
             )
+        finally:
+            self.handover.leave(job)
         self.recorder.outcome(job, outcome, self.clock())
+        self.handover.finished(server_id, sent=outcome.kind is OutcomeKind.ACCEPTED)
+        if outcome.kind in (OutcomeKind.SERVER_FAILURE, OutcomeKind.UNKNOWN):
+            self.handover.server_changed(server_id)  # wake its waiting jobs to look again
         self.in_flight.pop(job.row.id, None)
 
     async def flush(self) -> None:
         async with self._flush_lock:
             batch, releases = self.recorder.take()
-            batch.skips = self.dispatcher.tally.drain()
-            if releases:
-                await self.ledger.release(releases)
-            if batch:
-                await self.queue.record(self.id, batch, self.clock())
+            batch.skips = [*batch.skips, *self.dispatcher.tally.drain()]
+            try:
+                if releases:
+                    await self.ledger.release(releases)
+                    releases = {}
+                if batch:
+                    await self.queue.record(self.id, batch, self.clock())
+            except Exception:
+                # Kept for the next flush: a write-back is idempotent by claim.
+                log.exception("writing outcomes back failed; keeping them for the next try")
+                self.recorder.restore(batch, releases)
+                return
             self._unflushed = max(0, self._unflushed - len(batch.updates))
             self._room.set()
+
+    async def _renew_leases(self) -> None:
+        """Messages this worker still holds keep their lease, however slow their relay."""
+        # Under the write-back's lock: two transactions of this worker updating the
+        # same rows in different orders could deadlock on PostgreSQL.
+        async with self._flush_lock:
+            held = sorted(self.in_flight)
+            if held:
+                until = self.clock() + timedelta(seconds=self.settings.lease_seconds)
+                await self.queue.renew_leases(self.id, held, until)
 
     async def _finish_stalled_launches(self) -> None:
         """Finish launches whose launcher died, so no campaign stays half-queued."""

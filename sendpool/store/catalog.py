@@ -95,6 +95,7 @@ def server_row(conn: Connection, s: SendingServer, box: SecretBox, today: date) 
         health_checked_at=s.health_checked_at,
         health_error=s.health_error,
         last_activity_at=s.last_activity_at,
+        smtputf8=s.smtputf8,
     )
 
 

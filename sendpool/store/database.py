@@ -27,7 +27,8 @@ log = logging.getLogger("sendpool.store")
 
 # PostgreSQL aborts one of two transactions that wait on each other
 # (deadlock_detected) or that a serializable read could not order
-# (serialization_failure); running the loser again is the documented cure.
+# (serialization_failure); running the loser again is the documented cure. A
+# connection dropped under a transaction is retried on a new one.
 RETRY_SQLSTATES = frozenset({"40P01", "40001"})
 ATTEMPTS = 3
 
@@ -61,9 +62,14 @@ class Database:
                     return fn(conn, *a, **k)
             except DBAPIError as exc:
                 state = getattr(exc.orig, "sqlstate", None)
-                if attempt >= ATTEMPTS or state not in RETRY_SQLSTATES:
+                dropped = exc.connection_invalidated
+                if attempt >= ATTEMPTS or not (dropped or state in RETRY_SQLSTATES):
                     raise
-                log.info("%s aborted (%s); running it again", _name(fn), state)
+                # A dropped connection (a restarted server, a killed backend) is not
+                # an outage: the pool hands out a new one, and every transaction
+                # here may run again (write-backs apply only while the claim is ours).
+                why = "its connection was lost" if dropped else f"aborted ({state})"
+                log.warning("%s: %s; running it again", _name(fn), why)
                 attempt += 1
 
     async def run(

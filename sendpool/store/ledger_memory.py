@@ -13,6 +13,7 @@ from sendpool.core.quota import Denial, Grant, grantable
 from sendpool.core.ratelimit import gcra
 from sendpool.core.servers import Caps, Usage
 from sendpool.core.windows import ServerWindows
+from sendpool.store.records import ReservationMark
 
 
 class MemoryLedger:
@@ -20,6 +21,8 @@ class MemoryLedger:
         self.used: dict[tuple[int, str, str], int] = {}
         self.tat: dict[int, float] = {}
         self.cursors: dict[int, int] = {}
+
+    marks_reservations = False
 
     def close(self) -> None:
         """Nothing to close: it is a few dictionaries."""
@@ -34,7 +37,13 @@ class MemoryLedger:
         return {sid: self._get(sid, w) for sid, w in servers.items()}
 
     async def reserve(
-        self, server_id: int, windows: ServerWindows, caps: Caps, count: int, now: datetime
+        self,
+        server_id: int,
+        windows: ServerWindows,
+        caps: Caps,
+        count: int,
+        now: datetime,
+        mark: ReservationMark | None = None,
     ) -> Grant:
         n, denial = grantable(caps, self._get(server_id, windows), count)
         retry_after = None

@@ -35,6 +35,7 @@ from redis.retry import Retry
 from sendpool.core.quota import Denial, Grant
 from sendpool.core.servers import Caps, Usage
 from sendpool.core.windows import ServerWindows, Window
+from sendpool.store.records import ReservationMark
 
 log = logging.getLogger("sendpool.ledger")
 
@@ -90,6 +91,9 @@ class Keys:
 
 class RedisLedger:
     """The ledger interface over Redis; blocking redis-py calls run on a few threads."""
+
+    # Redis holds the units, the database the messages: the worker marks them after.
+    marks_reservations = False
 
     def __init__(
         self,
@@ -165,7 +169,13 @@ class RedisLedger:
         return {s: Usage(n[2 * i], n[2 * i + 1]) for i, s in enumerate(ids)}
 
     async def reserve(
-        self, server_id: int, windows: ServerWindows, caps: Caps, count: int, now: datetime
+        self,
+        server_id: int,
+        windows: ServerWindows,
+        caps: Caps,
+        count: int,
+        now: datetime,
+        mark: ReservationMark | None = None,
     ) -> Grant:
         if count <= 0:
             return Grant(0)

@@ -17,6 +17,8 @@ from sendpool.core.ratelimit import gcra
 from sendpool.core.servers import Caps, Usage
 from sendpool.core.windows import ServerWindows
 from sendpool.store.database import Database, insert_for
+from sendpool.store.holdings import mark_reserved_sync
+from sendpool.store.records import ReservationMark
 from sendpool.store.tables import QuotaUsage, RateState, RotationCursor, table
 
 Q = table(QuotaUsage)
@@ -67,7 +69,13 @@ def usage_sync(conn: Connection, servers: Mapping[int, ServerWindows]) -> dict[i
 
 
 def reserve_sync(
-    conn: Connection, server_id: int, w: ServerWindows, caps: Caps, count: int, now: datetime
+    conn: Connection,
+    server_id: int,
+    w: ServerWindows,
+    caps: Caps,
+    count: int,
+    now: datetime,
+    mark: ReservationMark | None = None,
 ) -> Grant:
     if count <= 0:
         return Grant(0)
@@ -83,6 +91,10 @@ def reserve_sync(
         n, denial, retry_after = _take_rate(conn, server_id, caps.rate, n, now, denial)
     if n > 0:
         conn.execute(update(Q).where(_match(server_id, w)).values(used=Q.c.used + n))
+        if mark is not None:
+            # In the units' own transaction: a crash can never leave one unmarked.
+            granted = [(i, server_id) for i in mark.message_ids[:n]]
+            mark_reserved_sync(conn, mark.holder, granted, now)
     return Grant(n, denial, retry_after)
 
 
@@ -138,10 +150,18 @@ class SqlLedger:
     async def usage(self, servers: Mapping[int, ServerWindows]) -> dict[int, Usage]:
         return await self.db.run(usage_sync, servers)
 
+    marks_reservations = True
+
     async def reserve(
-        self, server_id: int, windows: ServerWindows, caps: Caps, count: int, now: datetime
+        self,
+        server_id: int,
+        windows: ServerWindows,
+        caps: Caps,
+        count: int,
+        now: datetime,
+        mark: ReservationMark | None = None,
     ) -> Grant:
-        return await self.db.run(reserve_sync, server_id, windows, caps, count, now)
+        return await self.db.run(reserve_sync, server_id, windows, caps, count, now, mark)
 
     async def release(self, releases: Mapping[tuple[int, ServerWindows], int]) -> None:
         if releases:

@@ -28,6 +28,12 @@ from sqlalchemy.sql.selectable import TextualSelect
 from sendpool.core.states import MessageStatus
 from sendpool.store.campaign_done import campaigns_of, mark_done
 from sendpool.store.database import Database, insert_for
+from sendpool.store.holdings import (
+    clear_reservations_sync,
+    mark_handed_sync,
+    mark_reserved_sync,
+    renew_leases_sync,
+)
 from sendpool.store.records import ClaimedMessage, RecordBatch
 from sendpool.store.tables import (
     DeliveryEvent,
@@ -42,7 +48,7 @@ from sendpool.store.types import UTCDateTime, driver_time
 
 _CLAIM_COLUMNS = (
     "id, uid, customer_id, campaign_id, subscriber_id, recipient, kind, attempts, "
-    "queued_at, payload"
+    "queued_at, payload, reserved_server_id, reserved_at, handed_at, retry_server_id"
 )
 
 _CLAIM_SQLITE = f"""
@@ -51,6 +57,7 @@ UPDATE messages SET status = 'sending', claimed_by = :worker, due_at = :lease_un
 WHERE id IN (
     SELECT id FROM messages
     WHERE status IN ('queued', 'deferred', 'sending') AND due_at <= :now
+      AND (claimed_by IS NULL OR claimed_by <> :worker)
     ORDER BY due_at LIMIT :limit
 )
 RETURNING {_CLAIM_COLUMNS}
@@ -62,6 +69,7 @@ UPDATE messages AS m SET status = 'sending', claimed_by = :worker, due_at = :lea
 FROM (
     SELECT id FROM messages
     WHERE status IN ('queued', 'deferred', 'sending') AND due_at <= :now
+      AND (claimed_by IS NULL OR claimed_by <> :worker)
     ORDER BY due_at LIMIT :limit
     FOR UPDATE SKIP LOCKED
 ) AS due
@@ -87,6 +95,10 @@ def _typed(sql: str) -> TextualSelect:
             column("attempts", Integer()),
             column("queued_at", UTCDateTime()),
             column("payload", JSON()),
+            column("reserved_server_id", BigInteger()),
+            column("reserved_at", UTCDateTime()),
+            column("handed_at", UTCDateTime()),
+            column("retry_server_id", BigInteger()),
         )
     )
 
@@ -126,6 +138,7 @@ _UPDATE_COLUMNS = (
     "message_id",
     "remote_id",
     "hold",
+    "retry_server_id",
 )
 
 
@@ -134,7 +147,8 @@ def _update_sql(paramstyle: str) -> str:
     mark = "?" if paramstyle == "qmark" else "%s"
     sets = ", ".join(f"{c} = {mark}" for c in _UPDATE_COLUMNS)
     return (
-        f"UPDATE messages SET {sets}, claimed_by = NULL, updated_at = {mark} "
+        f"UPDATE messages SET {sets}, claimed_by = NULL, updated_at = {mark}, "
+        "reserved_server_id = NULL, reserved_at = NULL, handed_at = NULL "
         f"WHERE id = {mark} AND claimed_by = {mark}"
     )
 
@@ -156,11 +170,13 @@ def record_sync(conn: Connection, worker: str, batch: RecordBatch, now: datetime
                 u.message_id,
                 u.remote_id,
                 u.hold,
+                u.retry_server_id,
                 stamp,
                 u.id,
                 worker,
             )
-            for u in batch.updates
+            # In id order, as every other statement here takes its row locks.
+            for u in sorted(batch.updates, key=lambda u: u.id)
         ]
         conn.exec_driver_sql(_update_sql(conn.dialect.paramstyle), rows)
         settled = [u.id for u in batch.updates if MessageStatus(u.status).settled]
@@ -175,6 +191,8 @@ def record_sync(conn: Connection, worker: str, batch: RecordBatch, now: datetime
         }
         if h.checked:
             values["health_checked_at"] = h.at
+        if h.smtputf8 is not None:
+            values["smtputf8"] = h.smtputf8
         if h.health == "degraded":
             values["degraded_at"] = h.at
         conn.execute(update(S).where(S.c.id == h.server_id).values(**values))
@@ -284,3 +302,17 @@ class SqlQueue:
 
     async def release_claims(self, worker: str, ids: Sequence[int], now: datetime) -> int:
         return await self.db.run(release_claims_sync, worker, ids, now)
+
+    async def mark_reserved(
+        self, worker: str, reserved: Sequence[tuple[int, int]], at: datetime
+    ) -> None:
+        await self.db.run(mark_reserved_sync, worker, reserved, at)
+
+    async def mark_handed(self, worker: str, ids: Sequence[int], at: datetime) -> None:
+        await self.db.run(mark_handed_sync, worker, ids, at)
+
+    async def renew_leases(self, worker: str, ids: Sequence[int], until: datetime) -> int:
+        return await self.db.run(renew_leases_sync, worker, ids, until)
+
+    async def clear_reservations(self, worker: str, ids: Sequence[int]) -> None:
+        await self.db.run(clear_reservations_sync, worker, ids)

@@ -31,6 +31,7 @@ class ServerRow:
     health_checked_at: datetime | None
     health_error: str | None
     last_activity_at: datetime | None
+    smtputf8: bool | None = None  # what its EHLO offered at the last check; None: not yet
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +84,10 @@ class ClaimedMessage:
     attempts: int
     queued_at: datetime
     payload: dict[str, Any] | None
+    reserved_server_id: int | None = None
+    reserved_at: datetime | None = None
+    handed_at: datetime | None = None
+    retry_server_id: int | None = None
     fields: dict[str, Any] = field(default_factory=dict)
 
 
@@ -102,6 +107,7 @@ class MessageUpdate:
     message_id: str | None = None
     remote_id: str | None = None
     hold: str | None = None  # a HoldReason while held back; None clears it
+    retry_server_id: int | None = None  # try this server first (an unknown outcome there)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +118,15 @@ class HealthChange:
     error: str | None
     next_check_at: datetime | None
     checked: bool = False
+    smtputf8: bool | None = None  # what the check learnt; None: it learnt nothing of it
+
+
+@dataclass(frozen=True, slots=True)
+class ReservationMark:
+    """Whose messages a reservation is for, in the order their units are granted."""
+
+    holder: str
+    message_ids: tuple[int, ...]
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,10 @@ must never come out low, or a cap would be exceeded, so:
 - an attempt is charged to the server the row names, at its sent_at (sent)
   or updated_at (deferred, failed, sending again);
 - a row keeps only its last server, so every earlier attempt of a retried
-  message is charged to every server. A reset costs some capacity, never a cap.
+  message is charged to every server. A reset costs some capacity, never a cap;
+- a unit reserved and not yet written back is charged to the server the row
+  says it was reserved on, at ``reserved_at``, so a worker killed while it held
+  messages is counted too (``store/holdings.py``).
 """
 
 from __future__ import annotations
@@ -65,6 +68,21 @@ def _count(conn: Connection, ids: list[int], day: datetime, hour: datetime) -> d
         ).where(M.c.updated_at >= day, M.c.attempts > 0)
     ).one()
     used = {int(sid): (int(d), int(h)) for sid, d, h in rows}
+    # Units reserved and not yet written back (a send under way, or a worker that
+    # died holding them): the row names the reserved server, not ``server_id``.
+    at_r = M.c.reserved_at
+    reserved = conn.execute(
+        select(
+            M.c.reserved_server_id,
+            func.sum(case((at_r >= day, 1), else_=0)),
+            func.sum(case((at_r >= hour, 1), else_=0)),
+        )
+        .where(M.c.reserved_server_id.in_(ids), at_r >= day)
+        .group_by(M.c.reserved_server_id)
+    ).all()
+    for sid, d, h in reserved:
+        before = used.get(int(sid), (0, 0))
+        used[int(sid)] = (before[0] + int(d), before[1] + int(h))
     return {
         sid: Usage(
             used.get(sid, (0, 0))[0] + int(extra_day), used.get(sid, (0, 0))[1] + int(extra_hour)

@@ -8,6 +8,8 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
+    Computed,
     Float,
     ForeignKey,
     Index,
@@ -43,15 +45,26 @@ NAMING = {
 PENDING_STATES = tuple(sorted(PENDING_MESSAGE_STATES))
 
 
+def name_key() -> Any:
+    """lower(name), kept by the database: unique, so "MG" beside "mg" is refused (0005).
+
+    A generated column rather than an index on lower(name): SQLite cannot reflect an
+    index on an expression, so migrations could neither check nor copy one.
+    """
+    return mapped_column(String(200), Computed("lower(name)", persisted=True))
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
 
 class Plan(Base):
     __tablename__ = "plans"
+    __table_args__ = (Index("ix_plans_name_key", "name_key", unique=True),)
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     uid: Mapped[str] = mapped_column(String(32), unique=True, default=new_uid)
     name: Mapped[str] = mapped_column(String(200), unique=True)
+    name_key: Mapped[str | None] = name_key()
     selector: Mapped[str] = mapped_column(String(32), default="round_robin")
     burst_threshold: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -59,9 +72,11 @@ class Plan(Base):
 
 class SendingServer(Base):
     __tablename__ = "sending_servers"
+    __table_args__ = (Index("ix_sending_servers_name_key", "name_key", unique=True),)
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     uid: Mapped[str] = mapped_column(String(32), unique=True, default=new_uid)
     name: Mapped[str] = mapped_column(String(200), unique=True)
+    name_key: Mapped[str | None] = name_key()
     type: Mapped[str] = mapped_column(String(32))
     status: Mapped[str] = mapped_column(String(16), default=ServerStatus.ACTIVE)
     health: Mapped[str] = mapped_column(String(16), default=ServerHealth.UNKNOWN)
@@ -83,6 +98,8 @@ class SendingServer(Base):
     next_check_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     paused_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_activity_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Whether its EHLO offered SMTPUTF8 at the last check; None until one said.
+    smtputf8: Mapped[bool | None] = mapped_column(Boolean)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -106,12 +123,31 @@ class RegionRule(Base):
 
 class Customer(Base):
     __tablename__ = "customers"
+    __table_args__ = (Index("ix_customers_name_key", "name_key", unique=True),)
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     uid: Mapped[str] = mapped_column(String(32), unique=True, default=new_uid)
     name: Mapped[str] = mapped_column(String(200), unique=True)
+    name_key: Mapped[str | None] = name_key()
     plan_id: Mapped[int | None] = mapped_column(ForeignKey("plans.id", ondelete="SET NULL"))
     region: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SendingDomain(Base):
+    """A domain a customer may send from: lower-case A-label, or a ``*.`` wildcard.
+
+    Unique on the domain alone: a domain belongs to at most one customer.
+    """
+
+    __tablename__ = "sending_domains"
+    __table_args__ = (Index("ix_sending_domains_customer_id", "customer_id"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    # 253 for the longest domain name (RFC 1035 §2.3.4), 2 more for "*.".
+    domain: Mapped[str] = mapped_column(String(255), unique=True)
+    verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(200))
 
 
 class MailingList(Base):
@@ -126,10 +162,11 @@ class MailingList(Base):
 
 class Subscriber(Base):
     __tablename__ = "subscribers"
-    __table_args__ = (UniqueConstraint("list_id", "email"),)
+    __table_args__ = (UniqueConstraint("list_id", "email_key"),)
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     list_id: Mapped[int] = mapped_column(ForeignKey("lists.id", ondelete="CASCADE"))
-    email: Mapped[str] = mapped_column(String(320))
+    email: Mapped[str] = mapped_column(String(320))  # as first written (store/subscribers.py)
+    email_key: Mapped[str] = mapped_column(String(320))  # lower-cased: one subscriber per mailbox
     fields: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     status: Mapped[str] = mapped_column(String(16), default="subscribed")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -192,6 +229,14 @@ class Message(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     # A HoldReason while the message is held back (its campaign paused); None otherwise.
     hold: Mapped[str | None] = mapped_column(String(32))
+    # The unit a worker reserved for this message, written before any send: a crash
+    # leaves it behind, and whoever claims the message again returns it
+    # (``handed_at`` unset: no transport ever had the message) or keeps it spent.
+    reserved_server_id: Mapped[int | None] = mapped_column(BigInteger)
+    reserved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    handed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The server to try first: an attempt there may have been delivered (its reply was lost).
+    retry_server_id: Mapped[int | None] = mapped_column(BigInteger)
     smtp_code: Mapped[int | None] = mapped_column(Integer)
     smtp_reply: Mapped[str | None] = mapped_column(Text)
     message_id: Mapped[str | None] = mapped_column(String(255))
@@ -302,6 +347,36 @@ class AdminUser(Base):
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class AdminSession(Base):
+    """A signed-in browser. The cookie carries the session id; only its SHA-256 is kept here."""
+
+    __tablename__ = "admin_sessions"
+    __table_args__ = (
+        Index("ix_admin_sessions_admin_id", "admin_id"),
+        Index("ix_admin_sessions_expires_at", "expires_at"),
+    )
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    admin_id: Mapped[int] = mapped_column(ForeignKey("admin_users.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    client_address: Mapped[str] = mapped_column(String(64))
+    user_agent: Mapped[str] = mapped_column(String(300))
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class SigninCounter(Base):
+    """Failed sign-ins by scope: pair (account, address), address, account; known: a success."""
+
+    __tablename__ = "signin_counters"
+    scope: Mapped[str] = mapped_column(String(8), primary_key=True)
+    account: Mapped[str] = mapped_column(String(320), primary_key=True)  # '' for scope address
+    client_address: Mapped[str] = mapped_column(String(64), primary_key=True)  # '' for account
+    failures: Mapped[int] = mapped_column(Integer)
+    last_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 def table(model: type[Base]) -> Table:

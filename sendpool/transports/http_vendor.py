@@ -21,6 +21,7 @@ import httpx
 from pydantic import SecretStr
 
 from sendpool.core.outcomes import Outcome, OutcomeKind, Stage
+from sendpool.core.policy_replies import from_text
 from sendpool.errors import SendpoolError
 from sendpool.transports.spec import ServerSpec
 
@@ -31,6 +32,10 @@ class VendorUnreachableError(SendpoolError, ConnectionError):
     def __init__(self, outcome: Outcome) -> None:
         super().__init__(outcome.describe())
         self.outcome = outcome
+
+
+# Errors that can only come once the request was written: the answer is what was lost.
+LOST_ANSWERS = (httpx.ReadTimeout, httpx.ReadError, httpx.RemoteProtocolError)
 
 
 def check_base_url(value: str) -> str:
@@ -75,6 +80,29 @@ def classify_status(status: int, *, about_recipient: bool = False) -> tuple[Outc
         return OutcomeKind.PERMANENT, Stage.API
     # 1xx or 3xx where a final answer belongs: the endpoint misbehaves.
     return OutcomeKind.SERVER_FAILURE, Stage.API
+
+
+# What vendors say when this account or its sender may not send: Mailgun's "Domain
+# ... is not allowed to send", SES's "not authorized to send from", SendGrid's "does
+# not match a verified Sender Identity", Postmark's "Sender Signature not found".
+_SENDER_REFUSALS = (
+    "not allowed to send",
+    "not authorized to send",
+    "sender identity",
+    "sender signature",
+    "account is disabled",
+    "account has been disabled",
+)
+
+
+def about_sender(text: str) -> bool:
+    """Whether a vendor's refusal is about our account, sender or reputation (docs/design.md §1.5).
+
+    Such a refusal is the server's failure, like an SMTP X.7 reply: suppressing
+    the recipient for it, or failing the message, would punish the wrong party.
+    """
+    low = text.lower()
+    return from_text(low) is not None or any(r in low for r in _SENDER_REFUSALS)
 
 
 def names_recipient(text: str, recipient: str, markers: Iterable[str] = ()) -> bool:
@@ -173,7 +201,12 @@ class VendorHttp:
         except (httpx.HTTPError, UnicodeEncodeError) as exc:
             # UnicodeEncodeError: a key with characters no HTTP header can carry.
             text = self.redact(f"{type(exc).__name__}: {exc}".rstrip(": "))
-            failure = Outcome(OutcomeKind.SERVER_FAILURE, Stage.API, None, None, text)
+            kind = OutcomeKind.SERVER_FAILURE
+            if method == "POST" and isinstance(exc, LOST_ANSWERS):
+                # The request went out whole and no answer came: the vendor may
+                # have accepted the message (RFC 1047's problem, over HTTP).
+                kind = OutcomeKind.UNKNOWN
+            failure = Outcome(kind, Stage.API, None, None, text)
             raise VendorUnreachableError(failure) from exc
 
     def redact(self, text: str) -> str:
@@ -194,6 +227,8 @@ class VendorHttp:
         kind, stage = classified or classify_status(
             response.status_code, about_recipient=about_recipient
         )
+        if kind is OutcomeKind.PERMANENT and stage is not Stage.RCPT and about_sender(text):
+            kind, stage = OutcomeKind.SERVER_FAILURE, Stage.API
         wait = None
         if kind is OutcomeKind.THROTTLED:
             wait = retry_after(response.headers, datetime.now(UTC))

@@ -19,6 +19,9 @@ class ServerType:
     secret_fields: tuple[str, ...]
     build: Callable[[ServerSpec], Transport]
     label: str = ""
+    # Whether the type takes non-ASCII local parts (RFC 6531), as its provider
+    # documents it; None: each server says so itself, in its EHLO (SMTP).
+    smtputf8: bool | None = None
 
 
 class ServerSettingsError(ValueError):
@@ -55,6 +58,21 @@ def server_type(name: str) -> ServerType:
     except KeyError:
         said = f"unknown server type {name!r}; use one of {', '.join(known_types())}"
         raise ServerSettingsError(name, [("type", said)]) from None
+
+
+def offers_smtputf8(type_name: str, learned: bool | None) -> bool | None:
+    """What the dispatcher may assume: the type's declaration, else what the server said."""
+    _load_builtin()
+    known = _TYPES.get(type_name)
+    declared = known.smtputf8 if known is not None else None
+    return learned if declared is None else declared
+
+
+def learns_smtputf8(type_name: str) -> bool:
+    """True when only a connection to the server tells (its EHLO), not the type."""
+    _load_builtin()
+    known = _TYPES.get(type_name)
+    return known is None or known.smtputf8 is None
 
 
 def validate_settings(type_name: str, settings: Mapping[str, Any]) -> dict[str, Any]:

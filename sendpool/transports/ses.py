@@ -18,14 +18,22 @@ from aiobotocore.session import AioSession  # type: ignore[import-untyped, unuse
 from botocore.exceptions import (  # type: ignore[import-untyped, unused-ignore]
     BotoCoreError,
     ClientError,
+    ReadTimeoutError,
 )
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from sendpool.core.outcomes import Outcome, OutcomeKind, Stage, accepted
 from sendpool.transports.base import Health
-from sendpool.transports.http_vendor import check_base_url, classify_status, from_parts, redact
+from sendpool.transports.http_vendor import (
+    about_sender,
+    check_base_url,
+    classify_status,
+    from_parts,
+    redact,
+)
 from sendpool.transports.message import OutgoingMessage
 from sendpool.transports.spec import ServerSpec
+from sendpool.transports.text_checks import OneLine
 
 # "Maximum sending rate exceeded." clears within a second or so; "Daily message quota
 # exceeded." only as the 24-hour window rolls on, so that waits far longer.
@@ -35,32 +43,48 @@ QUOTA_WAIT = 3600.0
 _THROTTLE_CODES = frozenset(
     {"TooManyRequestsException", "Throttling", "ThrottlingException", "LimitExceededException"}
 )
-# Credentials that are wrong, expired or not allowed to send, or an account that may
-# not send at all: nothing about the message, everything about the server.
+# Credentials that are wrong, expired or not allowed to send, an account (or its
+# configuration set) that may not send at all, a MAIL FROM domain SES cannot use:
+# nothing about the message or its recipient, everything about the server.
 _SERVER_CODES = frozenset(
     {
         "InvalidClientTokenId", "UnrecognizedClientException", "SignatureDoesNotMatch",
         "IncompleteSignature", "MissingAuthenticationToken", "AccessDenied",
         "AccessDeniedException", "ExpiredToken", "ExpiredTokenException",
         "InvalidSignatureException", "AccountSuspendedException", "SendingPausedException",
-        "NotFoundException", "InternalFailure", "ServiceUnavailable",
+        "AccountSendingPausedException", "ConfigurationSetSendingPausedException",
+        "MailFromDomainNotVerifiedException", "NotFoundException", "InternalFailure",
+        "ServiceUnavailable",
     }
 )  # fmt: skip
 _REFUSAL_CODES = frozenset({"MessageRejected", "BadRequestException", "InvalidParameterValue"})
 # SES's address complaints: "Missing final '@domain'", "Illegal address", "Domain
 # contains illegal character", "Local address contains control or whitespace".
 _ADDRESS_TROUBLE = re.compile(r"address|domain|mailbox|local part|@")
-_UNVERIFIED = re.compile(r"not verified|did not have authority|not authorized to send")
+# A refusal about this account or its sending identity, never the recipient: "Email
+# address is not verified", "did not have authority to send from", and a suspended
+# account's "Sending suspended for this account. ... the email address associated
+# with your AWS account", which names an address and so was once taken for the
+# recipient's. Another server, with its own account and identities, may send it.
+_ABOUT_SENDER = re.compile(
+    r"not verified|did not have authority|not authorized to send"
+    r"|sending (?:is )?(?:suspended|paused|disabled)|account (?:is |has been )?(?:suspended|paused)"
+)
 
 
 class SesSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     region: str = Field(min_length=1, max_length=40, pattern=r"^[a-z]{2}(-[a-z]+)+-\d+$")
-    endpoint_url: str | None = None
+    endpoint_url: OneLine | None = None
     # None: the default AWS credential chain (environment, instance role) is used.
-    access_key_id: str | None = Field(None, min_length=16, max_length=128)
-    configuration_set: str | None = Field(None, min_length=1, max_length=64)
+    access_key_id: str | None = Field(
+        None, min_length=16, max_length=128, pattern=r"^[A-Za-z0-9]+$"
+    )
+    # SES: "letters, numbers, underscores and dashes", at most 64.
+    configuration_set: str | None = Field(
+        None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$"
+    )
 
     @field_validator("endpoint_url")
     @classmethod
@@ -80,12 +104,11 @@ def classify_ses(
         return OutcomeKind.THROTTLED, Stage.API, QUOTA_WAIT if "daily" in low else RATE_WAIT
     if code in _SERVER_CODES:
         return OutcomeKind.SERVER_FAILURE, Stage.API, None
-    if code == "MailFromDomainNotVerifiedException" or (
-        code in _REFUSAL_CODES and _UNVERIFIED.search(low)
-    ):
-        # The sending identity is not verified (or the account is in the sandbox):
-        # like an SMTP 550 to MAIL FROM, it fails the message, never the address.
-        return OutcomeKind.PERMANENT, Stage.MAIL, None
+    if code in _REFUSAL_CODES and (_ABOUT_SENDER.search(low) or about_sender(low)):
+        # The sending identity is not verified here (or the account is in the
+        # sandbox, or suspended): like an SMTP 5.7.1 to MAIL FROM, it is this server
+        # that may not send (docs/design.md §1.5), and never the address's fault.
+        return OutcomeKind.SERVER_FAILURE, Stage.API, None
     if code in _REFUSAL_CODES and (
         (recipient and recipient.lower() in low) or _ADDRESS_TROUBLE.search(low)
     ):
@@ -179,7 +202,10 @@ class SesTransport:
             text = self._redact(f"{code}: {message}" if code else message)
             return Outcome(kind, stage, status or None, None, text, None, wait)
         text = self._redact(f"{type(exc).__name__}: {exc}")
-        return Outcome(OutcomeKind.SERVER_FAILURE, Stage.API, None, None, text)
+        # A read timeout comes after the request went out: SES may have taken it.
+        lost = isinstance(exc, ReadTimeoutError) and bool(recipient)
+        kind = OutcomeKind.UNKNOWN if lost else OutcomeKind.SERVER_FAILURE
+        return Outcome(kind, Stage.API, None, None, text)
 
     async def send(self, message: OutgoingMessage) -> Outcome:
         _, sender = from_parts(message.from_header, message.envelope_from)

@@ -19,11 +19,15 @@ from dataclasses import dataclass
 import aiosmtplib
 
 from sendpool.core.outcomes import Outcome, OutcomeKind, Stage, accepted, smtp_outcome
+from sendpool.core.servers import AddressNeed, address_need
 from sendpool.transports.base import Health
 from sendpool.transports.message import OutgoingMessage
 from sendpool.transports.smtp_settings import SmtpSettings
 from sendpool.transports.smtp_wire import ReplyReader, take_over
 from sendpool.transports.spec import ServerSpec
+
+# The fact a check reports for what the server's EHLO offered: "yes" or "no".
+SMTPUTF8_FACT = "smtputf8"
 
 
 def _plain_address(address: str) -> bool:
@@ -211,16 +215,20 @@ class SmtpTransport:
 
     async def _transact(self, conn: _Connection, msg: OutgoingMessage, data: bytes) -> Outcome:
         params = b""
-        if not (msg.envelope_from.isascii() and msg.recipient.isascii()):
+        if address_need(msg.envelope_from, msg.recipient) is AddressNeed.SMTPUTF8:
             if not conn.smtputf8:
+                # The dispatcher sends such a message only to a server known to offer
+                # SMTPUTF8, so this one stopped offering it: the server, not the
+                # address, is at fault. Never send it the address (RFC 6531 §3.4);
+                # the message moves on and the server's next check learns what it offers.
                 return Outcome(
-                    OutcomeKind.PERMANENT,
+                    OutcomeKind.SERVER_FAILURE,
                     Stage.MAIL,
                     None,
                     None,
-                    "address is not ASCII and the server does not offer SMTPUTF8",
+                    "the server no longer offers SMTPUTF8, which this non-ASCII address needs",
                 )
-            params = b" SMTPUTF8"
+            params = b" SMTPUTF8"  # RFC 6531 §3.4: the MAIL parameter
         steps = (
             (Stage.MAIL, b"MAIL FROM:<" + msg.envelope_from.encode() + b">" + params + b"\r\n"),
             (Stage.RCPT, b"RCPT TO:<" + msg.recipient.encode() + b">\r\n"),
@@ -229,6 +237,7 @@ class SmtpTransport:
         wire = conn.wire
         assert wire is not None
         stage = Stage.MAIL
+        body_sent = False  # from here a lost reply may hide a delivery (RFC 1047)
         refused: Outcome | None = None
         owed = 0  # pipelined replies not yet read when a step is refused
         try:
@@ -244,9 +253,13 @@ class SmtpTransport:
                         owed = len(steps) - 1 - n if conn.pipelining else 0
                         break
                 else:
+                    body_sent = True
                     r = await self._exchange(conn, data)
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
             conn.close()
+            if body_sent:
+                text = f"no reply after the message was sent: {str(exc) or type(exc).__name__}"
+                raise _Failed(Outcome(OutcomeKind.UNKNOWN, Stage.DATA, None, None, text)) from exc
             raise _Failed(_from_exception(stage, exc)) from exc
         if refused is not None:
             await self._recover(conn, owed, r.code)
@@ -328,7 +341,11 @@ class SmtpTransport:
             conn.client.close()
             return Health(False, f"NOOP failed: {exc}")
         # QUIT makes aiosmtplib forget the EHLO reply, so read the extensions first.
-        facts = {"greeting": "ok", "extensions": " ".join(sorted(conn.client.esmtp_extensions))}
+        facts = {
+            "greeting": "ok",
+            "extensions": " ".join(sorted(conn.client.esmtp_extensions)),
+            SMTPUTF8_FACT: "yes" if conn.smtputf8 else "no",
+        }
         await self._quit(conn)
         return Health(True, " / ".join(steps) + f" / NOOP {r.code}", facts)
 

@@ -31,7 +31,7 @@ def write_pool(path: Path, ports: list[int]) -> Path:
     path.write_text(
         servers
         + f'[[plans]]\nname = "Marketing"\nservers = [{names}]\n\n'
-        + '[[customers]]\nname = "acme"\nplan = "Marketing"\n'
+        + '[[customers]]\nname = "acme"\nplan = "Marketing"\nsending_domains = ["example.com"]\n'
     )
     return path
 
@@ -57,6 +57,7 @@ def test_help_is_enough_to_start(cli: CliEnv) -> None:
         assert command in result.output
     run_help = cli.invoke(["campaign", "run", "--help"]).output
     assert "--customer" in run_help and "--csv" in run_help and "--no-wait" in run_help
+    assert "--wait-all" in run_help
 
 
 def test_pool_apply_is_idempotent_from_the_command_line(cli: CliEnv, tmp_path: Path) -> None:
@@ -104,6 +105,11 @@ def test_campaign_run_sends_through_the_pool_and_prints_json(cli: CliEnv, tmp_pa
         summary = json.loads(result.output.strip().splitlines()[-1])
         assert summary["by_status"] == {"sent": 90}
         assert summary["by_server"] == {"relay-0": 30, "relay-1": 30, "relay-2": 30}
+        assert {k: v["count"] for k, v in summary["waiting"].items()} == {
+            "deferred": 0,
+            "window": 0,
+            "paused": 0,
+        }
         assert [s.count for s in sinks] == [30, 30, 30]
     status = cli.invoke(["campaign", "status", summary["campaign"], "--json"])
     assert json.loads(status.output)["by_server"] == summary["by_server"]

@@ -13,6 +13,7 @@ from cryptography.fernet import Fernet
 from sqlalchemy import Connection, select, update
 
 from sendpool.config import Settings
+from sendpool.core.outcomes import Stage, smtp_outcome
 from sendpool.core.servers import Caps
 from sendpool.core.windows import windows_at
 from sendpool.runtime import Runtime
@@ -30,6 +31,16 @@ from tests.support.threaded_sink import threaded_sinks
 def cli(cli: CliEnv) -> CliEnv:
     cli.setenv("RELAY_PASSWORD", "s3cret")
     return cli
+
+
+def latest_revision() -> str:
+    from alembic.script import ScriptDirectory
+
+    from sendpool.store.db import alembic_config
+
+    head = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+    assert head is not None
+    return head
 
 
 def opened() -> Runtime:
@@ -50,7 +61,9 @@ def pool(ports: list[int], *, limits: list[int] | None = None, auth: bool = Fals
             {
                 "servers": servers,
                 "plans": [{"name": "Marketing", "servers": [s["name"] for s in servers]}],
-                "customers": [{"name": "acme", "plan": "Marketing"}],
+                "customers": [
+                    {"name": "acme", "plan": "Marketing", "sending_domains": ["example.com"]}
+                ],
             },
             env={"RELAY_PASSWORD": "s3cret"},
         )
@@ -108,7 +121,7 @@ def test_a_healthy_setup_passes_and_checks_servers(cli: CliEnv) -> None:
         "server relay-1": "ok",
         "plan Marketing": "ok",
     }
-    assert detail(result.output, "schema") == "at the latest migration (0002_message_hold)"
+    assert detail(result.output, "schema") == f"at the latest migration ({latest_revision()})"
     assert (
         detail(result.output, "secret key")
         == "from SENDPOOL_SECRET_KEY; no server has stored secrets"
@@ -166,6 +179,43 @@ def test_a_degraded_server_and_a_full_cap_show_their_reasons(cli: CliEnv) -> Non
     assert "Marketing, burst: relay-2" in text
     assert "no live worker, and 2 message(s) are due" in text
     assert f"4 {why}" in text
+
+
+def test_a_relay_that_refuses_to_relay_for_us_fails_with_its_reason(cli: CliEnv) -> None:
+    """Degraded by 554 5.7.1 Relay access denied: it passes health checks, so nothing
+    brings it back by itself; doctor says so, with the reply and what to check."""
+    pool([2525, 2526])
+    now = datetime.now(UTC)
+    refused = smtp_outcome(Stage.RCPT, 554, "5.7.1 <user0@example.com>: Relay access denied")
+    with opened() as rt:
+
+        def degrade(conn: Connection) -> None:
+            values = {
+                "health": "degraded",
+                "health_error": refused.describe(),
+                "degraded_at": now,
+                "next_check_at": now + timedelta(minutes=5),
+            }
+            conn.execute(
+                update(SendingServer).where(SendingServer.name == "relay-0").values(values)
+            )
+
+        rt.db.transaction(degrade)
+    result = cli.invoke(["doctor", "--json"])
+    assert result.exit_code == 1, result.output
+    checks = {c["name"]: c for c in json.loads(result.output)["checks"]}
+    relay = checks["server relay-0"]
+    assert relay["status"] == "fail"
+    assert "last error: rcpt: 554 5.7.1 <user0@example.com>: Relay access denied" in relay["detail"]
+    assert relay["advice"].startswith(
+        "the relay refuses to relay for us: check its credentials / allowed senders"
+    )
+    assert "`sendpool servers test relay-0`" in relay["advice"]
+    assert checks["server relay-1"]["status"] == "ok"
+    assert checks["plan Marketing"]["status"] == "ok", "relay-1 still sends"
+    table_view = cli.wide().invoke(["doctor"])
+    assert rows(table_view.output)["server relay-0"] == "fail"
+    assert "the relay refuses to relay for us" in flat(table_view.output)
 
 
 def test_a_wrong_secret_key_fails_and_says_what_to_do(cli: CliEnv) -> None:

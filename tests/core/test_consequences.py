@@ -102,3 +102,20 @@ def test_long_replies_are_cut_to_fit_the_log() -> None:
     long = Outcome(OutcomeKind.PERMANENT, Stage.DATA, 554, None, "x" * 5000)
     c = decide(long)
     assert c.last_error is not None and len(c.last_error) == 2000
+
+
+LOST_REPLY = Outcome(OutcomeKind.UNKNOWN, Stage.DATA, None, None, "connection reset")
+
+
+def test_a_lost_reply_keeps_the_unit_and_retries_on_the_same_server_first() -> None:
+    c = decide(LOST_REPLY, attempts=0)
+    assert (c.status, c.attempts, c.counter) == (M.DEFERRED, 1, "unknown")
+    assert not c.release_unit and c.reached and c.retry_here
+    assert c.server is ServerEffect.DEGRADE and not c.suppress and c.event is None
+    assert c.due_at == NOW + timedelta(seconds=RETRY.delay(1, 0.0))
+    assert c.last_error is not None and "may have been delivered" in c.last_error
+
+
+def test_a_lost_reply_past_the_deadline_gives_up() -> None:
+    c = decide(LOST_REPLY, attempts=4, age=timedelta(days=3))
+    assert (c.status, c.retry_here) == (M.FAILED, False)

@@ -64,7 +64,7 @@ async def test_5000_messages_over_a_refusing_a_flaky_and_a_healthy_server(tmp_pa
                     smtp_server(n, s.port, caps[n], helo_name="test") for n, s in servers.items()
                 ],
                 "plans": [{"name": "P", "servers": list(servers)}],
-                "customers": [{"name": "acme", "plan": "P"}],
+                "customers": [{"name": "acme", "plan": "P", "sending_domains": ["example.com"]}],
             },
         )
         _, uid = make_campaign(rt, 5000)
@@ -108,7 +108,7 @@ async def test_a_degraded_server_comes_back_when_its_check_passes(tmp_path: Path
             {
                 "servers": [smtp_server("relay", port, helo_name="test")],
                 "plans": [{"name": "P", "servers": ["relay"]}],
-                "customers": [{"name": "acme", "plan": "P"}],
+                "customers": [{"name": "acme", "plan": "P", "sending_domains": ["example.com"]}],
             },
         )
         _, uid = make_campaign(rt, 50)
@@ -152,7 +152,9 @@ def test_a_worker_killed_mid_campaign_loses_nothing(tmp_path: Path) -> None:
                 {
                     "servers": [smtp_server(s.name, s.port, helo_name="test") for s in sinks],
                     "plans": [{"name": "P", "servers": [s.name for s in sinks]}],
-                    "customers": [{"name": "acme", "plan": "P"}],
+                    "customers": [
+                        {"name": "acme", "plan": "P", "sending_domains": ["example.com"]}
+                    ],
                 },
             )
             _, uid = make_campaign(rt, 10_000)

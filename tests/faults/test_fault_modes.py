@@ -91,7 +91,7 @@ def pool(rt: Runtime, faulty_port: int, *, with_backup: int | None, **faulty: An
         {
             "servers": servers,
             "plans": [{"name": "P", "servers": [s["name"] for s in servers]}],
-            "customers": [{"name": "acme", "plan": "P"}],
+            "customers": [{"name": "acme", "plan": "P", "sending_domains": ["example.com"]}],
         },
         {"PW": "secret"},
     )
@@ -113,8 +113,6 @@ SERVER_LEVEL = {
         },
         {"username": "mailer", "password_env": "PW"},
     ),
-    "dropped in the middle of DATA": ({"default": Fault(data=Data.DROP)}, {}),
-    "stalls until the client times out": ({"default": Fault(data=Data.STALL)}, {}),
     "TLS handshake fails": (
         {"default": Fault(tls=Tls.UNTRUSTED), "tls": "starttls"},
         {"encryption": "starttls"},
@@ -145,6 +143,37 @@ async def test_a_server_failure_degrades_the_server_and_another_server_sends(
     assert state == "degraded" and error
     assert used_today(fast_runtime, 1) == 0, "the faulty server's unit was given back"
     assert used_today(fast_runtime, 2) == 1
+
+
+LOST_REPLY = {
+    "dropped in the middle of DATA": Fault(data=Data.DROP),
+    "stalls until the client times out": Fault(data=Data.STALL),
+}
+
+
+@pytest.mark.parametrize("case", sorted(LOST_REPLY))
+async def test_a_lost_reply_keeps_the_unit_and_the_resend_says_it_may_be_a_duplicate(
+    tmp_path: Path, case: str
+) -> None:
+    # Once the body went out, no reply is no proof of no delivery (RFC 1047): the
+    # unit stays spent, the server is degraded, and the message comes back after a
+    # back-off, marked, to the server that is healthy.
+    settings = make_settings(tmp_path, send_timeout=0.5, retry_base_seconds=0.2)
+    with Runtime.open(settings) as rt:
+        async with FaultyServer(default=LOST_REPLY[case]) as faulty:
+            backup = await SmtpSink("backup").start()
+            try:
+                pool(rt, faulty.port, with_backup=backup.port)
+                make_campaign(rt, 1)
+                row = await run_until(rt, lambda r: r.status == "sent")
+            finally:
+                await backup.stop()
+        assert (row.server, row.attempts) == ("backup", 2)
+        assert used_today(rt, 1) == 1, "the faulty server's unit stays spent"
+        assert used_today(rt, 2) == 1
+        assert health(rt, "faulty")[0] == "degraded"
+        (received,) = backup.handler.messages
+        assert b"X-Sendpool-Possible-Duplicate: yes" in received.data
 
 
 async def test_a_refused_connection_fails_over(fast_runtime: Runtime) -> None:

@@ -29,7 +29,7 @@ LONG_AGO = NOW - timedelta(hours=1)
         ({"health": "degraded", "next_check_at": NOW + timedelta(seconds=1)}, False),
         ({"last_activity_at": None, "health_checked_at": None}, True),
         ({"last_activity_at": LONG_AGO, "health_checked_at": LONG_AGO}, True),
-        ({"last_activity_at": NOW, "health_checked_at": LONG_AGO}, False),  # busy: its sends tell
+        ({"last_activity_at": NOW, "health_checked_at": LONG_AGO, "smtputf8": True}, False),
         ({"last_activity_at": LONG_AGO, "health_checked_at": NOW}, False),  # checked just now
     ],
 )

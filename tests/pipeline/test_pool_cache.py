@@ -44,7 +44,9 @@ def catalog(runtime: Runtime) -> CountingCatalog:
                 {"name": "Marketing", "servers": ["relay-a", "relay-b"], "burst_threshold": 800},
                 {"name": "EU", "servers": ["relay-b"]},
             ],
-            "customers": [{"name": "acme", "plan": "Marketing"}],
+            "customers": [
+                {"name": "acme", "plan": "Marketing", "sending_domains": ["example.com"]}
+            ],
             "region_rules": [{"region": "eu", "plan": "EU"}],
         },
         env={"RELAY_PASSWORD": "s3cret"},

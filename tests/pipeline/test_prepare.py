@@ -39,8 +39,13 @@ def pool(runtime: Runtime) -> dict[str, int]:
                 {"name": "EU", "servers": ["relay-eu"], "burst_threshold": 2},
             ],
             "customers": [
-                {"name": "acme", "plan": "Marketing"},
-                {"name": "euro", "plan": "Marketing", "region": "eu"},
+                {"name": "acme", "plan": "Marketing", "sending_domains": ["example.com"]},
+                {
+                    "name": "euro",
+                    "plan": "Marketing",
+                    "region": "eu",
+                    "sending_domains": ["example.eu"],
+                },
             ],
             "region_rules": [{"region": "eu", "plan": "EU"}],
         },
@@ -115,7 +120,7 @@ async def test_the_plans_own_burst_threshold_beats_the_default(
 async def test_a_region_rule_beats_the_customers_plan(
     runtime: Runtime, pool: dict[str, int]
 ) -> None:
-    make_campaign(runtime, 1, customer="euro")
+    make_campaign(runtime, 1, customer="euro", sender="news@example.eu")
     (job,) = (await prepare(runtime)).jobs
     assert job.plan_id == pool["EU"]
 
@@ -123,7 +128,7 @@ async def test_a_region_rule_beats_the_customers_plan(
 async def test_the_campaigns_own_plan_beats_the_region_rule(
     runtime: Runtime, pool: dict[str, int]
 ) -> None:
-    make_campaign(runtime, 1, customer="euro", plan="Marketing")
+    make_campaign(runtime, 1, customer="euro", plan="Marketing", sender="news@example.eu")
     (job,) = (await prepare(runtime)).jobs
     assert job.plan_id == pool["Marketing"]
 

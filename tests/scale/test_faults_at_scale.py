@@ -75,9 +75,10 @@ def test_a_worker_killed_mid_run_loses_nothing(runtime: Runtime, tmp_path: Path)
     # At least once: what the victim sent but never wrote back went out again.
     doubled = sum(ids.values()) - n
     assert doubled <= MAX_IN_FLIGHT
-    # Equal servers, shared by three processes (one of them killed), within 1 %.
+    # Equal servers, shared by three processes (one of them killed), within 1 %, give
+    # or take what the victim had handed over: those go to the same server first.
     counts = sorted(report.by_server.values())
-    assert counts[-1] - counts[0] <= 0.01 * counts[0], report.by_server
+    assert counts[-1] - counts[0] <= 0.01 * counts[0] + doubled, report.by_server
 
 
 def test_a_redis_restart_mid_run_never_breaks_a_cap(

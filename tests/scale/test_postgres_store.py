@@ -87,7 +87,7 @@ def test_concurrent_claims_skip_each_others_rows(runtime: Runtime) -> None:
         {
             "servers": [smtp_server("s", 1)],
             "plans": [{"name": "P", "servers": ["s"]}],
-            "customers": [{"name": "acme", "plan": "P"}],
+            "customers": [{"name": "acme", "plan": "P", "sending_domains": ["example.com"]}],
         },
     )
     make_campaign(runtime, 2000)
@@ -115,7 +115,7 @@ def test_concurrent_claims_skip_each_others_rows(runtime: Runtime) -> None:
 
 def test_the_message_log_search_ignores_case(runtime: Runtime) -> None:
     # Local parts keep their case ("Ann.Lee@example.com"); PostgreSQL's LIKE does not fold it.
-    apply(runtime, {"customers": [{"name": "acme"}]})
+    apply(runtime, {"customers": [{"name": "acme", "sending_domains": ["example.com"]}]})
     csv = "email\nAnn.Lee@Example.com\nbob@example.com\n"
     campaign_id, _ = make_campaign(runtime, 0, csv=csv)
     for query in ("ann.lee", "ANN.LEE@EXAMPLE", "Lee@"):
@@ -125,7 +125,7 @@ def test_the_message_log_search_ignores_case(runtime: Runtime) -> None:
 
 
 async def test_a_transactional_payload_round_trips_as_json(runtime: Runtime) -> None:
-    apply(runtime, {"customers": [{"name": "acme"}]})
+    apply(runtime, {"customers": [{"name": "acme", "sending_domains": ["example.com"]}]})
     now = datetime.now(UTC)
     runtime.db.transaction(
         lambda c: enqueue_transactional(

@@ -45,7 +45,7 @@ def setup(rt: Runtime, n: int = 20) -> dict[str, int]:
         {
             "servers": [smtp_server("a", 1), smtp_server("b", 2)],
             "plans": [{"name": "P", "servers": ["a", "b"]}],
-            "customers": [{"name": "acme", "plan": "P"}],
+            "customers": [{"name": "acme", "plan": "P", "sending_domains": ["example.com"]}],
         },
     )
     make_campaign(rt, n)

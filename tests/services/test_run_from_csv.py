@@ -25,7 +25,9 @@ def rt(runtime: Runtime) -> Runtime:
         runtime,
         {
             "plans": [{"name": "Marketing"}, {"name": "EU"}],
-            "customers": [{"name": "acme", "plan": "Marketing"}],
+            "customers": [
+                {"name": "acme", "plan": "Marketing", "sending_domains": ["example.com"]}
+            ],
         },
     )
     return runtime

@@ -19,7 +19,7 @@ def setup(rt: Runtime, n: int) -> int:
         {
             "servers": [smtp_server("s", 100)],
             "plans": [{"name": "P", "servers": ["s"]}],
-            "customers": [{"name": "acme", "plan": "P"}],
+            "customers": [{"name": "acme", "plan": "P", "sending_domains": ["example.com"]}],
         },
     )
     campaign_id, _uid = make_campaign(rt, n)

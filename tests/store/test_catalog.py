@@ -27,7 +27,7 @@ def test_a_day_over_the_bounce_gate_holds_the_warmup_back(runtime: Runtime) -> N
         {
             "servers": [smtp_server("warm", 1, warmup=warmup)],
             "plans": [{"name": "P", "servers": ["warm"]}],
-            "customers": [{"name": "acme", "plan": "P"}],
+            "customers": [{"name": "acme", "plan": "P", "sending_domains": ["example.com"]}],
         },
     )
     make_campaign(runtime, 30)

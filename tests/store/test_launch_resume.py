@@ -28,7 +28,7 @@ def setup(rt: Runtime, n: int, port: int = 1) -> tuple[int, str]:
         {
             "servers": [smtp_server("s", port)],
             "plans": [{"name": "P", "servers": ["s"]}],
-            "customers": [{"name": "acme", "plan": "P"}],
+            "customers": [{"name": "acme", "plan": "P", "sending_domains": ["example.com"]}],
         },
     )
     campaign_id, uid = make_campaign(rt, n, launched=False)

@@ -20,8 +20,12 @@ NOW = datetime(2026, 11, 27, 12, tzinfo=UTC)
 
 
 def contender(
-    url: str, seed: int, start: multiprocessing.synchronize.Event, out: multiprocessing.Queue
-) -> None:  # type: ignore[type-arg]
+    url: str,
+    seed: int,
+    start: multiprocessing.synchronize.Event,
+    out: multiprocessing.Queue,  # type: ignore[type-arg]
+    ready: multiprocessing.Queue,  # type: ignore[type-arg]
+) -> None:
     async def main() -> int:
         db = Database.open(url, migrate_schema=False)
         ledger = SqlLedger(db)
@@ -41,6 +45,7 @@ def contender(
         finally:
             db.close()
 
+    ready.put(seed)  # imported and about to wait: the race starts when both are here
     start.wait()
     out.put(asyncio.run(main()))
 
@@ -50,10 +55,12 @@ def test_two_processes_never_exceed_the_cap(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/race.db"
     Database.open(url).close()  # schema once, before the race
     ctx = multiprocessing.get_context("spawn")
-    start, out = ctx.Event(), ctx.Queue()
-    procs = [ctx.Process(target=contender, args=(url, seed, start, out)) for seed in (1, 2)]
+    start, out, ready = ctx.Event(), ctx.Queue(), ctx.Queue()
+    procs = [ctx.Process(target=contender, args=(url, seed, start, out, ready)) for seed in (1, 2)]
     for p in procs:
         p.start()
+    for _ in procs:
+        ready.get(timeout=120)
     start.set()
     granted = [out.get(timeout=120) for _ in procs]
     for p in procs:

@@ -19,7 +19,7 @@ def setup(rt: Runtime, n: int) -> None:
         {
             "servers": [smtp_server("s", 1)],
             "plans": [{"name": "P", "servers": ["s"]}],
-            "customers": [{"name": "acme", "plan": "P"}],
+            "customers": [{"name": "acme", "plan": "P", "sending_domains": ["example.com"]}],
         },
     )
     make_campaign(rt, n)

@@ -39,6 +39,7 @@ class Data(Enum):
     ACCEPT = "accept"
     DROP = "drop"  # answer 354, read one line, hang up
     STALL = "stall"  # read the whole message, never answer the final dot
+    LOSE_REPLY = "lose-reply"  # take the message (it counts as delivered), hang up before 250
 
 
 class Tls(Enum):
@@ -269,7 +270,10 @@ class _Handler:
             raw,
             _message_id(raw),
         )
-        return f"250 2.0.0 Ok: queued as Q{self.owner._record(received)}"
+        queued = self.owner._record(received)
+        if fault.data is Data.LOSE_REPLY:
+            await server._vanish()  # delivered, and the client never hears so
+        return f"250 2.0.0 Ok: queued as Q{queued}"
 
     async def handle_exception(self, error: Exception) -> str:
         # A failed TLS handshake lands here; keep it for the test instead of a logged traceback.

@@ -47,7 +47,7 @@ def pool_of_sinks(
                 for s, lim in zip(sinks, limits, strict=True)
             ],
             "plans": [{"name": "P", "servers": [s.name for s in sinks]}],
-            "customers": [{"name": "acme", "plan": "P"}],
+            "customers": [{"name": "acme", "plan": "P", "sending_domains": ["example.com"]}],
         },
     )
 
@@ -69,14 +69,19 @@ def make_campaign(
     csv: str | None = None,
     plan: str | None = None,
     launched: bool = True,
+    sender: str = "news@example.com",
 ) -> tuple[int, str]:
-    """A list of ``n`` recipients and a campaign to it, launched unless told otherwise."""
+    """A list of ``n`` recipients and a campaign to it, launched unless told otherwise.
+
+    ``sender`` must be on one of the customer's sending domains (``pool_of_sinks``
+    gives acme example.com).
+    """
     now = datetime.now(UTC)
     made = run_from_csv(
         engine=rt.db.engine,
         customer=customer,
         csv=io.StringIO(csv if csv is not None else recipients_csv(n)),
-        draft=CampaignDraft("c", subject, "news@example.com", None, None, text, html),
+        draft=CampaignDraft("c", subject, sender, None, None, text, html),
         public_url="http://x",
         now=now,
         plan=plan,

@@ -24,7 +24,7 @@ from sendpool.services.campaigns.launch import launch
 from sendpool.services.lists.imports import get_or_create_list, import_csv
 from sendpool.services.messages.transactional import enqueue_transactional
 from sendpool.services.servers import commands as server_commands
-from sendpool.services.tenancy import customers, plans
+from sendpool.services.tenancy import customers, plans, sending_domains
 from sendpool.store.tables import DeliveryEvent, MailingList, Message, table
 
 SECRETS = {
@@ -83,6 +83,7 @@ def _pool(conn: Connection, rt: Runtime, now: datetime) -> tuple[dict[str, str],
         fields = {"name": f"tenant-{who}", "plan": "Shared"}
         c = customers.create_customer(conn, fields=fields, actor="test", now=now)
         ids[f"customer_{who}"] = c.uid
+        sending_domains.add_domain(conn, c.uid, f"{who}-tenant.example", actor="test", now=now)
     empty = customers.create_customer(conn, fields={"name": "tenant-empty"}, actor="t", now=now)
     ids["customer_empty"] = empty.uid
     customers.put_region_rule(conn, "eu", plan="Shared", actor="test", now=now)

@@ -92,6 +92,23 @@ async def test_other_bad_request_fails_the_message_only(
     assert not outcome.suppresses_recipient
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Domain example.com is not allowed to send: Free accounts are for test purposes only",
+        "Relay access denied",
+        "Rejected: IP 192.0.2.7 listed in bl.example.net",
+    ],
+)
+async def test_a_refusal_about_the_sender_is_a_server_failure(
+    mailgun: Any, mailgun_fake: MailgunFake, text: str
+) -> None:
+    mailgun_fake.queue(Reply(400, {"message": text}))
+    outcome = await mailgun.send(outgoing())
+    assert (outcome.kind, outcome.stage) == (OutcomeKind.SERVER_FAILURE, Stage.API)
+    assert not outcome.suppresses_recipient and not outcome.reached
+
+
 @pytest.mark.parametrize("status", [500, 502, 503])
 async def test_server_errors_are_server_failures(
     mailgun: Any, mailgun_fake: MailgunFake, status: int

@@ -72,7 +72,7 @@ async def test_2000_messages_rotate_evenly_over_smtp_ses_and_mailgun(
         {
             "servers": servers,
             "plans": [{"name": "Mixed", "servers": [s["name"] for s in servers]}],
-            "customers": [{"name": "acme", "plan": "Mixed"}],
+            "customers": [{"name": "acme", "plan": "Mixed", "sending_domains": ["example.com"]}],
         },
         {"SES_SECRET": SECRET, "MAILGUN_KEY": mailgun_fake.api_key},
     )

@@ -108,10 +108,14 @@ async def test_inactive_recipient_is_permanent_and_suppressed(
     assert outcome.text.startswith("ErrorCode 406: You tried to send to recipient(s)")
 
 
-async def test_unknown_sender_signature_fails_the_message_not_the_address(postmark: Any) -> None:
+async def test_unknown_sender_signature_is_a_server_failure_not_the_address(
+    postmark: Any,
+) -> None:
+    # Like an SMTP 5.7.1 to MAIL FROM: this server may not send for that From;
+    # another server of the plan may, and the recipient is never suppressed for it.
     outcome = await postmark.send(outgoing(sender="ceo@elsewhere.example"))
-    assert (outcome.kind, outcome.stage) == (OutcomeKind.PERMANENT, Stage.MAIL)
-    assert not outcome.suppresses_recipient
+    assert (outcome.kind, outcome.stage) == (OutcomeKind.SERVER_FAILURE, Stage.API)
+    assert not outcome.suppresses_recipient and not outcome.reached
     assert "not a Sender Signature" in outcome.text
 
 
@@ -170,8 +174,8 @@ async def test_check_fails_on_maintenance(postmark: Any, postmark_fake: Postmark
         (406, 422, False, OutcomeKind.PERMANENT, Stage.RCPT),
         (300, 422, True, OutcomeKind.PERMANENT, Stage.RCPT),
         (300, 422, False, OutcomeKind.PERMANENT, Stage.API),
-        (400, 422, False, OutcomeKind.PERMANENT, Stage.MAIL),
-        (401, 422, False, OutcomeKind.PERMANENT, Stage.MAIL),
+        (400, 422, False, OutcomeKind.SERVER_FAILURE, Stage.API),  # sender signature
+        (401, 422, False, OutcomeKind.SERVER_FAILURE, Stage.API),
         (402, 422, False, OutcomeKind.PERMANENT, Stage.API),
         (411, 422, False, OutcomeKind.PERMANENT, Stage.API),
         (406, 200, False, OutcomeKind.PERMANENT, Stage.RCPT),

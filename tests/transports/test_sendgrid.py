@@ -100,10 +100,25 @@ async def test_invalid_recipient_is_permanent_and_suppressed(sendgrid: Any) -> N
     assert outcome.suppresses_recipient
 
 
-async def test_unverified_sender_fails_the_message_not_the_server(sendgrid: Any) -> None:
+async def test_unverified_sender_is_a_server_failure_not_the_address(sendgrid: Any) -> None:
+    # A 403 that is a sender-policy answer: another server of the plan may send it.
     outcome = await sendgrid.send(outgoing(sender="ceo@elsewhere.example"))
-    assert (outcome.kind, outcome.stage, outcome.code) == (OutcomeKind.PERMANENT, Stage.MAIL, 403)
+    assert (outcome.kind, outcome.stage, outcome.code) == (
+        OutcomeKind.SERVER_FAILURE,
+        Stage.API,
+        403,
+    )
     assert "verified Sender Identity" in outcome.text
+    assert not outcome.suppresses_recipient and not outcome.reached
+
+
+async def test_a_refusal_about_our_reputation_is_a_server_failure(
+    sendgrid: Any, sendgrid_fake: SendgridFake
+) -> None:
+    text = "Sending suspended: this account has a poor reputation"
+    sendgrid_fake.queue(Reply(400, {"errors": [{"message": text, "field": None}]}))
+    outcome = await sendgrid.send(outgoing())
+    assert (outcome.kind, outcome.code) == (OutcomeKind.SERVER_FAILURE, 400)
     assert not outcome.suppresses_recipient
 
 

@@ -71,11 +71,16 @@ async def test_send_hands_the_raw_mime_to_ses(ses: Any) -> None:
     assert "bob@example.org" in raw.destinations
 
 
-async def test_sender_not_verified_fails_the_message_not_the_address(ses: Any) -> None:
+async def test_sender_not_verified_is_a_server_failure_not_the_address(ses: Any) -> None:
+    # This account may not send for that From; another server of the plan may.
     outcome = await ses.send(outgoing(sender="news@unverified.example"))
-    assert (outcome.kind, outcome.stage, outcome.code) == (OutcomeKind.PERMANENT, Stage.MAIL, 400)
+    assert (outcome.kind, outcome.stage, outcome.code) == (
+        OutcomeKind.SERVER_FAILURE,
+        Stage.API,
+        400,
+    )
     assert outcome.text.startswith("MessageRejected: Did not have authority")
-    assert not outcome.suppresses_recipient
+    assert not outcome.suppresses_recipient and not outcome.reached
 
 
 async def test_invalid_recipient_is_permanent_and_suppressed(ses: Any) -> None:
@@ -156,6 +161,28 @@ async def test_paused_account_is_a_server_failure(ses_on_fake: Any, ses_fake: Se
     assert outcome.kind is OutcomeKind.SERVER_FAILURE
 
 
+@pytest.mark.parametrize(
+    ("code", "text"),
+    [
+        (
+            "MessageRejected",
+            "Sending suspended for this account. For more information, please check the"
+            " inbox of the email address associated with your AWS account.",
+        ),
+        ("AccountSendingPausedException", "Email sending is disabled for your entire account."),
+        ("MessageRejected", "Message rejected: sending IP blocked using bl.example.net"),
+    ],
+)
+async def test_an_account_level_refusal_never_suppresses_the_recipient(
+    ses_on_fake: Any, ses_fake: SesFake, code: str, text: str
+) -> None:
+    # The first names "the email address", and was once taken for the recipient's.
+    ses_fake.queue(ses_error(400, code, text))
+    outcome = await ses_on_fake.send(outgoing())
+    assert (outcome.kind, outcome.stage) == (OutcomeKind.SERVER_FAILURE, Stage.API)
+    assert not outcome.suppresses_recipient and not outcome.reached
+
+
 async def test_connection_refused_is_a_server_failure(closed_port: int) -> None:
     transport = ses_transport(f"http://127.0.0.1:{closed_port}")
     try:
@@ -225,10 +252,17 @@ async def test_check_fails_on_bad_credentials(ses_fake: SesFake) -> None:
             "Email address is not verified. The following identities failed the check in"
             " region EU-WEST-1: bob@example.org",
             400,
-            OutcomeKind.PERMANENT,
-            Stage.MAIL,
+            OutcomeKind.SERVER_FAILURE,
+            Stage.API,
         ),
-        ("MailFromDomainNotVerifiedException", "x", 400, OutcomeKind.PERMANENT, Stage.MAIL),
+        ("MailFromDomainNotVerifiedException", "x", 400, OutcomeKind.SERVER_FAILURE, Stage.API),
+        (
+            "ConfigurationSetSendingPausedException",
+            "paused",
+            400,
+            OutcomeKind.SERVER_FAILURE,
+            Stage.API,
+        ),
         ("BadRequestException", "Missing final '@domain'", 400, OutcomeKind.PERMANENT, Stage.RCPT),
         ("BadRequestException", "Illegal address", 400, OutcomeKind.PERMANENT, Stage.RCPT),
         ("MessageRejected", "Message contains a virus.", 400, OutcomeKind.PERMANENT, Stage.API),

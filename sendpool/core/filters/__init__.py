@@ -22,8 +22,10 @@ class SkipCode(StrEnum):
     HOURLY_CAP = "hourly_cap"
     WARMING_BURST = "warming_burst"
     PREFER_WARMING = "prefer_warming"
+    NO_SMTPUTF8 = "no_smtputf8"
     RATE = "rate"
     RACE = "race"
+    BUSY = "busy"  # holds as much on this worker as it can send within a lease
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,7 @@ from sendpool.content.addresses import header_text, normalise_address
 from sendpool.content.render import CampaignTemplate
 from sendpool.core.states import CampaignStatus
 from sendpool.errors import InputError, NotFoundError
+from sendpool.services.tenancy.sending_domains import check_sender
 from sendpool.store.tables import (
     Campaign,
     MailingList,
@@ -72,6 +73,8 @@ def create_campaign(
     lst = conn.execute(select(MailingList.customer_id).where(MailingList.id == list_id)).scalar()
     if lst is None or int(lst) != customer_id:
         raise NotFoundError("the list does not belong to this customer")
+    # Every campaign is stored here, so no face can skip the sender check (docs/design.md §4).
+    check_sender(conn, customer_id, draft.from_email)
     uid = new_uid()
     T = table(Campaign)
     cid = conn.execute(

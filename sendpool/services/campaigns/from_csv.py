@@ -22,6 +22,7 @@ from sendpool.services import refs
 from sendpool.services.campaigns.drafts import CampaignDraft, check_draft, create_campaign
 from sendpool.services.campaigns.launch import launch
 from sendpool.services.lists.imports import get_or_create_list, import_csv
+from sendpool.services.tenancy.sending_domains import check_sender
 
 
 class NoValidRowsError(InputError):
@@ -63,7 +64,9 @@ def run_from_csv(
     named ``list_name``, by default the campaign's name and the time (a list
     of that name already there is added to, duplicates merged). Rows
     that cannot be read are skipped and reported in ``imported``; a file with
-    no good row raises NoValidRowsError, naming it as ``source``.
+    no good row raises NoValidRowsError, naming it as ``source``. A sender
+    outside the customer's verified sending domains is a FieldError on
+    ``from_email``.
     ``on_created`` is called once the list and the campaign are committed,
     just before the launch (which is skipped when ``launch_now`` is false).
     """
@@ -73,6 +76,8 @@ def run_from_csv(
     with engine.begin() as conn:
         customer_id = refs.customer_id(conn, customer)
         plan_id = refs.plan_id(conn, plan) if plan else None
+        # Before the import, so a sender outside the customer's domains costs no reading.
+        check_sender(conn, customer_id, draft.from_email)
         name = list_name if list_name is not None else f"{draft.name} {now:%Y-%m-%d %H:%M:%S}"
         list_id = get_or_create_list(conn, customer_id, name, now)
         imported = import_csv(conn, list_id, csv, now)

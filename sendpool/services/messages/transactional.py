@@ -16,6 +16,7 @@ from sendpool.errors import InputError
 from sendpool.services.campaigns.lifecycle import check_parts
 from sendpool.services.errors import FieldError, checked
 from sendpool.services.lists.subscribers import FieldValue, check_fields
+from sendpool.services.tenancy.sending_domains import check_sender
 from sendpool.store.tables import Message, table
 from sendpool.store.types import new_uid
 
@@ -39,6 +40,8 @@ def enqueue_transactional(
     """Check everything, then queue; returns the message's uid."""
     recipient = normalise_address(to)
     sender = normalise_address(from_email)
+    # Every transactional message is queued here, so no face can skip it (docs/design.md §4).
+    check_sender(conn, customer_id, sender)
     reply = normalise_address(reply_to) if reply_to else None
     template = CampaignTemplate(
         subject=subject,
@@ -128,5 +131,7 @@ def send_transactional(
             now=now,
             public_url=public_url,
         )
+    except FieldError:
+        raise  # already names its field: the sender outside the customer's domains
     except InputError as exc:
         raise FieldError([("body", str(exc))]) from None

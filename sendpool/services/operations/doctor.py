@@ -18,6 +18,8 @@ from sendpool.config import Settings
 from sendpool.core.dispatcher import select as dispatch
 from sendpool.core.filters.health import health_filter
 from sendpool.core.filters.quota import quota_filter
+from sendpool.core.outcomes import read_description
+from sendpool.core.policy_replies import SenderPolicy
 from sendpool.core.servers import DispatchContext, SendClass, Usage
 from sendpool.core.states import MessageStatus, ServerHealth, ServerStatus
 from sendpool.pipeline.pool import view_of
@@ -34,6 +36,7 @@ from sendpool.services.operations.doctor_checks import (
     read_pool,
     span,
 )
+from sendpool.services.operations.metrics_access import check_metrics
 from sendpool.services.servers.checks import check_server, list_servers, record_check
 from sendpool.store.catalog import live_workers
 from sendpool.store.database import Database
@@ -43,6 +46,20 @@ from sendpool.store.tables import PENDING_STATES, Message
 from sendpool.transports.base import Health
 
 BACKLOG = timedelta(minutes=15)  # due longer than this: workers are not keeping up
+# A server degraded by a refusal of the sender (docs/design.md §1.5) answers its health
+# checks and refuses our mail again: it does not come back by itself.
+REFUSAL_ADVICE = {
+    SenderPolicy.RELAY: "the relay refuses to relay for us: check its credentials / allowed "
+    "senders (username and password in the pool file; the relay's own allowed clients)",
+    SenderPolicy.BLOCKLIST: "its sending IP is on a blocklist: ask the list the reply names "
+    "to delist it",
+    SenderPolicy.REPUTATION: "the receiving side distrusts its mail: check its reputation, "
+    "complaint rate and content",
+    SenderPolicy.AUTHENTICATION: "the sender domain fails SPF, DKIM or DMARC through it: "
+    "fix the domain's DNS records for this server",
+    SenderPolicy.POLICY: "it refuses our mail by its own policy: ask its operator what it "
+    "allows (senders, recipients, content)",
+}
 TOP_REASONS = 5
 
 
@@ -121,6 +138,9 @@ async def diagnose(
     redis_check = check_redis(settings)
     if redis_check is not None:
         checks.append(redis_check)
+    metrics_check = check_metrics(settings)
+    if metrics_check is not None:
+        checks.append(metrics_check)
     if db is None:
         return DoctorReport(now, checks)
     ledger = open_ledger(settings, db)
@@ -285,6 +305,13 @@ def _server_check(s: ServerState, now: datetime, usage_known: bool) -> Check:
     if not s.held_back:
         return Check(name, Status.OK, detail)
     detail += "; left out now: " + "; ".join(s.held_back)
+    refused = _refusal(s)
+    if refused is not None:
+        advice = (
+            f"{REFUSAL_ADVICE[refused]}; then `sendpool servers test {s.name}`. A passing "
+            "automatic check does not fix this: the server answers checks and refuses mail"
+        )
+        return Check(name, Status.FAIL, detail, advice)
     if s.health == ServerHealth.DEGRADED:
         advice = (
             f"fix what the last error says, then `sendpool servers test {s.name}` "
@@ -295,6 +322,14 @@ def _server_check(s: ServerState, now: datetime, usage_known: bool) -> Check:
     else:
         advice = "it sends again when the window resets; raise its limits if they are too low"
     return Check(name, Status.WARN, detail, advice)
+
+
+def _refusal(s: ServerState) -> SenderPolicy | None:
+    """Why a degraded server refuses the sender, read from the reply that degraded it."""
+    if s.health != ServerHealth.DEGRADED or not s.last_error:
+        return None
+    outcome = read_description(s.last_error)
+    return outcome.policy_refusal if outcome is not None else None
 
 
 def _previews(pool: PoolRows, usage: dict[int, Usage], now: datetime) -> list[DispatchPreview]:

@@ -3,14 +3,17 @@
 Idempotent: applying the same file twice changes nothing the second time.
 Everything is checked before the first write and written in one transaction,
 so a bad file leaves the pool exactly as it was. Things the file does not
-mention are left alone.
+mention are left alone; a customer that lists ``sending_domains`` has exactly
+those afterwards (the file is the truth for it), one that does not keeps its
+own, however they were added.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, Generic, Protocol, TypeVar
 
 from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
@@ -18,8 +21,17 @@ from sqlalchemy.orm import Session
 from sendpool.core.states import ServerHealth
 from sendpool.errors import ConfigError
 from sendpool.secretbox import SecretBox
+from sendpool.services.errors import ConflictError
 from sendpool.services.pool.file import PoolFile, ServerDecl
+from sendpool.services.tenancy.sending_domains import set_domains
 from sendpool.store.tables import Customer, Plan, PlanServer, RegionRule, SendingServer
+
+
+class _Named(Protocol):
+    name: str
+
+
+R = TypeVar("R", bound=_Named)
 
 
 @dataclass(slots=True)
@@ -33,9 +45,38 @@ class ApplyReport:
         return bool(self.created or self.updated)
 
 
+class _ByName(Generic[R]):
+    """Rows by name, found as refs.py finds them: the exact name, else the one of another case.
+
+    Names are unique without regard to case (migration 0005), so "MG" in the file is
+    the stored "mg", renamed to the file's spelling, never a second row beside it.
+    """
+
+    def __init__(self, rows: Iterable[R]) -> None:
+        self._rows = {row.name: row for row in rows}
+
+    def _key(self, name: str) -> str:
+        if name in self._rows:
+            return name
+        folded = [k for k in self._rows if k.casefold() == name.casefold()]
+        return folded[0] if len(folded) == 1 else name
+
+    def __contains__(self, name: str) -> bool:
+        return self._key(name) in self._rows
+
+    def __getitem__(self, name: str) -> R:
+        return self._rows[self._key(name)]
+
+    def __setitem__(self, name: str, row: R) -> None:
+        self._rows[name] = row
+
+    def get(self, name: str) -> R | None:
+        return self._rows.get(self._key(name))
+
+
 def _server_values(decl: ServerDecl) -> dict[str, Any]:
-    values = {k: v for k, v in decl.values.items() if k != "name"}
-    return {**values, "settings": decl.settings}
+    # The name too: a server found under another case takes the file's spelling.
+    return {**decl.values, "settings": decl.settings}
 
 
 def _apply_values(obj: Any, values: Mapping[str, Any]) -> bool:
@@ -61,7 +102,7 @@ def apply_pool(
 ) -> ApplyReport:
     report = ApplyReport()
     with Session(bind=conn, autoflush=True) as session:
-        servers = {s.name: s for s in session.scalars(select(SendingServer))}
+        servers = _ByName(session.scalars(select(SendingServer)))
         for decl in decls:
             name = decl.name
             obj = servers.get(name)
@@ -77,7 +118,7 @@ def apply_pool(
             _note(report, f"server {name}", created, changed)
         session.flush()
 
-        plans = {p.name: p for p in session.scalars(select(Plan))}
+        plans = _ByName(session.scalars(select(Plan)))
         for p in pool.plans:
             missing = [n for n in p.servers if n not in servers]
             if missing:
@@ -88,7 +129,7 @@ def apply_pool(
                 plan = Plan(name=p.name)
                 session.add(plan)
                 plans[p.name] = plan
-            changed = _apply_values(plan, {"burst_threshold": p.burst_threshold})
+            changed = _apply_values(plan, {"name": p.name, "burst_threshold": p.burst_threshold})
             session.flush()
             want = {servers[n].id for n in p.servers}
             have = set(
@@ -108,15 +149,30 @@ def apply_pool(
                 raise ConfigError(f"{where}: unknown plan {name!r}; declare it under [[plans]]")
             return plans[name].id
 
-        customers = {c.name: c for c in session.scalars(select(Customer))}
+        customers = _ByName(session.scalars(select(Customer)))
+        noted: list[tuple[str, Customer, bool, bool]] = []
         for c in pool.customers:
             cust = customers.get(c.name)
             created = cust is None
             if cust is None:
                 cust = Customer(name=c.name)
                 session.add(cust)
-            values = {"plan_id": plan_id(c.plan, f"customer {c.name!r}"), "region": c.region}
-            _note(report, f"customer {c.name}", created, _apply_values(cust, values))
+            values = {"name": c.name, "plan_id": plan_id(c.plan, f"customer {c.name!r}")}
+            values["region"] = c.region
+            noted.append((c.name, cust, created, _apply_values(cust, values)))
+        session.flush()
+        # A customer that lists sending_domains has exactly those; one that does not keeps its own.
+        wanted = {
+            cust.id: c.sending_domains
+            for c, (_, cust, _, _) in zip(pool.customers, noted, strict=True)
+            if c.sending_domains is not None
+        }
+        try:
+            moved = set_domains(conn, wanted, actor="pool file", now=datetime.now(UTC))
+        except ConflictError as exc:
+            raise ConfigError(f"sending_domains: {exc.message}") from None
+        for name, cust, created, changed in noted:
+            _note(report, f"customer {name}", created, changed or cust.id in moved)
 
         rules = {r.region: r for r in session.scalars(select(RegionRule))}
         for r in pool.region_rules:

@@ -10,19 +10,32 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+)
 
+from sendpool.core.sender_domains import clashes
 from sendpool.errors import ConfigError
+from sendpool.services.errors import FieldError
+from sendpool.services.servers.changes import check_settings
 from sendpool.services.servers.fields import (
+    MAX_COUNT,
     STATUS_ALIAS,
     Name,
+    NameRef,
     model_from,
     pool_fields,
     status_of,
 )
-from sendpool.transports.registry import ServerSettingsError, server_type, validate_settings
+from sendpool.services.tenancy.sending_domains import normalise_domain
+from sendpool.transports.registry import ServerSettingsError, server_type
 
 
 class _ServerBase(BaseModel):
@@ -44,24 +57,55 @@ else:
     )
 
 
+# Strict like the servers: `burst_threshold = true` is not 1, and "5000" is not a number.
+_STRICT = ConfigDict(extra="forbid", strict=True)
+Region = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+
+
 class PlanIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = _STRICT
     name: Name
-    servers: list[str] = Field(default_factory=list)
-    burst_threshold: int | None = Field(None, ge=1)
+    servers: list[NameRef] = Field(default_factory=list)
+    burst_threshold: int | None = Field(None, ge=1, le=MAX_COUNT)
 
 
 class CustomerIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = _STRICT
     name: Name
-    plan: str | None = None
-    region: str | None = Field(None, max_length=64)
+    plan: NameRef | None = None
+    region: Region | None = None
+    # Given: the customer's domains are exactly these. Left out: they are left alone.
+    sending_domains: list[str] | None = Field(None, max_length=1000)
+
+    @field_validator("sending_domains")
+    @classmethod
+    def _domains(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return None
+        try:
+            # Sorted and without repeats, so the file's spelling never reads as a change.
+            return sorted({normalise_domain(d, "sending_domains") for d in value})
+        except FieldError as exc:
+            raise ValueError(exc.errors[0][1]) from None
+
+
+def _domain_clash(customers: list[CustomerIn]) -> None:
+    """Two customers of the file that claim one domain: refused before anything is written."""
+    claims = [(c.name, d) for c in customers for d in c.sending_domains or []]
+    for i, (owner, entry) in enumerate(claims):
+        for other, theirs in claims[i + 1 :]:
+            if owner != other and clashes(entry, theirs):
+                raise ConfigError(
+                    f"customers {owner!r} and {other!r} both claim {entry}"
+                    + (f" (as {theirs})" if theirs != entry else "")
+                    + "; a sending domain belongs to one customer: keep it under one of them"
+                )
 
 
 class RegionRuleIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    region: str = Field(min_length=1, max_length=64)
-    plan: str
+    model_config = _STRICT
+    region: Region
+    plan: NameRef
 
 
 class PoolFile(BaseModel):
@@ -132,10 +176,32 @@ def _split(index: int, s: Any, env: Mapping[str, str]) -> ServerDecl:
         else:
             settings[key] = value
     try:
-        checked = validate_settings(s.type, settings)
-    except ServerSettingsError as exc:
+        checked = check_settings(s.type, settings)
+    except FieldError as exc:
         raise ConfigError(f"{where}: {_said(exc.errors)}") from None
     return ServerDecl(s.name, values, checked, secrets)
+
+
+def _one_each(section: str, names: list[str], *, fold: bool = True, what: str = "named") -> None:
+    """Two entries of one name would be applied in turn, the later silently winning."""
+    seen: dict[str, int] = {}
+    for i, name in enumerate(names):
+        key = name.casefold() if fold else name
+        j = seen.setdefault(key, i)
+        if j == i:
+            continue
+        said = f"{section}[{j}] and {section}[{i}] are both {what} {names[j]!r}"
+        if names[j] != name:
+            said += f" (as {name!r}; names are unique without regard to case)"
+        raise ConfigError(f"{said}; keep one of them and apply again; nothing was changed")
+
+
+def _no_repeats(pool: PoolFile, servers: list[ServerDecl]) -> None:
+    _one_each("servers", [d.name for d in servers])
+    _one_each("plans", [p.name for p in pool.plans])
+    _one_each("customers", [c.name for c in pool.customers])
+    # Regions are tags matched as written (core/plans.py), so "EU" is not "eu".
+    _one_each("region_rules", [r.region for r in pool.region_rules], fold=False, what="for region")
 
 
 def parse_pool(
@@ -147,9 +213,8 @@ def parse_pool(
         lines = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
         raise ConfigError("the pool file is not valid:\n  " + "\n  ".join(lines)) from None
     decls = [_split(i, s, env) for i, s in enumerate(pool.servers)]
-    names = [d.name for d in decls]
-    if len(set(names)) != len(names):
-        raise ConfigError("two servers in the pool file have the same name")
+    _no_repeats(pool, decls)
+    _domain_clash(pool.customers)
     return pool, decls
 
 

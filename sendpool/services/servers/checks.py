@@ -18,6 +18,7 @@ from sendpool.content.render import CampaignTemplate
 from sendpool.core.outcomes import Outcome, OutcomeKind
 from sendpool.core.states import ServerHealth
 from sendpool.errors import InputError
+from sendpool.pipeline.health import learned_smtputf8
 from sendpool.pipeline.pool import spec_of
 from sendpool.secretbox import SecretBox
 from sendpool.services import refs
@@ -53,6 +54,7 @@ def list_servers(conn: Connection, box: SecretBox) -> list[ServerRow]:
 def record_check(conn: Connection, server_id: int, health: Health, interval: float) -> None:
     now = datetime.now(UTC)
     T = table(SendingServer)
+    learned = learned_smtputf8(health)  # as the health checker records it
     conn.execute(
         update(T)
         .where(T.c.id == server_id)
@@ -61,6 +63,7 @@ def record_check(conn: Connection, server_id: int, health: Health, interval: flo
             health_checked_at=now,
             health_error=None if health.ok else health.detail,
             next_check_at=now + timedelta(seconds=interval),
+            **({} if learned is None else {"smtputf8": learned}),
         )
     )
 

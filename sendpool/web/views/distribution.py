@@ -25,6 +25,7 @@ DAYS = 30
 # Which dispatcher step (docs/design.md §1) each skip code comes from.
 FILTER_OF: dict[str, str] = {
     SkipCode.NOT_IN_PLAN: "plan",
+    SkipCode.NO_SMTPUTF8: "SMTPUTF8",
     SkipCode.DISABLED: "status",
     SkipCode.DEGRADED: "health",
     SkipCode.PAUSED: "health",
@@ -32,6 +33,7 @@ FILTER_OF: dict[str, str] = {
     SkipCode.DAILY_CAP: "quota",
     SkipCode.HOURLY_CAP: "quota",
     SkipCode.RATE: "quota",
+    SkipCode.BUSY: "quota",
     SkipCode.WARMUP_CAP: "warm-up",
     SkipCode.WARMING_BURST: "warm-up",
     SkipCode.PREFER_WARMING: "warm-up",

@@ -1,0 +1,200 @@
+"""The last step before a transport: a slot on the server, a last look at the pool, a durable mark.
+
+Each server gets as many slots as it has connections. A job dealt to a
+server waits here for a slot; once it has one, the pool is looked at again
+(docs/design.md §3): a server disabled, detached from the job's plan, or
+degraded since the job was dealt gets nothing more, and the job goes back to
+the dispatcher at once with its unit returned. A server that is degraded
+wakes every job waiting for it, so a blackhole (a relay that accepts TCP and
+never greets) holds the rest of its jobs for one timeout, not one each.
+
+Only then is the job marked handed over, durably and in small batches, and
+given to the transport: a crash after this point keeps the unit spent, a
+crash before it gives the unit back (``store/holdings.py``).
+
+The hand-over also keeps what each server holds on this worker and how fast
+it has been sending, so the dispatcher never deals a server more than it can
+send within a lease.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import defaultdict, deque
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
+
+from sendpool.pipeline.pool import PoolCache
+from sendpool.pipeline.prepare import Job
+
+MarkHanded = Callable[[Sequence[int], datetime], Awaitable[None]]
+
+# A pace is trusted once it rests on this many sends over this many seconds;
+# before that a server is dealt its even share, whatever it holds.
+PACE_MIN_SENDS = 4
+PACE_MIN_SECONDS = 2.0
+# Of a lease, the share a server's backlog on one worker may take to drain.
+LEASE_SHARE = 0.5
+PACE_WINDOW = 10.0
+UNLIMITED = 1 << 30  # seconds of completions the pace is measured over
+MARK_BATCH_SECONDS = 0.005
+
+
+class _Pace:
+    """Completions per second over the last few seconds, for one server."""
+
+    def __init__(self) -> None:
+        self.done: deque[float] = deque()
+
+    def add(self, at: float) -> None:
+        self.done.append(at)
+        while self.done and self.done[0] < at - PACE_WINDOW:
+            self.done.popleft()
+
+    def per_second(self, now: float) -> float | None:
+        while self.done and self.done[0] < now - PACE_WINDOW:
+            self.done.popleft()
+        if len(self.done) < PACE_MIN_SENDS or now - self.done[0] < PACE_MIN_SECONDS:
+            return None
+        return len(self.done) / (now - self.done[0])
+
+
+class Handover:
+    def __init__(
+        self,
+        pool: PoolCache,
+        mark_handed: MarkHanded,
+        *,
+        clock: Callable[[], datetime],
+        lease_seconds: float,
+    ) -> None:
+        self.pool = pool
+        self.mark_handed = mark_handed
+        self.clock = clock
+        self.lease_seconds = lease_seconds
+        self.held: dict[int, int] = defaultdict(int)
+        self._slots: dict[int, asyncio.Semaphore] = {}
+        self._changed: dict[int, asyncio.Event] = defaultdict(asyncio.Event)
+        self._pace: dict[int, _Pace] = defaultdict(_Pace)
+        self._pending: list[int] = []
+        self._marked: asyncio.Future[None] | None = None
+        self._writes: set[asyncio.Task[None]] = set()
+        self.closed = False
+
+    # -- what the dispatcher asks ------------------------------------------
+
+    def room(self, server_id: int, connections: int) -> int:
+        """How many more jobs this server may hold on this worker."""
+        pace = self._pace[server_id].per_second(time.monotonic())
+        if pace is None:
+            return UNLIMITED
+        budget = int(pace * self.lease_seconds * LEASE_SHARE)
+        return max(budget, connections) - self.held[server_id]
+
+    def dealt(self, server_id: int, count: int = 1) -> None:
+        self.held[server_id] += count
+
+    def finished(self, server_id: int, *, sent: bool) -> None:
+        self.held[server_id] = max(0, self.held[server_id] - 1)
+        if sent:
+            self._pace[server_id].add(time.monotonic())
+
+    # -- what a send waits for ---------------------------------------------
+
+    def server_changed(self, server_id: int) -> None:
+        """The server was degraded (or changed): wake whoever waits for it to look again."""
+        event = self._changed[server_id]
+        event.set()
+        self._changed[server_id] = asyncio.Event()
+
+    def close(self) -> None:
+        """Stopping: nobody waiting gets a slot any more."""
+        self.closed = True
+        for server_id in list(self._changed):
+            self.server_changed(server_id)
+
+    def _slot(self, server_id: int, connections: int) -> asyncio.Semaphore:
+        slot = self._slots.get(server_id)
+        if slot is None:
+            slot = self._slots[server_id] = asyncio.Semaphore(max(1, connections))
+        return slot
+
+    async def enter(self, job: Job, connections: int) -> str | None:
+        """Wait for a slot; None once the job may be sent, else why it goes back."""
+        assert job.server is not None
+        server_id = job.server.id
+        slot = self._slot(server_id, connections)
+        while True:
+            why = await self.why_not(job)
+            if why is not None:
+                return why
+            changed = self._changed[server_id]
+            acquire = asyncio.ensure_future(slot.acquire())
+            woken = asyncio.ensure_future(changed.wait())
+            await asyncio.wait({acquire, woken}, return_when=asyncio.FIRST_COMPLETED)
+            woken.cancel()
+            if not acquire.done():
+                acquire.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await acquire
+            if acquire.done() and not acquire.cancelled():
+                break
+        why = await self.why_not(job)
+        if why is None:
+            try:
+                await self._mark(job.row.id)
+            except BaseException:
+                slot.release()
+                raise
+            return None
+        slot.release()
+        return why
+
+    def leave(self, job: Job) -> None:
+        assert job.server is not None
+        self._slots[job.server.id].release()
+
+    async def why_not(self, job: Job) -> str | None:
+        """Why this job may no longer go to its server, as the pool stands now."""
+        assert job.server is not None
+        if self.closed:
+            return "the worker is stopping"
+        state = await self.pool.get(self.clock())
+        view = state.views.get(job.server.id)
+        name = job.server.name
+        if view is None:
+            return f"{name} was removed"
+        if not view.enabled:
+            return f"{name} was disabled"
+        if job.plan_id is not None and job.server.id not in state.plan_members(job.plan_id):
+            return f"{name} was detached from the plan"
+        if view.degraded:
+            return f"{name} is degraded"
+        return None
+
+    async def _mark(self, message_id: int) -> None:
+        """Mark handed over with the others entering now, in one write."""
+        self._pending.append(message_id)
+        if self._marked is None:
+            self._marked = asyncio.get_running_loop().create_future()
+            asyncio.get_running_loop().call_later(MARK_BATCH_SECONDS, self._write_marks)
+        await asyncio.shield(self._marked)
+
+    def _write_marks(self) -> None:
+        ids, self._pending = self._pending, []
+        done, self._marked = self._marked, None
+        assert done is not None
+
+        async def write() -> None:
+            try:
+                await self.mark_handed(ids, self.clock())
+            except Exception as exc:
+                done.set_exception(exc)
+            else:
+                done.set_result(None)
+
+        task = asyncio.ensure_future(write())
+        self._writes.add(task)
+        task.add_done_callback(self._writes.discard)
