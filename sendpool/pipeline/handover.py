@@ -8,9 +8,10 @@ the dispatcher at once with its unit returned. A server that is degraded
 wakes every job waiting for it, so a blackhole (a relay that accepts TCP and
 never greets) holds the rest of its jobs for one timeout, not one each.
 
-Only then is the job marked handed over, durably and in small batches, and
-given to the transport: a crash after this point keeps the unit spent, a
-crash before it gives the unit back (``store/holdings.py``).
+A job is given to the transport only once it is marked handed over, durably:
+a crash after the mark keeps the unit spent, a crash before it gives the unit
+back (``store/holdings.py``). The next few jobs of each server are marked
+ahead of their slots, in one write, so the mark never holds a slot up.
 
 The hand-over also keeps what each server holds on this worker and how fast
 it has been sending, so the dispatcher never deals a server more than it can
@@ -39,7 +40,10 @@ PACE_MIN_SECONDS = 2.0
 LEASE_SHARE = 0.5
 PACE_WINDOW = 10.0
 UNLIMITED = 1 << 30  # seconds of completions the pace is measured over
-MARK_BATCH_SECONDS = 0.005
+# Jobs per connection kept marked handed over ahead of their slot (the low
+# mark), and how many a refill marks in one write.
+MARK_AHEAD_PER_CONNECTION = 2
+MARK_BATCH_PER_CONNECTION = 8
 
 
 class _Pace:
@@ -61,6 +65,17 @@ class _Pace:
         return len(self.done) / (now - self.done[0])
 
 
+class _Lane:
+    """One server's slots, the jobs waiting for them in order, and their hand-over marks."""
+
+    def __init__(self, connections: int) -> None:
+        self.slot = asyncio.Semaphore(connections)
+        self.waiting: dict[int, None] = {}  # message ids, in the order they came
+        self.marks: dict[int, asyncio.Future[None]] = {}
+        self.ahead = connections * MARK_AHEAD_PER_CONNECTION
+        self.batch = connections * MARK_BATCH_PER_CONNECTION
+
+
 class Handover:
     def __init__(
         self,
@@ -75,11 +90,9 @@ class Handover:
         self.clock = clock
         self.lease_seconds = lease_seconds
         self.held: dict[int, int] = defaultdict(int)
-        self._slots: dict[int, asyncio.Semaphore] = {}
+        self._lanes: dict[int, _Lane] = {}
         self._changed: dict[int, asyncio.Event] = defaultdict(asyncio.Event)
         self._pace: dict[int, _Pace] = defaultdict(_Pace)
-        self._pending: list[int] = []
-        self._marked: asyncio.Future[None] | None = None
         self._writes: set[asyncio.Task[None]] = set()
         self.closed = False
 
@@ -115,23 +128,48 @@ class Handover:
         for server_id in list(self._changed):
             self.server_changed(server_id)
 
-    def _slot(self, server_id: int, connections: int) -> asyncio.Semaphore:
-        slot = self._slots.get(server_id)
-        if slot is None:
-            slot = self._slots[server_id] = asyncio.Semaphore(max(1, connections))
-        return slot
+    def _lane(self, server_id: int, connections: int) -> _Lane:
+        lane = self._lanes.get(server_id)
+        if lane is None:
+            lane = self._lanes[server_id] = _Lane(max(1, connections))
+        return lane
 
     async def enter(self, job: Job, connections: int) -> str | None:
         """Wait for a slot; None once the job may be sent, else why it goes back."""
         assert job.server is not None
-        server_id = job.server.id
-        slot = self._slot(server_id, connections)
-        while True:
-            why = await self.why_not(job)
-            if why is not None:
-                return why
+        server_id, message_id = job.server.id, job.row.id
+        lane = self._lane(server_id, connections)
+        lane.waiting[message_id] = None
+        self._mark_ahead(lane)
+        try:
+            while True:
+                got = await self._acquire(lane, server_id)
+                why = await self.why_not(job)
+                if why is not None:
+                    if got:
+                        lane.slot.release()
+                    return why
+                if got:
+                    break  # else woken for nothing that concerns this job: wait again
+            try:
+                await lane.marks[message_id]
+            except BaseException:
+                lane.slot.release()
+                raise
+            return None
+        finally:
+            lane.waiting.pop(message_id, None)
+            lane.marks.pop(message_id, None)
+            self._mark_ahead(lane)
+
+    async def _acquire(self, lane: _Lane, server_id: int) -> bool:
+        """A slot, or False once the server changed or the worker stops while waiting."""
+        if not lane.slot.locked():
+            await lane.slot.acquire()  # the common case: no futures, no wait
+            return True
+        while not self.closed:
             changed = self._changed[server_id]
-            acquire = asyncio.ensure_future(slot.acquire())
+            acquire = asyncio.ensure_future(lane.slot.acquire())
             woken = asyncio.ensure_future(changed.wait())
             await asyncio.wait({acquire, woken}, return_when=asyncio.FIRST_COMPLETED)
             woken.cancel()
@@ -140,21 +178,13 @@ class Handover:
                 with contextlib.suppress(asyncio.CancelledError):
                     await acquire
             if acquire.done() and not acquire.cancelled():
-                break
-        why = await self.why_not(job)
-        if why is None:
-            try:
-                await self._mark(job.row.id)
-            except BaseException:
-                slot.release()
-                raise
-            return None
-        slot.release()
-        return why
+                return True
+            return False  # woken: the caller looks at the pool again
+        return False
 
     def leave(self, job: Job) -> None:
         assert job.server is not None
-        self._slots[job.server.id].release()
+        self._lanes[job.server.id].slot.release()
 
     async def why_not(self, job: Job) -> str | None:
         """Why this job may no longer go to its server, as the pool stands now."""
@@ -174,27 +204,36 @@ class Handover:
             return f"{name} is degraded"
         return None
 
-    async def _mark(self, message_id: int) -> None:
-        """Mark handed over with the others entering now, in one write."""
-        self._pending.append(message_id)
-        if self._marked is None:
-            self._marked = asyncio.get_running_loop().create_future()
-            asyncio.get_running_loop().call_later(MARK_BATCH_SECONDS, self._write_marks)
-        await asyncio.shield(self._marked)
+    def _mark_ahead(self, lane: _Lane) -> None:
+        """Mark handed over the next few jobs of the lane, before their slots come free.
 
-    def _write_marks(self) -> None:
-        ids, self._pending = self._pending, []
-        done, self._marked = self._marked, None
-        assert done is not None
-
-        async def write() -> None:
-            try:
-                await self.mark_handed(ids, self.clock())
-            except Exception as exc:
-                done.set_exception(exc)
-            else:
-                done.set_result(None)
-
-        task = asyncio.ensure_future(write())
+        The write then never holds a slot up. A crash leaves at most these few
+        marked without having been sent: their units stay spent, which costs a
+        little capacity and never a cap.
+        """
+        if len(lane.marks) >= lane.ahead:
+            return
+        # Below the low mark: mark a batch at once, so it is one write per batch.
+        todo: list[int] = []
+        for message_id in lane.waiting:
+            if len(todo) + len(lane.marks) >= lane.batch:
+                break
+            if message_id not in lane.marks:
+                todo.append(message_id)
+        if not todo:
+            return
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        for message_id in todo:
+            lane.marks[message_id] = done
+        task = asyncio.ensure_future(self._write_marks(todo, done))
         self._writes.add(task)
         task.add_done_callback(self._writes.discard)
+
+    async def _write_marks(self, ids: list[int], done: asyncio.Future[None]) -> None:
+        try:
+            await self.mark_handed(ids, self.clock())
+        except Exception as exc:
+            done.set_exception(exc)
+            done.exception()  # retrieved here: every job that waits on it sees it too
+        else:
+            done.set_result(None)

@@ -6,12 +6,16 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from sqlalchemy import func, select
+
 from sendpool.core.outcomes import Outcome
 from sendpool.core.windows import windows_at
+from sendpool.pipeline.handover import MARK_BATCH_PER_CONNECTION
 from sendpool.pipeline.takeback import take_back
 from sendpool.runtime import Runtime
 from sendpool.store.ledger_sql import usage_sync
 from sendpool.store.recount import recount_sync
+from sendpool.store.tables import Message
 from sendpool.transports.base import Health
 from sendpool.transports.message import OutgoingMessage
 from sendpool.transports.spec import ServerSpec
@@ -39,6 +43,16 @@ class Hanging:
         return None
 
 
+def handed(rt: Runtime) -> int:
+    return int(
+        rt.db.transaction(
+            lambda c: c.execute(
+                select(func.count()).where(Message.handed_at.is_not(None))
+            ).scalar_one()
+        )
+    )
+
+
 def used(rt: Runtime, at: datetime) -> int:
     return rt.db.transaction(usage_sync, {1: windows_at(at)})[1].day_used
 
@@ -60,6 +74,8 @@ async def crash_while_sending(rt: Runtime) -> Hanging:
     for task in list(worker._tasks):
         task.cancel()  # no write-back, no release: the process is gone
     await asyncio.gather(*worker._tasks, return_exceptions=True)
+    # Marks already on their way to the database land; then the process is gone.
+    await asyncio.gather(*worker.handover._writes, return_exceptions=True)
     return hanging[0]
 
 
@@ -84,14 +100,17 @@ async def test_units_of_messages_never_handed_over_come_back(tmp_path: Path) -> 
         assert hanging.started == SLOTS
         assert used(rt, now) == N, "the dead worker had reserved a unit for each"
         later = now + timedelta(seconds=31)  # its leases have run out
+        marked = handed(rt)
         claimed = await rt.queue.claim("next", N, later, later + timedelta(seconds=30))
         pool = await rt.worker().pool.get(later)
         clear = rt.queue.clear_reservations
         given, kept = await take_back(claimed, pool, rt.ledger, lambda ids: clear("next", ids))
-        assert (given, kept) == (N - SLOTS, SLOTS)
-        assert used(rt, now) == SLOTS, "only what a transport had stays spent"
+        # Marked handed over: the SLOTS under way, and the few marked ahead of their slot.
+        assert SLOTS <= kept <= SLOTS * (MARK_BATCH_PER_CONNECTION + 2) < N
+        assert (given, kept) == (N - marked, marked)
+        assert used(rt, now) == kept, "only what was handed over stays spent"
         retried = [m for m in claimed if m.retry_server_id is not None]
-        assert len(retried) == SLOTS, "those go back to the same server first"
+        assert len(retried) == kept, "those go back to the same server first"
         # The marks are gone: a second crash now can never give a unit back twice.
         again = await rt.queue.claim("third", N, later + timedelta(seconds=31), later)
         assert all(m.reserved_server_id is None for m in again)
@@ -122,4 +141,5 @@ async def test_a_kept_unit_is_still_counted_after_its_marks_are_cleared(tmp_path
         counted = rt.db.transaction(recount_sync, later, now - timedelta(seconds=60))
         assert counted is not None
         assert counted[1][1].day_used >= SLOTS
-        assert sorted(m.attempts for m in claimed if m.retry_server_id) == [1] * SLOTS
+        kept = [m.attempts for m in claimed if m.retry_server_id]
+        assert len(kept) >= SLOTS and set(kept) == {1}
