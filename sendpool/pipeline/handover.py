@@ -167,20 +167,18 @@ class Handover:
         if not lane.slot.locked():
             await lane.slot.acquire()  # the common case: no futures, no wait
             return True
-        while not self.closed:
-            changed = self._changed[server_id]
-            acquire = asyncio.ensure_future(lane.slot.acquire())
-            woken = asyncio.ensure_future(changed.wait())
-            await asyncio.wait({acquire, woken}, return_when=asyncio.FIRST_COMPLETED)
-            woken.cancel()
-            if not acquire.done():
-                acquire.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await acquire
-            if acquire.done() and not acquire.cancelled():
-                return True
-            return False  # woken: the caller looks at the pool again
-        return False
+        if self.closed:
+            return False
+        acquire = asyncio.ensure_future(lane.slot.acquire())
+        woken = asyncio.ensure_future(self._changed[server_id].wait())
+        await asyncio.wait({acquire, woken}, return_when=asyncio.FIRST_COMPLETED)
+        woken.cancel()
+        if not acquire.done():
+            acquire.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await acquire
+        # Woken without a slot: the caller looks at the pool again.
+        return acquire.done() and not acquire.cancelled()
 
     def leave(self, job: Job) -> None:
         assert job.server is not None
