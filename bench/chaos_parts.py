@@ -15,7 +15,6 @@ import socket
 import subprocess
 import tempfile
 import threading
-import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -35,7 +34,7 @@ from sendpool.store.db import normalise_url
 from sendpool.store.tables import Message, SendingServer
 from tests.support.faulty_smtp import STALL_GREETING, Data, Fault, FaultyServer
 from tests.support.services import PG_URL, PgDatabases, PrivateRedis
-from tests.support.workers import sendpool_command
+from tests.support.workers import Workers
 
 RelayKind = Literal["sink", "slow", "blackhole", "lossy"]
 DUPLICATE_HEADER = b"x-sendpool-possible-duplicate: yes"
@@ -155,27 +154,14 @@ def relays(specs: Sequence[Relay]) -> Iterator[Relays]:
             r.loop.close()
 
 
-@dataclass
-class WorkerProcs:
+class WorkerProcs(Workers):
     """`sendpool worker` processes; some are killed with SIGKILL and replaced, as systemd would."""
 
-    env: dict[str, str]
-    logs: Path
-    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
-    killed: set[int] = field(default_factory=set)  # pids we killed on purpose
+    new_session = True  # our Ctrl-C handling stops them, in order
 
-    def start(self, n: int) -> None:
-        for _ in range(n):
-            with (self.logs / f"worker{len(self.procs)}.log").open("wb") as log:
-                self.procs.append(
-                    subprocess.Popen(
-                        [*sendpool_command(), "worker"],
-                        env=self.env,
-                        stdout=log,
-                        stderr=subprocess.STDOUT,
-                        start_new_session=True,  # our Ctrl-C handling stops them, in order
-                    )
-                )
+    def __init__(self, env: dict[str, str], logs: Path) -> None:
+        super().__init__(env, logs)
+        self.killed: set[int] = set()  # pids we killed on purpose
 
     def alive(self) -> list[subprocess.Popen[bytes]]:
         return [p for p in self.procs if p.poll() is None]
@@ -194,20 +180,8 @@ class WorkerProcs:
         for i, p in enumerate(self.procs):
             if p.poll() is not None and p.pid not in self.killed:
                 self.killed.add(p.pid)  # reported once
-                tail = (self.logs / f"worker{i}.log").read_text(errors="replace")[-600:]
-                out.append((p.pid, int(p.returncode), tail))
+                out.append((p.pid, int(p.returncode), self.output(i)[-600:]))
         return out
-
-    def stop(self, timeout: float = 30.0) -> None:
-        for p in self.alive():
-            p.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        for p in self.procs:
-            try:
-                p.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait(10)
 
 
 @contextmanager

@@ -54,6 +54,9 @@ def worker_env(settings: Settings, **extra: object) -> dict[str, str]:
 class Workers:
     """Worker processes whose output goes to files, shown when one of them fails."""
 
+    # A session of their own: a Ctrl-C at the terminal reaches only whoever stops them.
+    new_session = False
+
     def __init__(self, env: dict[str, str], logs: Path) -> None:
         self.env = env
         self.logs = logs
@@ -68,6 +71,7 @@ class Workers:
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                start_new_session=self.new_session,
             )
             log.close()
             self.procs.append(proc)
