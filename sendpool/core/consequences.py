@@ -102,12 +102,15 @@ def consequence(
         if at is None:
             error = f"gave up after {tried} attempts: {error}"
             return Consequence(MessageStatus.FAILED, now, tried, "failed", last_error=error)
+        # Lost at a stage of the server's (a reset, a timeout): the server is at
+        # fault. Lost with no stage (this worker stopped mid-send): it is not.
+        effect = ServerEffect.NONE if outcome.stage is None else ServerEffect.DEGRADE
         return Consequence(
             MessageStatus.DEFERRED,
             at,
             tried,
             "unknown",
-            server=ServerEffect.DEGRADE,
+            server=effect,
             retry_here=True,
             last_error=f"{error}; the reply was lost: it may have been delivered"[:MAX_ERROR],
         )

@@ -119,3 +119,10 @@ def test_a_lost_reply_keeps_the_unit_and_retries_on_the_same_server_first() -> N
 def test_a_lost_reply_past_the_deadline_gives_up() -> None:
     c = decide(LOST_REPLY, attempts=4, age=timedelta(days=3))
     assert (c.status, c.retry_here) == (M.FAILED, False)
+
+
+def test_a_send_given_up_at_a_stop_does_not_degrade_the_server() -> None:
+    stopped = Outcome(OutcomeKind.UNKNOWN, None, None, None, "the worker stopped during the send")
+    c = decide(stopped)
+    assert (c.status, c.retry_here, c.release_unit) == (M.DEFERRED, True, False)
+    assert c.server is ServerEffect.NONE
