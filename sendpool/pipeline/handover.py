@@ -141,6 +141,7 @@ class Handover:
         lane = self._lane(server_id, connections)
         lane.waiting[message_id] = None
         self._mark_ahead(lane)
+        cancelled = False
         try:
             while True:
                 got = await self._acquire(lane, server_id)
@@ -157,10 +158,14 @@ class Handover:
                 lane.slot.release()
                 raise
             return None
+        except asyncio.CancelledError:
+            cancelled = True  # the worker is going: mark nothing more for it
+            raise
         finally:
             lane.waiting.pop(message_id, None)
             lane.marks.pop(message_id, None)
-            self._mark_ahead(lane)
+            if not cancelled and not self.closed:
+                self._mark_ahead(lane)
 
     async def _acquire(self, lane: _Lane, server_id: int) -> bool:
         """A slot, or False once the server changed or the worker stops while waiting."""
