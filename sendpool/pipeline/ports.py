@@ -41,6 +41,14 @@ class QuotaLedger(Protocol):
 
     async def release(self, releases: Mapping[tuple[int, ServerWindows], int]) -> None: ...
 
+    async def whole(self) -> bool:
+        """Whether a unit given back now is surely counted back.
+
+        False while the counters are being rebuilt or cannot be reached: a
+        unit given back then may be lost, or counted in the rebuild as well.
+        """
+        ...
+
     async def advance_cursor(self, plan_id: int, count: int) -> int: ...
 
     def close(self) -> None:
@@ -55,7 +63,9 @@ class MessageQueue(Protocol):
 
     async def record(self, worker: str, batch: RecordBatch, now: datetime) -> None: ...
 
-    async def release_claims(self, worker: str, ids: Sequence[int], now: datetime) -> int: ...
+    async def release_claims(
+        self, worker: str, ids: Sequence[int], now: datetime, due: datetime | None = None
+    ) -> int: ...
 
     async def mark_reserved(
         self, worker: str, reserved: Sequence[tuple[int, int]], at: datetime

@@ -6,7 +6,8 @@ no transport had it, so its unit goes back to its server's window. Handed
 over: it may have gone out, so the unit stays spent and the message goes to
 that server first, marked as a possible duplicate (RFC 1047). The marks are
 cleared in the database before any unit goes back, so a second crash can
-never return a unit twice (docs/design.md §3).
+never return a unit twice; and nothing is given back while the ledger's
+counters are being rebuilt (docs/design.md §3).
 """
 
 from __future__ import annotations
@@ -23,6 +24,22 @@ from sendpool.store.records import ClaimedMessage
 log = logging.getLogger("sendpool.worker")
 
 ClearMarks = Callable[[Sequence[int]], Awaitable[None]]
+
+
+async def not_yet(
+    claimed: Sequence[ClaimedMessage], ledger: QuotaLedger
+) -> tuple[list[ClaimedMessage], list[ClaimedMessage]]:
+    """(to take over now, to hand back untouched): left messages wait for whole counters.
+
+    While a Redis ledger is being rebuilt, a unit given back may be lost, or
+    counted by a rebuild that read the database before the marks were cleared
+    and so burned for the day. A message another worker left holding a unit
+    therefore goes back as it is, marks and all, until the counters are whole.
+    """
+    left = {m.id for m in claimed if m.reserved_server_id is not None}
+    if not left or await ledger.whole():
+        return list(claimed), []
+    return [m for m in claimed if m.id not in left], [m for m in claimed if m.id in left]
 
 
 async def take_back(

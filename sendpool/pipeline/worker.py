@@ -33,7 +33,7 @@ from sendpool.pipeline.pool import PoolCache
 from sendpool.pipeline.ports import Catalog, MessageQueue, QuotaLedger
 from sendpool.pipeline.prepare import Job, Preparer
 from sendpool.pipeline.record import OutcomeRecorder
-from sendpool.pipeline.takeback import take_back
+from sendpool.pipeline.takeback import not_yet, take_back
 from sendpool.store.records import MessageUpdate
 from sendpool.transports.base import Transport
 from sendpool.transports.registry import build_transport
@@ -44,6 +44,8 @@ log = logging.getLogger("sendpool.worker")
 Clock = Callable[[], datetime]
 TransportFactory = Callable[[ServerSpec], Transport]
 HEARTBEAT_SECONDS = 5.0
+# How long a message another worker left waits while the ledger is rebuilt.
+LEFT_WAIT_SECONDS = 1.0
 # At a stop, sends under way get this long before they are given up (SIGTERM in 10 s).
 STOP_GRACE_SECONDS = 8.0
 
@@ -231,6 +233,12 @@ class Worker:
         claimed = await self.queue.claim(self.id, limit, now, lease_until)
         if not claimed:
             return 0
+        claimed, later = await not_yet(claimed, self.ledger)
+        if later:
+            due = now + timedelta(seconds=LEFT_WAIT_SECONDS)
+            await self.queue.release_claims(self.id, [m.id for m in later], now, due)
+            if not claimed:
+                return 0
         self._unflushed += len(claimed)
         pool = await self.pool.get(now)
         await take_back(

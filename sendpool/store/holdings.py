@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Connection, update
+from sqlalchemy import Connection, case, update
 
 from sendpool.core.states import MessageStatus
 from sendpool.store.tables import Message, table
@@ -73,8 +73,9 @@ def clear_reservations_sync(conn: Connection, worker: str, ids: Sequence[int]) -
 
     A message it never handed over just loses its marks (its unit goes back next).
     One it handed over keeps its unit spent, and the row now says so the way a
-    written-back attempt would (its server and one more attempt), so a ledger
-    rebuilt from the rows later still counts that unit.
+    written-back attempt would (its server, one more attempt, and one more of
+    them on that server), so a ledger rebuilt from the rows later still counts
+    that unit, and counts it there only.
     """
     if not ids:
         return
@@ -83,6 +84,13 @@ def clear_reservations_sync(conn: Connection, worker: str, ids: Sequence[int]) -
     conn.execute(
         update(_M)
         .where(mine, _M.c.handed_at.is_not(None))
-        .values(server_id=_M.c.reserved_server_id, attempts=_M.c.attempts + 1, **cleared)
+        .values(
+            server_id=_M.c.reserved_server_id,
+            attempts=_M.c.attempts + 1,
+            attempts_here=case(
+                (_M.c.server_id == _M.c.reserved_server_id, _M.c.attempts_here + 1), else_=1
+            ),
+            **cleared,
+        )
     )
     conn.execute(update(_M).where(mine, _M.c.handed_at.is_(None)).values(**cleared))

@@ -111,6 +111,7 @@ class RedisLedger:
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="sendpool-redis")
         self._reserve = client.register_script(_lua("reserve"))
         self._release = client.register_script(_lua("release"))
+        self._whole = client.register_script(_lua("whole"))
         self._recover = client.register_script(_lua("recover"))
         self._install = client.register_script(_lua("install"))
         self._unlock = client.register_script(_UNLOCK)
@@ -225,6 +226,14 @@ class RedisLedger:
         except Unreachable as exc:
             # Units not given back only make the window fill early: never unsafe.
             self._unreachable(exc)
+
+    async def whole(self) -> bool:
+        """True only while the counters are marked whole for this very Redis process."""
+        try:
+            return bool(int(await self._script(self._whole, [self.keys.ready], [])))
+        except Unreachable as exc:
+            self._unreachable(exc)
+            return False
 
     async def advance_cursor(self, plan_id: int, count: int) -> int:
         """Move the plan's cursor on by ``count``; return where it stood before."""

@@ -145,9 +145,16 @@ _UPDATE_COLUMNS = (
 def _update_sql(paramstyle: str) -> str:
     """The write-back as driver SQL: SQLAlchemy's per-row processing costs 5x SQLite's work."""
     mark = "?" if paramstyle == "qmark" else "%s"
+    # Every right-hand side reads the row as it was, so ``attempts`` and ``server_id``
+    # there are the old values: an attempt on the server the row already names adds
+    # to its run there, one on another server starts a new run (store/recount.py).
+    here = (
+        f"attempts_here = CASE WHEN server_id = {mark} "
+        f"THEN attempts_here + {mark} - attempts ELSE {mark} - attempts END"
+    )
     sets = ", ".join(f"{c} = {mark}" for c in _UPDATE_COLUMNS)
     return (
-        f"UPDATE messages SET {sets}, claimed_by = NULL, updated_at = {mark}, "
+        f"UPDATE messages SET {here}, {sets}, claimed_by = NULL, updated_at = {mark}, "
         "reserved_server_id = NULL, reserved_at = NULL, handed_at = NULL "
         f"WHERE id = {mark} AND claimed_by = {mark}"
     )
@@ -159,6 +166,9 @@ def record_sync(conn: Connection, worker: str, batch: RecordBatch, now: datetime
         stamp = t(now)
         rows = [
             (
+                u.server_id,
+                u.attempts,
+                u.attempts,
                 u.status,
                 t(u.due_at),
                 u.attempts,
@@ -276,14 +286,20 @@ def _record_skips(conn: Connection, batch: RecordBatch) -> None:
         )
 
 
-def release_claims_sync(conn: Connection, worker: str, ids: Sequence[int], now: datetime) -> int:
-    """Hand claimed messages back at once (graceful stop), without counting an attempt."""
+def release_claims_sync(
+    conn: Connection, worker: str, ids: Sequence[int], now: datetime, due: datetime | None = None
+) -> int:
+    """Hand claimed messages back, due at ``due`` (now by default), without counting an attempt.
+
+    Their reservation marks stay as they are: a message another worker left
+    is still taken over properly by whoever claims it next.
+    """
     if not ids:
         return 0
     return conn.execute(
         update(_M)
         .where(_M.c.id.in_(ids), _M.c.claimed_by == worker, _M.c.status == "sending")
-        .values(status="queued", due_at=now, claimed_by=None, updated_at=now)
+        .values(status="queued", due_at=due or now, claimed_by=None, updated_at=now)
     ).rowcount
 
 
@@ -300,8 +316,10 @@ class SqlQueue:
         if batch:
             await self.db.run(record_sync, worker, batch, now)
 
-    async def release_claims(self, worker: str, ids: Sequence[int], now: datetime) -> int:
-        return await self.db.run(release_claims_sync, worker, ids, now)
+    async def release_claims(
+        self, worker: str, ids: Sequence[int], now: datetime, due: datetime | None = None
+    ) -> int:
+        return await self.db.run(release_claims_sync, worker, ids, now, due)
 
     async def mark_reserved(
         self, worker: str, reserved: Sequence[tuple[int, int]], at: datetime

@@ -5,10 +5,11 @@ must never come out low, or a cap would be exceeded, so:
 
 - it waits until no message claimed before the reset still holds a live
   lease: such a message may hold a unit that no row records yet;
-- an attempt is charged to the server the row names, at its sent_at (sent)
-  or updated_at (deferred, failed, sending again);
-- a row keeps only its last server, so every earlier attempt of a retried
-  message is charged to every server. A reset costs some capacity, never a cap;
+- the latest attempts in a row on the server the row names (``attempts_here``:
+  a retry on the same server, as after a take-over, adds to them) are charged
+  to it, at its sent_at (sent) or updated_at (otherwise);
+- a row keeps only its last server, so an earlier attempt made on another
+  server is charged to every server. A reset costs some capacity, never a cap;
 - a unit reserved and not yet written back is charged to the server the row
   says it was reserved on, at ``reserved_at``, so a worker killed while it held
   messages is counted too (``store/holdings.py``).
@@ -28,13 +29,6 @@ from sendpool.store.database import Database
 from sendpool.store.tables import Message, SendingServer, table
 
 M = table(Message)
-# Every state a message is in once a server has been tried for it.
-ATTEMPTED = (
-    MessageStatus.SENT,
-    MessageStatus.DEFERRED,
-    MessageStatus.FAILED,
-    MessageStatus.SENDING,
-)
 
 
 def in_flight_before(conn: Connection, now: datetime, before: datetime) -> int:
@@ -50,17 +44,18 @@ def in_flight_before(conn: Connection, now: datetime, before: datetime) -> int:
 
 def _count(conn: Connection, ids: list[int], day: datetime, hour: datetime) -> dict[int, Usage]:
     at = case((M.c.status == MessageStatus.SENT, M.c.sent_at), else_=M.c.updated_at)
+    here = M.c.attempts_here
     rows = conn.execute(
         select(
             M.c.server_id,
-            func.sum(case((at >= day, 1), else_=0)),
-            func.sum(case((at >= hour, 1), else_=0)),
+            func.sum(case((at >= day, here), else_=0)),
+            func.sum(case((at >= hour, here), else_=0)),
         )
-        .where(M.c.server_id.in_(ids), M.c.status.in_(ATTEMPTED), at >= day)
+        .where(M.c.server_id.in_(ids), here > 0, at >= day)
         .group_by(M.c.server_id)
     ).all()
-    # Attempts whose server the row no longer names (it names the last one only).
-    unknown = M.c.attempts - case((M.c.server_id.is_(None), 0), else_=1)
+    # Attempts made on servers the row no longer names: charged to every server.
+    unknown = M.c.attempts - here
     extra_day, extra_hour = conn.execute(
         select(
             func.coalesce(func.sum(unknown), 0),

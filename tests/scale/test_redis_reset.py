@@ -19,6 +19,7 @@ from sqlalchemy import select, update
 from sendpool.core.quota import Denial, Grant
 from sendpool.core.servers import Caps, Usage
 from sendpool.core.windows import ServerWindows, windows_at
+from sendpool.pipeline.takeback import not_yet, take_back
 from sendpool.runtime import Runtime
 from sendpool.store.ledger_redis import Keys, RedisLedger
 from sendpool.store.recount import SqlRecount
@@ -56,6 +57,10 @@ def setup(rt: Runtime, n: int = 20) -> dict[str, int]:
 
 
 def set_rows(rt: Runtime, ids: list[int], **values: Any) -> None:
+    """Rows as a write-back leaves them: an attempt on the named server is its last one."""
+    if values.get("server_id") is not None:
+        values.setdefault("attempts", 1)
+        values.setdefault("attempts_here", 1)
     rt.db.transaction(
         lambda c: c.execute(update(Message).where(Message.id.in_(ids)).values(**values))
     )
@@ -216,3 +221,42 @@ async def test_a_redis_that_may_evict_counters_is_reported(
     finally:
         ledger.client.config_set("maxmemory-policy", "noeviction")
     assert "maxmemory-policy is allkeys-lru: set it to noeviction" in caplog.text
+
+
+async def test_a_dead_workers_units_come_back_only_once_the_counters_are_whole(
+    runtime: Runtime, ledger: RedisLedger, redis_server: PrivateRedis
+) -> None:
+    a = setup(runtime)["a"]
+    now = now_mid_hour()
+    w = windows_at(now)
+    m = message_ids(runtime)[:5]
+    assert (await reserve(ledger, a, w, Caps(10), 5, now)).granted == 5
+    # Its worker reserved these five, wrote the marks, and died: the lease ran out.
+    expired = now - timedelta(seconds=1)
+    set_rows(runtime, m, status="sending", claimed_by="dead", due_at=expired, updated_at=expired)
+    set_rows(runtime, m, reserved_server_id=a, reserved_at=expired)
+    redis_server.restart()
+    assert not await ledger.whole()
+
+    # While the counters are not whole, giving the units back could burn them
+    # (a rebuild may have read the marks already): the messages go back untouched.
+    claimed = await runtime.queue.claim("next", 20, now, now + timedelta(seconds=30))
+    now_, later = await not_yet(claimed, ledger)
+    assert sorted(x.id for x in later) == m and all(x.id not in m for x in now_)
+    assert await runtime.queue.release_claims("next", [x.id for x in claimed], now) == 20
+    marks = runtime.db.transaction(
+        lambda c: c.execute(select(Message.reserved_server_id).where(Message.id.in_(m))).all()
+    )
+    assert [r for (r,) in marks] == [a] * 5
+
+    # The rebuild counts the five the dead worker holds; then they are taken over.
+    assert (await reserve(ledger, a, w, Caps(10), 1, now)).granted == 1
+    assert await ledger.usage({a: w}) == {a: Usage(6, 6)}
+    assert await ledger.whole()
+    claimed = await runtime.queue.claim("third", 20, now, now + timedelta(seconds=30))
+    now_, later = await not_yet(claimed, ledger)
+    assert later == [] and len(now_) == 20
+    pool = await runtime.worker().pool.get(now)
+    clear = runtime.queue.clear_reservations
+    assert await take_back(now_, pool, ledger, lambda ids: clear("third", ids)) == (5, 0)
+    assert await ledger.usage({a: w}) == {a: Usage(1, 1)}
