@@ -100,10 +100,8 @@ class SendingServer(Base):
     last_activity_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Whether its EHLO offered SMTPUTF8 at the last check; None until one said.
     smtputf8: Mapped[bool | None] = mapped_column(Boolean)
-    # The domain of this server's return path (MAIL FROM); None: the global default.
-    bounce_domain: Mapped[str | None] = mapped_column(String(253))
-    # Why the server is paused (status "paused"), in words with the figures.
-    status_reason: Mapped[str | None] = mapped_column(Text)
+    bounce_domain: Mapped[str | None] = mapped_column(String(253))  # None: the default
+    status_reason: Mapped[str | None] = mapped_column(Text)  # why it is paused, with figures
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -226,19 +224,15 @@ class Message(Base):
         ForeignKey("sending_servers.id", ondelete="SET NULL")
     )
     attempts: Mapped[int] = mapped_column(Integer, default=0)
-    # Of ``attempts``, the latest ones in a row made on ``server_id``; the others
-    # were made on servers the row no longer names (store/recount.py).
+    # Of ``attempts``, the last ones in a row made on ``server_id`` (store/recount.py).
     attempts_here: Mapped[int] = mapped_column(Integer, default=0)
     due_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     claimed_by: Mapped[str | None] = mapped_column(String(64))
     queued_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
-    # A HoldReason while the message is held back (its campaign paused); None otherwise.
-    hold: Mapped[str | None] = mapped_column(String(32))
-    # The unit a worker reserved for this message, written before any send: a crash
-    # leaves it behind, and whoever claims the message again returns it
-    # (``handed_at`` unset: no transport ever had the message) or keeps it spent.
+    hold: Mapped[str | None] = mapped_column(String(32))  # a HoldReason, or None
+    # The unit a worker reserved for this message and its hand-over (store/holdings.py).
     reserved_server_id: Mapped[int | None] = mapped_column(BigInteger)
     reserved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     handed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -285,27 +279,24 @@ class Suppression(Base):
     email: Mapped[str] = mapped_column(String(320), primary_key=True)
     reason: Mapped[str] = mapped_column(Text)
     server_id: Mapped[int | None] = mapped_column(BigInteger)
-    # hard_bounce | soft_bounce | complaint | unsubscribe | manual; None before 0009.
-    kind: Mapped[str | None] = mapped_column(String(16))
+    kind: Mapped[str | None] = mapped_column(String(16))  # hard_bounce, complaint, ...
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class DeliveryEvent(Base):
-    """Bounces, complaints and delays, per server, for the message log, stats and rebalancing."""
+    """Bounces, complaints, delays: for the message log, stats and rebalancing (migration 0009)."""
 
     __tablename__ = "delivery_events"
     __table_args__ = (
         Index("ix_delivery_events_server_at", "server_id", "created_at"),
         Index("ix_delivery_events_server_sent", "server_id", "sent_at"),
         Index("ix_delivery_events_message", "message_id"),
-        # One event per report and recipient, however often the report arrives.
-        Index("ix_delivery_events_dedup", "dedup_key", unique=True),
+        Index("ix_delivery_events_dedup", "dedup_key", unique=True),  # once per report
     )
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     server_id: Mapped[int | None] = mapped_column(BigInteger)
     message_id: Mapped[int | None] = mapped_column(BigInteger)
-    # hard_bounce | soft_bounce | reputation | complaint | delay | rejected
-    kind: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[str] = mapped_column(String(16))  # hard_bounce, reputation, complaint, ...
     detail: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     customer_id: Mapped[int | None] = mapped_column(BigInteger)
@@ -313,8 +304,7 @@ class DeliveryEvent(Base):
     status_code: Mapped[str | None] = mapped_column(String(16))  # RFC 3463, e.g. 5.1.1
     source: Mapped[str | None] = mapped_column(String(64))  # smtp | inbound | imap:NAME | ...
     reported_by: Mapped[str | None] = mapped_column(String(255))
-    # When the message it is about was sent: rates count events by the original send.
-    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # rates count by the send
     dedup_key: Mapped[str | None] = mapped_column(String(64))
 
 
