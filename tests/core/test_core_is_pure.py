@@ -17,12 +17,18 @@ import sendpool.core
 CORE = Path(sendpool.core.__file__).parent
 ALLOWED_STDLIB = {
     "__future__",
+    "base64",  # return-path tokens are base32 text: encoding only
     "collections",  # collections.abc only: Mapping, Sequence, Iterable
     "dataclasses",
     "datetime",  # types and arithmetic; reading the clock is checked below
+    "email",  # parsing reports from bytes in memory; the core never sends or reads a socket
     "enum",
     "functools",
+    "hashlib",  # SHA-256 for the return-path MAC: a function of its input
+    "hmac",  # the return-path MAC and its constant-time check; the key is an argument
+    "itertools",  # islice and chain over a report's lazily read blocks
     "math",
+    "re",  # the status codes and bounce wording inside report text
     "typing",
     "zoneinfo",  # a server's calendar windows are in its own time zone
 }
