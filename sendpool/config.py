@@ -4,17 +4,56 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from datetime import time
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
+from email_validator import EmailNotValidError, validate_email
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+# The local part of return-path addresses: an RFC 5322 §3.2.3 dot-atom without "+", which
+# separates it from the message's token (local+TOKEN@domain). At most 32 characters, so the
+# whole local part stays within RFC 5321's 64 (§4.5.3.1.1) whatever the token.
+_BOUNCE_LOCAL = re.compile(r"[A-Za-z0-9!#$%&'*/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*/=?^_`{|}~-]+)*")
+MAX_BOUNCE_LOCAL = 32
+
+
+def mail_domain(value: str | None, name: str = "") -> str | None:
+    """A domain mail can be addressed to, lowercased, in A-labels; blank is no domain.
+
+    Checked as the domain of an address sendpool would accept (email-validator, IDNA
+    2008 with UTS #46 mapping), since relays send their reports to an address on it.
+    """
+    text = (value or "").strip().removesuffix(".")
+    if not text:
+        return None
+    try:
+        return validate_email("x@" + text, check_deliverability=False).ascii_domain.lower()
+    except EmailNotValidError as exc:
+        reason = str(exc).replace("The part after the @-sign", "The domain").rstrip(".")
+        said = f"{name}: " if name else ""
+        raise ValueError(
+            f"{said}{text[:80]!r} is not a mail domain ({reason}); give e.g. bounce.example.com"
+        ) from None
+
+
+def bounce_local_part(value: str) -> str:
+    """``value`` if it can stand before ``+TOKEN@`` in every return-path address."""
+    if len(value) > MAX_BOUNCE_LOCAL or not _BOUNCE_LOCAL.fullmatch(value):
+        raise ValueError(
+            f"bounce_local: {value[:80]!r} is not a plain local part of 1 to "
+            f"{MAX_BOUNCE_LOCAL} ASCII letters, digits and .!#$%&'*/=?^_`{{|}}~- "
+            "(no '+', no spaces, no dot at either end); give e.g. bounces"
+        )
+    return value
 
 
 class Settings(BaseSettings):
@@ -40,6 +79,21 @@ class Settings(BaseSettings):
     send_timeout: float = Field(30.0, gt=0)
     public_url: str = "http://127.0.0.1:8025"
 
+    # The return path (docs/design.md §6): with a bounce domain, each message's envelope
+    # sender is bounce_local+TOKEN@bounce_domain; a server's own bounce_domain beats this.
+    bounce_domain: str | None = None
+    bounce_local: str = "bounces"
+
+    @field_validator("bounce_domain")
+    @classmethod
+    def _bounce_domain(cls, value: str | None) -> str | None:
+        return mail_domain(value, "bounce_domain")
+
+    @field_validator("bounce_local")
+    @classmethod
+    def _bounce_local(cls, value: str) -> str:
+        return bounce_local_part(value)
+
     # Daily rebalancing (docs/design.md §1): bounce-rate thresholds as fractions.
     rebalance_enabled: bool = True
     rebalance_at: time = time(3, 0)  # UTC; `serve` runs the job once per day at or after it
@@ -47,7 +101,17 @@ class Settings(BaseSettings):
     rebalance_cut_above: float = Field(0.03, ge=0, le=1)
     rebalance_raise_by: float = Field(0.10, ge=0, le=10)
     rebalance_cut_by: float = Field(0.25, ge=0, lt=1)
-    rebalance_min_sent: int = Field(1, ge=0)
+    rebalance_min_sent: int = Field(500, ge=0)
+
+    # What reports that come back do (docs/design.md §6): soft bounces of one address
+    # suppress it after soft_bounce_limit within soft_bounce_days; a server whose 24-hour
+    # bounce or complaint rate reaches its threshold over at least bounce_min_volume sends
+    # is paused; below that volume no rate acts (pause, warm-up gate).
+    soft_bounce_limit: int = Field(3, ge=1, le=1000)
+    soft_bounce_days: int = Field(7, ge=1, le=365)
+    bounce_min_volume: int = Field(500, ge=1)
+    pause_bounce_rate: float = Field(0.05, gt=0, le=1)
+    pause_complaint_rate: float = Field(0.001, gt=0, le=1)
 
     # JSON API: request bodies above these sizes are refused with 413.
     api_max_body_bytes: int = Field(1 << 20, ge=1024)
@@ -72,6 +136,52 @@ class Settings(BaseSettings):
         if value is not None and not (host and port.isdigit() and 0 < int(port) < 65536):
             raise ValueError(
                 f"metrics_bind: {value!r} is not HOST:PORT (give e.g. 127.0.0.1:9108 or [::1]:9108)"
+            )
+        return value
+
+    # Inbound reports (docs/deploy.md, "Bounces and complaints"): the SMTP/LMTP listener for
+    # the bounce and FBL domains (inbound_domains, comma-separated, plus every bounce_domain),
+    # and the IMAP bounce/FBL mailboxes read every inbound_poll_seconds. `serve` runs both
+    # when inbound_enabled; `sendpool inbound` runs them on their own.
+    inbound_enabled: bool = False
+    inbound_bind: str = "127.0.0.1:2526"
+    inbound_lmtp: bool = False
+    inbound_domains: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    inbound_max_bytes: int = Field(10 << 20, ge=1024, le=1 << 30)
+    inbound_max_connections: int = Field(20, ge=1, le=10_000)
+    inbound_poll_seconds: float = Field(60.0, gt=0)
+    inbound_processed_folder: str = Field("sendpool-processed", min_length=1, max_length=200)
+
+    @field_validator("inbound_bind")
+    @classmethod
+    def _inbound_host_and_port(cls, value: str) -> str:
+        host, _, port = value.strip().rpartition(":")
+        if not (host and port.isdigit() and 0 < int(port) < 65536):
+            raise ValueError(
+                f"inbound_bind: {value!r} is not HOST:PORT (give e.g. 127.0.0.1:2526 or [::1]:24)"
+            )
+        return value.strip()
+
+    @field_validator("inbound_domains", mode="before")
+    @classmethod
+    def _inbound_domain_list(cls, value: object) -> object:
+        if isinstance(value, str):  # SENDPOOL_INBOUND_DOMAINS=bounce.example.com,fbl.example.com
+            return [part for part in (p.strip() for p in value.split(",")) if part]
+        return value
+
+    @field_validator("inbound_domains")
+    @classmethod
+    def _inbound_domains(cls, value: list[str]) -> list[str]:
+        domains = (mail_domain(d, "inbound_domains") for d in value)
+        return list(dict.fromkeys(d for d in domains if d))
+
+    @field_validator("inbound_processed_folder")
+    @classmethod
+    def _processed_folder(cls, value: str) -> str:
+        if value != value.strip() or any(c in value for c in "\r\n\0*%"):
+            raise ValueError(
+                f"inbound_processed_folder: {value[:80]!r} is not a plain IMAP folder name "
+                "(no surrounding spaces, line breaks, NUL, * or %); give e.g. sendpool-processed"
             )
         return value
 

@@ -21,6 +21,16 @@ DENIALS = Counter(
     "Servers left out of a pick or denied at reservation, by reason code.",
     ["reason"],
 )
+REPORTS = Counter(
+    "sendpool_inbound_reports",
+    "Reports that came back (bounces, complaints, ...), by what became of them.",
+    ["outcome"],
+)
+AUTO_PAUSES = Counter(
+    "sendpool_server_auto_pauses",
+    "Servers paused by sendpool because a bounce or complaint rate crossed its threshold.",
+    ["server"],
+)
 SEND_LATENCY = Histogram(
     "sendpool_send_latency_seconds",
     "Time to hand one message to a server, by server type.",

@@ -8,7 +8,7 @@ from typing import Any
 from sendpool.config import Settings
 from sendpool.pipeline.ports import Catalog, MessageQueue, QuotaLedger
 from sendpool.pipeline.worker import Worker
-from sendpool.secretbox import SecretBox, load_box
+from sendpool.secretbox import RETURN_PATH_PURPOSE, SecretBox, load_box
 from sendpool.store.catalog import SqlCatalog
 from sendpool.store.database import Database
 from sendpool.store.ledger_redis import RedisLedger
@@ -31,9 +31,11 @@ class Runtime:
         settings = settings or Settings()
         db = Database.open(settings.database_url, migrate_schema=migrate)
         box = load_box(settings.secret_key, settings.database_url)
-        return cls(settings, db, box, SqlQueue(db), open_ledger(settings, db), SqlCatalog(db, box))
+        catalog = SqlCatalog(db, box, gate_min_sent=settings.bounce_min_volume)
+        return cls(settings, db, box, SqlQueue(db), open_ledger(settings, db), catalog)
 
     def worker(self, **kwargs: Any) -> Worker:
+        kwargs.setdefault("return_path_key", self.box.derive(RETURN_PATH_PURPOSE))
         return Worker(
             queue=self.queue,
             ledger=self.ledger,

@@ -8,6 +8,7 @@ holds people's addresses, so its files are kept to their owner as well
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import os
@@ -16,6 +17,8 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from sendpool.errors import ConfigError
 
@@ -75,10 +78,21 @@ def make_private(path: Path, what: str) -> None:
     )
 
 
+# Bytes of a key derive() hands out: HMAC-SHA256's block-sized key, more than it needs.
+DERIVED_KEY_BYTES = 32
+# The purpose of the key that signs return-path tokens (docs/design.md §6): the sender
+# makes them with it and the inbound side checks them with it, so both derive this one.
+RETURN_PATH_PURPOSE = b"return-path"
+# Fixed, so a key derived today is the same key tomorrow on every machine (RFC 5869 §3.1).
+_HKDF_SALT = b"sendpool derived keys v1"
+
+
 class SecretBox:
     def __init__(self, key: bytes) -> None:
         try:
             self._fernet = Fernet(key)
+            # The key's 32 bytes, as Fernet reads them: what derive() starts from.
+            self._key = base64.urlsafe_b64decode(key)
         except (ValueError, TypeError) as exc:
             raise ConfigError(
                 "SENDPOOL_SECRET_KEY is not a valid Fernet key; "
@@ -88,6 +102,19 @@ class SecretBox:
 
     def __repr__(self) -> str:
         return "SecretBox(<hidden>)"
+
+    def derive(self, purpose: bytes) -> bytes:
+        """A key of its own for ``purpose`` (HKDF-SHA256, RFC 5869) from the secret key.
+
+        Another use of the secret key (the return path's MAC, say) never gets the
+        Fernet key itself: a key that leaks from one use opens nothing of another.
+        """
+        if not purpose:
+            raise ValueError("a derived key needs a purpose")
+        hkdf = HKDF(
+            algorithm=hashes.SHA256(), length=DERIVED_KEY_BYTES, salt=_HKDF_SALT, info=purpose
+        )
+        return hkdf.derive(self._key)
 
     def seal(self, secrets: Mapping[str, str]) -> str | None:
         if not secrets:

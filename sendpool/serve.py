@@ -120,6 +120,12 @@ async def serve_api(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, on_signal)
+    inbound = None
+    if settings.inbound_enabled:  # bounces and complaints: the listener and the mailboxes
+        from sendpool.services.inbound.runner import InboundRunner
+
+        inbound = InboundRunner.from_runtime(rt, announce=announce)
+        await inbound.start()  # binds first: a busy inbound port is an error before serving
     # The scheduler runs in every serve, with or without workers: its jobs record
     # their slot in the database, so several serve processes still run each once.
     tasks = [
@@ -130,6 +136,8 @@ async def serve_api(
         tasks.append(asyncio.create_task(servers[1].serve(sockets=[metrics_sock]), name="metrics"))
     if workers:
         tasks.append(asyncio.create_task(rt.worker().run(stop), name="worker"))
+    if inbound is not None:
+        tasks.append(asyncio.create_task(inbound.run(stop, started=True), name="inbound"))
     host, port = sock.getsockname()[:2]
     metrics_at = f"http://{host}:{port}/metrics"
     if metrics_sock is not None:

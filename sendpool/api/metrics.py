@@ -24,6 +24,7 @@ HEALTH_STATES = (
     ServerHealth.DEGRADED,
     ServerHealth.UNKNOWN,
     ServerStatus.DISABLED,
+    ServerStatus.PAUSED,
 )
 
 
@@ -64,7 +65,7 @@ class SnapshotCollector(Collector):
             )
         }
         for srv in s.servers:
-            state = srv.health if srv.status == ServerStatus.ACTIVE else ServerStatus.DISABLED
+            state = srv.health if srv.status == ServerStatus.ACTIVE else srv.status
             for candidate in HEALTH_STATES:
                 health.add_metric([srv.name, srv.type, candidate], 1 if candidate == state else 0)
             for name, family in gauges.items():

@@ -15,6 +15,7 @@ from sendpool.api.routes import (
     audit,
     campaigns,
     customers,
+    events,
     lists,
     me,
     messages,
@@ -23,6 +24,7 @@ from sendpool.api.routes import (
     pool,
     rebalance,
     servers,
+    suppressions,
     tokens,
 )
 from sendpool.api.schemas.common import problem_responses
@@ -44,13 +46,14 @@ def install_api(app: FastAPI, rt: Runtime) -> None:
         dependencies=[Depends(get_admin)],
         responses=problem_responses(401, 403, 404, 409, 413, 422),
     )
-    for module in (servers, plans, customers, pool, audit, tokens, rebalance):
+    for module in (servers, plans, customers, pool, audit, tokens, rebalance, events):
         admin.include_router(module.router)
+    admin.include_router(suppressions.admin_router)
     tenant = APIRouter(
         dependencies=[Depends(get_customer)],
         responses=problem_responses(401, 403, 404, 409, 413, 422),
     )
-    for module in (lists, campaigns, messages):
+    for module in (lists, campaigns, messages, suppressions):
         tenant.include_router(module.router)
     app.include_router(admin, prefix=API)
     app.include_router(tenant, prefix=API)

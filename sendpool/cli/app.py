@@ -6,14 +6,17 @@ import typer
 
 from sendpool.cli import (
     admin,
+    bounces,
     campaign,
     customers,
     demo,
+    inbound,
     pool,
     rebalance,
     repair,
     serve,
     servers,
+    suppressions,
     token,
     worker,
 )
@@ -36,6 +39,7 @@ app.command("demo")(demo.demo)
 app.command("worker")(worker.worker)
 app.command("migrate")(worker.migrate)
 app.command("serve")(serve.serve)
+app.command("inbound")(inbound.inbound)
 app.command("rebalance")(rebalance.rebalance)
 app.command("doctor")(doctor)
 app.command("simulate")(simulate)
@@ -46,6 +50,8 @@ app.add_typer(customers.app, name="customers")
 app.add_typer(token.app, name="token")
 app.add_typer(admin.app, name="admin")
 app.add_typer(repair.app, name="repair")
+app.add_typer(bounces.app, name="bounces")
+app.add_typer(suppressions.app, name="suppressions")
 
 
 def main() -> None:

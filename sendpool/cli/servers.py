@@ -54,7 +54,7 @@ def list_() -> None:
     for col in ("name", "type", "health", "limits", "last check", "last activity"):
         table.add_column(col, overflow="fold")
     for r in rows:
-        health = r.health if r.status == ServerStatus.ACTIVE else ServerStatus.DISABLED
+        health = r.health if r.status == ServerStatus.ACTIVE else r.status
         style = HEALTH_STYLE.get(health, "dim")
         limits = f"{r.sending_limit:,}/day" + (f", {r.hourly_limit:,}/h" if r.hourly_limit else "")
         table.add_row(

@@ -14,16 +14,21 @@ from enum import StrEnum
 
 @dataclass(frozen=True, slots=True)
 class Activity:
-    """What one server did in the last 24 hours."""
+    """What one server's sends of the last 24 hours came to, counted by original send time."""
 
     sent: int = 0
-    bounces: int = 0  # hard bounces
+    bounces: int = 0  # hard bounces, and refusals about the server's reputation
     complaints: int = 0
 
     @property
     def bounce_rate(self) -> float:
-        """Hard bounces per message sent, as a fraction; 0.0 when nothing was sent."""
+        """Bounces per message sent, as a fraction; 0.0 when nothing was sent."""
         return self.bounces / self.sent if self.sent > 0 else 0.0
+
+    @property
+    def complaint_rate(self) -> float:
+        """Complaints per message sent, as a fraction; 0.0 when nothing was sent."""
+        return self.complaints / self.sent if self.sent > 0 else 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,11 +67,15 @@ def _scaled(limit: int, factor: float) -> float:
     return round(limit * factor, 6)
 
 
-def decide(limit: int, activity: Activity, policy: RebalancePolicy) -> Decision:
+def decide(
+    limit: int, activity: Activity, policy: RebalancePolicy, *, paused: bool = False
+) -> Decision:
     """The new sending limit for one server.
 
     A raise adds at least 1, so small limits grow too; a cut leaves at least 1,
     because a limit of 0 would stop the server for good (0 is never raised).
+    A server paused for its bounces or complaints may be cut, never raised:
+    whatever paused it is not a reason to give it more once it is resumed.
     """
     rate = activity.bounce_rate
     pct = f"{rate:.2%} bounces ({activity.bounces}/{activity.sent}) in the last 24 h"
@@ -76,6 +85,8 @@ def decide(limit: int, activity: Activity, policy: RebalancePolicy) -> Decision:
         why = f"only {activity.sent} sent in the last 24 h; too little to judge"
         return Decision(Action.KEEP, limit, limit, why)
     if rate < policy.raise_below:
+        if paused:
+            return Decision(Action.KEEP, limit, limit, f"{pct}, but paused: never raised")
         new = math.ceil(_scaled(limit, 1 + policy.raise_by))
         if policy.raise_by > 0:
             new = max(limit + 1, new)

@@ -67,6 +67,9 @@ class ServerView:
     # Whether it takes non-ASCII addresses (RFC 6531): declared per vendor type,
     # learned from EHLO for SMTP; None until a connection or check has said.
     smtputf8: bool | None = None
+    # Why it is paused (status "paused": a rate over its threshold, or an operator);
+    # None when it is not. A paused server is not enabled either.
+    paused_reason: str | None = None
 
     def windows(self, now: datetime) -> ServerWindows:
         return windows_at(now, self.timezone)

@@ -78,10 +78,16 @@ _HOLD_TEXT = {HoldReason.CAMPAIGN_PAUSED: "campaign paused"}
 
 
 class ServerStatus(StrEnum):
-    """What an operator decided: an active server may send, a disabled one never does."""
+    """An active server may send; a disabled one never does; a paused one waits for an operator.
+
+    sendpool pauses a server itself when its bounce or complaint rate crosses a
+    threshold (``status_reason`` says which, with the figures); an operator
+    resumes it by making it active again.
+    """
 
     ACTIVE = "active"
     DISABLED = "disabled"
+    PAUSED = "paused"
 
 
 class ServerHealth(StrEnum):

@@ -47,16 +47,26 @@ class WarmupSchedule:
 
 
 def held_days(
-    daily_bounce_rates: Mapping[date, float], schedule: WarmupSchedule, today: date
+    daily_bounce_rates: Mapping[date, float],
+    schedule: WarmupSchedule,
+    today: date,
+    *,
+    daily_sent: Mapping[date, int] | None = None,
+    min_sent: int = 0,
 ) -> int:
-    """Days since the start (today excluded) whose bounce rate was above the gate."""
+    """Days since the start (today excluded) whose bounce rate was above the gate.
+
+    With ``daily_sent``, a day with fewer than ``min_sent`` sends does not hold
+    growth back, whatever its rate: 2 bounces in 10 sends is too little to judge.
+    """
     gate = schedule.gate_bounce_rate
     if gate is None:
         return 0
     count = 0
     day = schedule.started_on
     while day < today:
-        if daily_bounce_rates.get(day, 0.0) > gate:
+        judged = daily_sent is None or daily_sent.get(day, 0) >= min_sent
+        if judged and daily_bounce_rates.get(day, 0.0) > gate:
             count += 1
         day += timedelta(days=1)
     return count

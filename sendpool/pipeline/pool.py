@@ -35,10 +35,21 @@ def view_of(row: ServerRow) -> ServerView:
         next_check_at=row.next_check_at,
         paused_until=row.paused_until,
         smtputf8=offers_smtputf8(row.type, row.smtputf8),
+        paused_reason=paused_reason(row),
     )
 
 
-def spec_of(row: ServerRow, timeout: float) -> ServerSpec:
+def paused_reason(row: ServerRow) -> str | None:
+    """Why a paused server is paused; one paused by hand may carry no reason."""
+    if row.status != ServerStatus.PAUSED:
+        return None
+    return row.status_reason or "paused by an operator"
+
+
+def spec_of(
+    row: ServerRow, timeout: float, bounce_domain: str | None = None, bounce_local: str = "bounces"
+) -> ServerSpec:
+    """``bounce_domain`` is the global default, for a server without one of its own."""
     return ServerSpec(
         id=row.id,
         uid=row.uid,
@@ -49,6 +60,8 @@ def spec_of(row: ServerRow, timeout: float) -> ServerSpec:
         max_connections=row.max_connections,
         max_messages_per_connection=row.max_messages_per_connection,
         timeout=timeout,
+        bounce_domain=row.bounce_domain or bounce_domain,
+        bounce_local=bounce_local,
     )
 
 
@@ -63,10 +76,19 @@ class PoolState:
 
 
 class PoolCache:
-    def __init__(self, catalog: Catalog, *, ttl: float = 2.0, send_timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        catalog: Catalog,
+        *,
+        ttl: float = 2.0,
+        send_timeout: float = 30.0,
+        bounce_domain: str | None = None,
+        bounce_local: str = "bounces",
+    ) -> None:
         self.catalog = catalog
         self.ttl = ttl
         self.send_timeout = send_timeout
+        self.bounce = (bounce_domain, bounce_local)  # the return path's defaults (§6)
         self._state: PoolState | None = None
         self._loaded = 0.0
         self._degraded: dict[int, tuple[datetime, datetime | None]] = {}
@@ -98,7 +120,7 @@ class PoolCache:
             if paused is not None and (view.paused_until is None or view.paused_until < paused):
                 view = dataclasses.replace(view, paused_until=paused)
             views[row.id] = view
-        specs = {r.id: spec_of(r, self.send_timeout) for r in rows.servers}
+        specs = {r.id: spec_of(r, self.send_timeout, *self.bounce) for r in rows.servers}
         return PoolState(rows, views, specs)
 
     def mark_degraded(self, server_id: int, at: datetime, next_check: datetime | None) -> bool:

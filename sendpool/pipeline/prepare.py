@@ -10,6 +10,7 @@ from email.utils import format_datetime
 from sendpool.content.render import CampaignTemplate
 from sendpool.core.filters.smtputf8 import unsendable
 from sendpool.core.plans import resolve_plan
+from sendpool.core.return_path import make_token
 from sendpool.core.servers import (
     AddressNeed,
     SendClass,
@@ -62,13 +63,22 @@ class _Cached:
 
 
 class Preparer:
+    """``return_path_key`` signs each message's return-path token (docs/design.md §6)."""
+
     def __init__(
-        self, catalog: Catalog, *, public_url: str, burst_threshold: int, ttl: float = 5.0
+        self,
+        catalog: Catalog,
+        *,
+        public_url: str,
+        burst_threshold: int,
+        ttl: float = 5.0,
+        return_path_key: bytes | None = None,
     ) -> None:
         self.catalog = catalog
         self.public_url = public_url
         self.burst_threshold = burst_threshold
         self.ttl = ttl
+        self.return_path_key = return_path_key
         self._campaigns: dict[int, _Cached] = {}
         self._customers: dict[int, tuple[float, CustomerRow]] = {}
         self._transactional: dict[tuple[str | None, ...], CampaignTemplate] = {}
@@ -179,6 +189,9 @@ class Preparer:
             if refused is not None:
                 out.settled.append(_failed(m, now, refused))
                 continue
+            if self.return_path_key is not None and _has_return_path(pool, plan_id):
+                # Before the MIME is built, so every server it may go to sends the same bytes.
+                message.return_token = make_token(m.id, self.return_path_key)
             send_class = send_class_for(count, threshold)
             out.jobs.append(Job(m, message, plan_id, send_class, need=need))
         return out
@@ -190,6 +203,14 @@ def _unsendable(pool: PoolState, plan_id: int | None, need: AddressNeed) -> str 
         return None  # the dispatcher makes it wait for a plan
     views = [pool.views[i] for i in sorted(pool.plan_members(plan_id)) if i in pool.views]
     return unsendable(views, need, pool.rows.plan_names[plan_id])
+
+
+def _has_return_path(pool: PoolState, plan_id: int | None) -> bool:
+    """Whether a server the message may go to has a bounce domain (its own or the default)."""
+    if plan_id is None:
+        return False
+    specs = (pool.specs.get(i) for i in pool.plan_members(plan_id))
+    return any(s is not None and s.bounce_domain for s in specs)
 
 
 def _int(v: object) -> int | None:

@@ -73,6 +73,7 @@ class Worker:
         flush_interval: float = 0.05,
         launch_check_interval: float = 15.0,
         rng: random.Random | None = None,
+        return_path_key: bytes | None = None,
     ) -> None:
         self.id = worker_id or new_worker_id()
         self.queue = queue
@@ -84,9 +85,18 @@ class Worker:
         self.flush_interval = flush_interval
         self.launch_check_interval = launch_check_interval
         self._halt = threading.Event()  # tells a launch running on a thread to stop
-        self.pool = PoolCache(catalog, ttl=2.0, send_timeout=settings.send_timeout)
+        self.pool = PoolCache(
+            catalog,
+            ttl=2.0,
+            send_timeout=settings.send_timeout,
+            bounce_domain=settings.bounce_domain,
+            bounce_local=settings.bounce_local,
+        )
         self.preparer = Preparer(
-            catalog, public_url=settings.public_url, burst_threshold=settings.burst_threshold
+            catalog,
+            public_url=settings.public_url,
+            burst_threshold=settings.burst_threshold,
+            return_path_key=return_path_key,
         )
         self.handover = Handover(
             self.pool,

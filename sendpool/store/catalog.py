@@ -42,36 +42,56 @@ def warmup_schedule(data: dict[str, object] | None) -> WarmupSchedule | None:
     )
 
 
-def _daily_bounce_rates(conn: Connection, server_id: int, since: date) -> dict[date, float]:
-    """Hard bounces over messages sent, per UTC day (times are stored in UTC)."""
+# Below this many sends in a day, its bounce rate does not hold warm-up back
+# (SENDPOOL_BOUNCE_MIN_VOLUME; docs/design.md §6).
+DEFAULT_GATE_MIN_SENT = 500
+
+
+def _daily_bounces(
+    conn: Connection, server_id: int, since: date
+) -> tuple[dict[date, float], dict[date, int]]:
+    """Bounces over messages sent, and the sends, per UTC day of the original send.
+
+    Times are stored in UTC. Bounces are hard ones and refusals about the server's
+    reputation; events written at SMTP time carry no send time and count by their own.
+    """
     start = datetime.combine(since, datetime.min.time(), tzinfo=UTC)
     sent = conn.execute(
         select(func.date(Message.sent_at), func.count())
         .where(Message.server_id == server_id, Message.sent_at >= start)
         .group_by(func.date(Message.sent_at))
     ).all()
+    at = func.coalesce(DeliveryEvent.sent_at, DeliveryEvent.created_at)
     bounced = conn.execute(
-        select(func.date(DeliveryEvent.created_at), func.count())
+        select(func.date(at), func.count())
         .where(
             DeliveryEvent.server_id == server_id,
-            DeliveryEvent.kind == "hard_bounce",
-            DeliveryEvent.created_at >= start,
+            DeliveryEvent.kind.in_(("hard_bounce", "reputation")),
+            at >= start,
         )
-        .group_by(func.date(DeliveryEvent.created_at))
+        .group_by(func.date(at))
     ).all()
-    totals = {date.fromisoformat(str(d)): n for d, n in sent if d is not None}
+    totals = {date.fromisoformat(str(d)): int(n) for d, n in sent if d is not None}
     rates: dict[date, float] = {}
     for d, n in bounced:
         day = date.fromisoformat(str(d))
         rates[day] = n / max(1, totals.get(day, 0))
-    return rates
+    return rates, totals
 
 
-def server_row(conn: Connection, s: SendingServer, box: SecretBox, today: date) -> ServerRow:
+def server_row(
+    conn: Connection,
+    s: SendingServer,
+    box: SecretBox,
+    today: date,
+    *,
+    gate_min_sent: int = DEFAULT_GATE_MIN_SENT,
+) -> ServerRow:
     schedule = warmup_schedule(s.warmup)
     held = 0
     if schedule is not None and schedule.gate_bounce_rate is not None:
-        held = held_days(_daily_bounce_rates(conn, s.id, schedule.started_on), schedule, today)
+        rates, sent = _daily_bounces(conn, s.id, schedule.started_on)
+        held = held_days(rates, schedule, today, daily_sent=sent, min_sent=gate_min_sent)
     return ServerRow(
         id=s.id,
         uid=s.uid,
@@ -96,15 +116,20 @@ def server_row(conn: Connection, s: SendingServer, box: SecretBox, today: date) 
         health_error=s.health_error,
         last_activity_at=s.last_activity_at,
         smtputf8=s.smtputf8,
+        bounce_domain=s.bounce_domain,
+        status_reason=s.status_reason,
     )
 
 
-def load_pool(conn: Connection, box: SecretBox, now: datetime) -> PoolRows:
+def load_pool(
+    conn: Connection, box: SecretBox, now: datetime, gate_min_sent: int = DEFAULT_GATE_MIN_SENT
+) -> PoolRows:
     from sqlalchemy.orm import Session
 
     with Session(bind=conn) as session:
         servers = session.scalars(select(SendingServer).order_by(SendingServer.id)).all()
-        rows = tuple(server_row(conn, s, box, now.date()) for s in servers)
+        today = now.date()
+        rows = tuple(server_row(conn, s, box, today, gate_min_sent=gate_min_sent) for s in servers)
     members: dict[int, set[int]] = defaultdict(set)
     for plan_id, server_id in conn.execute(select(PlanServer.plan_id, PlanServer.server_id)):
         members[plan_id].add(server_id)
@@ -199,12 +224,15 @@ def claim_health_check_sync(
 
 
 class SqlCatalog:
-    def __init__(self, db: Database, box: SecretBox) -> None:
+    def __init__(
+        self, db: Database, box: SecretBox, *, gate_min_sent: int = DEFAULT_GATE_MIN_SENT
+    ) -> None:
         self.db = db
         self.box = box
+        self.gate_min_sent = gate_min_sent
 
     async def pool(self, now: datetime) -> PoolRows:
-        return await self.db.run(load_pool, self.box, now)
+        return await self.db.run(load_pool, self.box, now, self.gate_min_sent)
 
     async def campaigns(self, ids: Iterable[int]) -> dict[int, CampaignRow]:
         return await self.db.run(load_campaigns, list(ids))

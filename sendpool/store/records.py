@@ -32,6 +32,8 @@ class ServerRow:
     health_error: str | None
     last_activity_at: datetime | None
     smtputf8: bool | None = None  # what its EHLO offered at the last check; None: not yet
+    bounce_domain: str | None = None  # its own return-path domain; None: the global default
+    status_reason: str | None = None  # why it is paused (status "paused")
 
 
 @dataclass(frozen=True, slots=True)

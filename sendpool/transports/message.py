@@ -19,6 +19,10 @@ class OutgoingMessage:
     ``headers`` holds the extra headers every transport must carry through
     (Message-ID, List-Unsubscribe, ...). The MIME bytes are built on first use
     and kept, so failover to another server sends the very same bytes.
+
+    ``return_token`` names the message on the return path (core/return_path.py):
+    set when a bounce domain applies, it travels in the X-Sendpool-Message header
+    and, on SMTP, in the envelope sender and the DSN envelope id.
     """
 
     uid: str
@@ -31,6 +35,7 @@ class OutgoingMessage:
     message_id: str
     date: str
     headers: dict[str, str] = field(default_factory=dict)
+    return_token: str | None = None
     _mime: bytes | None = None
 
     @property

@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from email.header import Header
 from typing import Protocol
 
+from sendpool.core.return_path import TOKEN_HEADER
+
 
 class MimeFields(Protocol):
     """What a message must carry to be written as MIME (an OutgoingMessage does)."""
@@ -35,6 +37,8 @@ class MimeFields(Protocol):
     def date(self) -> str: ...
     @property
     def headers(self) -> Mapping[str, str]: ...
+    @property
+    def return_token(self) -> str | None: ...
 
 
 class HeaderInjectionError(ValueError):
@@ -82,6 +86,9 @@ def build_mime(msg: MimeFields) -> bytes:
     ]
     for name, value in msg.headers.items():
         head.append(f"{name}: {encode_header(name, value)}")
+    if msg.return_token is not None:
+        # Found again in a report that returns the headers (RFC 3462 text/rfc822-headers).
+        head.append(f"{TOKEN_HEADER}: {check_header_value(TOKEN_HEADER, msg.return_token)}")
     parts = []
     if msg.text is not None:
         parts.append(_part("text/plain", msg.text))

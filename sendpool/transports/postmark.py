@@ -12,6 +12,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from sendpool.core.outcomes import Outcome, OutcomeKind, Stage, accepted
+from sendpool.core.return_path import TOKEN_HEADER as RETURN_TOKEN_HEADER
 from sendpool.transports.base import Health
 from sendpool.transports.http_vendor import (
     HeaderAuth,
@@ -104,6 +105,8 @@ def build_payload(message: OutgoingMessage, stream: str) -> dict[str, Any]:
             payload["ReplyTo"] = value
         else:
             headers.append({"Name": key, "Value": value})
+    if message.return_token is not None:
+        headers.append({"Name": RETURN_TOKEN_HEADER, "Value": message.return_token})
     payload["Headers"] = headers
     if message.text is not None:
         payload["TextBody"] = message.text

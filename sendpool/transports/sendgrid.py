@@ -14,6 +14,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, field_validator
 
 from sendpool.core.outcomes import Outcome, OutcomeKind, Stage, accepted
+from sendpool.core.return_path import TOKEN_HEADER
 from sendpool.transports.base import Health
 from sendpool.transports.http_vendor import (
     HeaderAuth,
@@ -77,6 +78,8 @@ def build_payload(message: OutgoingMessage) -> dict[str, Any]:
                 payload["reply_to"]["name"] = reply_name
         elif key.lower() not in _RESERVED:
             headers[key] = value
+    if message.return_token is not None:
+        headers[TOKEN_HEADER] = message.return_token
     payload["headers"] = headers
     # text/plain must come first, and SendGrid refuses an empty value.
     content = [

@@ -22,6 +22,7 @@ from sendpool.core.outcomes import Outcome, OutcomeKind, Stage, accepted, smtp_o
 from sendpool.core.servers import AddressNeed, address_need
 from sendpool.transports.base import Health
 from sendpool.transports.message import OutgoingMessage
+from sendpool.transports.smtp_envelope import mail_command, rcpt_command, return_path
 from sendpool.transports.smtp_settings import SmtpSettings
 from sendpool.transports.smtp_wire import ReplyReader, take_over
 from sendpool.transports.spec import ServerSpec
@@ -100,6 +101,7 @@ class _Connection:
     sent: int = 0
     smtputf8: bool = False
     pipelining: bool = False
+    dsn: bool = False  # RFC 3461: the EHLO offered DSN
     wire: ReplyReader | None = None
 
     @property
@@ -181,6 +183,7 @@ class SmtpTransport:
             client,
             smtputf8=client.supports_extension("smtputf8"),
             pipelining=client.supports_extension("pipelining"),
+            dsn=client.supports_extension("dsn"),
         )
         protocol = client.protocol
         if take_over_session and protocol is not None and protocol.transport is not None:
@@ -213,8 +216,11 @@ class SmtpTransport:
         except (OSError, TimeoutError):
             conn.close()
 
-    async def _transact(self, conn: _Connection, msg: OutgoingMessage, data: bytes) -> Outcome:
-        params = b""
+    async def _transact(
+        self, conn: _Connection, msg: OutgoingMessage, data: bytes, bounces_to: str | None
+    ) -> Outcome:
+        """``bounces_to``: the message's return-path address on this server, if it has one."""
+        smtputf8 = False
         if address_need(msg.envelope_from, msg.recipient) is AddressNeed.SMTPUTF8:
             if not conn.smtputf8:
                 # The dispatcher sends such a message only to a server known to offer
@@ -228,10 +234,14 @@ class SmtpTransport:
                     None,
                     "the server no longer offers SMTPUTF8, which this non-ASCII address needs",
                 )
-            params = b" SMTPUTF8"  # RFC 6531 §3.4: the MAIL parameter
+            smtputf8 = True
+        # DSN parameters only with a return path: the reports they ask for come to sendpool.
+        dsn = conn.dsn and bounces_to is not None
+        sender = bounces_to or msg.envelope_from
+        envid = msg.return_token if dsn else None
         steps = (
-            (Stage.MAIL, b"MAIL FROM:<" + msg.envelope_from.encode() + b">" + params + b"\r\n"),
-            (Stage.RCPT, b"RCPT TO:<" + msg.recipient.encode() + b">\r\n"),
+            (Stage.MAIL, mail_command(sender, smtputf8=smtputf8, envid=envid)),
+            (Stage.RCPT, rcpt_command(msg.recipient, notify=dsn)),
             (Stage.DATA, b"DATA\r\n"),
         )
         wire = conn.wire
@@ -272,7 +282,9 @@ class SmtpTransport:
     async def send(self, message: OutgoingMessage) -> Outcome:
         # Refuse what cannot be sent before a connection is taken: a failure halfway
         # through a transaction would leave it open on a connection nobody returns.
-        if not (_plain_address(message.envelope_from) and _plain_address(message.recipient)):
+        bounces_to = return_path(message, self.spec)
+        senders = (message.envelope_from, bounces_to or "")
+        if not (all(map(_plain_address, senders)) and _plain_address(message.recipient)):
             return Outcome(
                 OutcomeKind.PERMANENT, Stage.MAIL, None, None, "address has a control character"
             )
@@ -288,14 +300,14 @@ class SmtpTransport:
                     reused = False
                     conn = await self._open()
                 try:
-                    outcome = await self._transact(conn, message, data)
+                    outcome = await self._transact(conn, message, data, bounces_to)
                 except _Failed as failed:
                     if not (reused and failed.outcome.stage is Stage.MAIL):
                         raise
                     # A pooled connection the server closed while idle is not
                     # the server failing: try once more on a fresh one.
                     conn = await self._open()
-                    outcome = await self._transact(conn, message, data)
+                    outcome = await self._transact(conn, message, data, bounces_to)
             except _Failed as failed:
                 return failed.outcome
             self._keep_or_close(conn)

@@ -13,6 +13,10 @@ class ServerSpec:
 
     ``secrets`` are plain text here and only here: in the store they are
     encrypted, and no repr, log line or API answer shows them.
+
+    ``bounce_domain`` is the server's return-path domain, its own or the global
+    default; None: its messages keep their sender as envelope sender.
+    ``bounce_local`` is the local part before ``+TOKEN`` (docs/design.md §6).
     """
 
     id: int
@@ -24,3 +28,5 @@ class ServerSpec:
     max_connections: int = 4
     max_messages_per_connection: int | None = None
     timeout: float = 30.0
+    bounce_domain: str | None = None
+    bounce_local: str = "bounces"

@@ -127,6 +127,7 @@ def _from_def(d: FieldDef, name: str = "", *, required: bool | None = None) -> F
 _CONFIG = (
     "name",
     "default_from_email",
+    "bounce_domain",
     "sending_limit",
     "hourly_limit",
     "rate_per_second",
@@ -256,7 +257,7 @@ def server_values(page: ServerPage) -> dict[str, str]:
     values = {k: text(v) for k, v in d.settings.items()}
     for f in CONFIG_FIELDS[:-1]:
         values[f.name] = text(getattr(d, f.name))
-    values[STATUS_ALIAS] = text(d.status == status_of(True))
+    values[STATUS_ALIAS] = text(d.status != status_of(False))  # paused is still enabled
     values["warmup.on"] = text(bool(d.warmup))
     for k, val in (d.warmup or {}).items():
         values[f"warmup.{k}"] = text(val)

@@ -137,6 +137,16 @@ ROUTES = [
     ),
     Route("GET", "/api/v1/messages", "customer"),
     Route("GET", "/api/v1/messages/{message_a}", "customer"),
+    Route("GET", "/api/v1/suppressions", "customer"),
+    Route(
+        "POST", "/api/v1/suppressions", "customer", 201, lambda i: {"email": "n@x.example"}, b=201
+    ),
+    Route("DELETE", "/api/v1/suppressions/{suppressed_a}", "customer"),
+    Route("POST", "/api/v1/suppressions/import", "customer", files=_csv()),
+    Route("GET", "/api/v1/suppressions/export", "customer"),
+    Route("GET", "/api/v1/admin/events", "admin"),
+    Route("GET", "/api/v1/admin/customers/{customer_a}/suppressions", "admin"),
+    Route("DELETE", "/api/v1/admin/customers/{customer_a}/suppressions/{suppressed_a}", "admin"),
     Route("GET", "/healthz", "public"),
     Route("GET", "/metrics", "public"),
     Route("GET", "/docs", "public"),
@@ -181,6 +191,7 @@ def test_every_route_is_in_the_matrix(runtime: Runtime) -> None:
         )
         for name in ("list_a", "campaign_a", "draft_a", "message_a"):
             template = template.replace("{" + name + "}", "{uid}")
+        template = template.replace("{suppressed_a}", "{email}")
         template = template.replace("/fresh.example", "/{domain}")
         template = template.replace("/a-tenant.example", "/{domain}")
         template = template.replace("/region-rules/eu", "/region-rules/{region}")

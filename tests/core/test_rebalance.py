@@ -37,6 +37,13 @@ def test_decisions(limit: int, sent: int, bounces: int, action: Action, new: int
     assert d.reason
 
 
+def test_a_paused_server_is_cut_but_never_raised() -> None:
+    clean, bouncing = Activity(sent=1000), Activity(sent=1000, bounces=80)
+    assert decide(1000, clean, POLICY, paused=True).action is Action.KEEP
+    assert "paused" in decide(1000, clean, POLICY, paused=True).reason
+    assert decide(1000, bouncing, POLICY, paused=True).new_limit == 750
+
+
 def test_floats_do_not_add_a_unit() -> None:
     # 1000 * 1.1 is 1100.0000000000002 in floating point; the limit must be 1100.
     assert decide(1000, Activity(sent=10), POLICY).new_limit == 1100

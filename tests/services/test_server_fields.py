@@ -67,7 +67,7 @@ RULES = [
     Rule("bad sender", "default_from_email", "nope", "default_from_email", "nope"),
     Rule("oversized name", "name", "n" * 201, "name", "n" * 201),
     Rule("control character in name", "name", "a\x07b", "name", "a\x07b"),
-    Rule("unknown status", "status", "paused", "status"),
+    Rule("unknown status", "status", "suspended", "status"),
     Rule("string for a limit", "sending_limit", "10", "sending_limit"),
     Rule("negative warm-up start", "warmup", {**WARMUP, "start_daily": -5}, "warmup.start_daily", ""),
     Rule("warm-up target over the cap", "warmup", {**WARMUP, "target_daily": MAX_COUNT + 1}, "warmup.target_daily", ""),

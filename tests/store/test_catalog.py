@@ -60,5 +60,11 @@ def test_a_day_over_the_bounce_gate_holds_the_warmup_back(runtime: Runtime) -> N
                 )
 
     runtime.db.transaction(history)
-    pool = runtime.db.transaction(load_pool, runtime.box, datetime.now(UTC))
+    # The gate judges a day of at least the minimum volume (here 10 sends) ...
+    pool = runtime.db.transaction(load_pool, runtime.box, datetime.now(UTC), 10)
     assert [row.warmup_held_days for row in pool.servers] == [1]
+    # ... and ignores the rate of a day below it, as with the default of 500.
+    for below in (11, None):
+        args = () if below is None else (below,)
+        pool = runtime.db.transaction(load_pool, runtime.box, datetime.now(UTC), *args)
+        assert [row.warmup_held_days for row in pool.servers] == [0]

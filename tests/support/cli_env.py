@@ -53,6 +53,7 @@ class CliEnv:
     def wide(self) -> CliEnv:
         """Widen the console: it measured the terminal when it was made, and tables wrap."""
         self.monkeypatch.setattr(common.console, "width", 200)
+        self.monkeypatch.setattr(common.err_console, "width", 200)
         return self
 
     def invoke(self, args: Sequence[str], input: str | None = None) -> Result:

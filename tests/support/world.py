@@ -25,7 +25,7 @@ from sendpool.services.lists.imports import get_or_create_list, import_csv
 from sendpool.services.messages.transactional import enqueue_transactional
 from sendpool.services.servers import commands as server_commands
 from sendpool.services.tenancy import customers, plans, sending_domains
-from sendpool.store.tables import DeliveryEvent, MailingList, Message, table
+from sendpool.store.tables import DeliveryEvent, MailingList, Message, Suppression, table
 
 SECRETS = {
     "smtp": {"password": "SECRET-smtp-pass-4c1f"},
@@ -124,7 +124,14 @@ def _tenant(conn: Connection, who: str, now: datetime) -> tuple[int, dict[str, s
         now=now,
     )
     list_uid = conn.execute(select(MailingList.uid).where(MailingList.id == list_id)).scalar_one()
+    bounced = f"bounced@{who}-tenant.example"
+    conn.execute(
+        table(Suppression)
+        .insert()
+        .values(customer_id=cid, email=bounced, reason="550 5.1.1", kind="hard_bounce")
+    )
     return launched, {
+        f"suppressed_{who}": bounced,
         f"list_{who}": list_uid,
         f"campaign_{who}": launched_uid,
         f"draft_{who}": draft_uid,

@@ -71,6 +71,9 @@ class _OutBase(BaseModel):
     created_at: datetime
     updated_at: datetime
     secrets_set: list[str] = Field(description="Names of the secrets stored; never their values.")
+    status_reason: str | None = Field(
+        None, description="Why the server is paused (status `paused`), with the figures."
+    )
 
 
 ServerOutCommon = model_from(
@@ -137,8 +140,14 @@ class ServerStatsOut(WindowOut):
     sending_limit: int
     sent_last_24h: int
     bounces_last_24h: int
-    bounce_rate_last_24h: float = Field(description="Hard bounces / sent; 0.0 when nothing sent.")
+    bounce_rate_last_24h: float = Field(
+        description="Bounces (hard, and refusals about the server's reputation) / sent, "
+        "counted by original send time; 0.0 when nothing sent."
+    )
     complaints_last_24h: int
+    complaint_rate_last_24h: float = Field(
+        0.0, description="Complaints / sent, counted by original send time; 0.0 when nothing sent."
+    )
 
 
 class PoolServerOut(WindowOut):

@@ -157,6 +157,9 @@ class LogOut(BaseModel):
     remote_id: str | None
     reply: str | None
     last_error: str | None
+    event: str | None = Field(
+        None, description="The latest report about it after the send: a bounce, a complaint."
+    )
 
 
 class Page(BaseModel):

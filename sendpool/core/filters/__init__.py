@@ -16,6 +16,7 @@ class SkipCode(StrEnum):
     DISABLED = "disabled"
     DEGRADED = "degraded"
     PAUSED = "paused"
+    SERVER_PAUSED = "server_paused"  # status "paused" (bounce or complaint rate), until resumed
     ZERO_LIMIT = "zero_limit"
     DAILY_CAP = "daily_cap"
     WARMUP_CAP = "warmup_cap"

@@ -1,4 +1,8 @@
-"""Status and health filter: disabled servers never send, degraded ones wait for a check."""
+"""Status and health filter: disabled and paused servers never send, degraded ones wait for a check.
+
+A paused server (its bounce or complaint rate crossed a threshold) is reported
+with the reason and the figures, so the message log says why it waits.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +20,9 @@ def health_filter(servers: Sequence[ServerView], ctx: DispatchContext) -> Filter
     kept: list[ServerView] = []
     skipped: list[Skip] = []
     for s in servers:
-        if not s.enabled:
+        if s.paused_reason is not None:
+            skipped.append(skip(s, SkipCode.SERVER_PAUSED, f"paused: {s.paused_reason}"))
+        elif not s.enabled:
             skipped.append(skip(s, SkipCode.DISABLED, "disabled"))
         elif s.degraded:
             reason = "degraded: waiting for a passing health check"

@@ -9,7 +9,19 @@ from sqlalchemy import Connection, func, select
 
 from sendpool.core.states import MessageStatus
 from sendpool.errors import NotFoundError
-from sendpool.store.tables import Campaign, DispatchSkip, Message, SendingServer
+from sendpool.store.tables import Campaign, DeliveryEvent, DispatchSkip, Message, SendingServer
+
+# What came back about the message after its send, the latest first: a bounce, a
+# complaint, a delay ("bounced 5.1.1 via relay-b, reported ... by mx.example.net").
+LATEST_EVENT = (
+    select(DeliveryEvent.detail)
+    .where(DeliveryEvent.message_id == Message.id)
+    .order_by(DeliveryEvent.id.desc())
+    .limit(1)
+    .correlate(Message)
+    .scalar_subquery()
+    .label("event")
+)
 
 # What the log shows of each message's delivery; needs an outer join to SendingServer.
 DELIVERY_COLUMNS = (
@@ -22,6 +34,7 @@ DELIVERY_COLUMNS = (
     Message.remote_id,
     Message.smtp_reply.label("reply"),
     Message.last_error,
+    LATEST_EVENT,
 )
 
 
@@ -37,6 +50,7 @@ class LogRow:
     remote_id: str | None
     reply: str | None
     last_error: str | None
+    event: str | None = None  # the latest report about it (DeliveryEvent.detail)
 
 
 def message_log(

@@ -32,6 +32,7 @@ from sendpool.services.operations.doctor_checks import (
     ago,
     check_database,
     check_redis,
+    check_return_rates,
     check_secrets,
     read_pool,
     span,
@@ -155,6 +156,7 @@ async def diagnose(
         usage = await _usage(ledger, pool, now) if known else {}
         servers = _server_states(pool, usage, now)
         checks.extend(_server_check(s, now, known) for s in servers)
+        checks.extend(await db.run(check_return_rates, settings, now))
         previews = _previews(pool, usage, now)
         checks.extend(_plan_checks(previews))
     finally:

@@ -25,6 +25,7 @@ from sendpool.errors import ConfigError
 from sendpool.pipeline.ports import QuotaLedger
 from sendpool.runtime import open_ledger
 from sendpool.secretbox import SecretBox, key_file_for, open_to_others
+from sendpool.services.operations.events import NEAR, PAUSED, Thresholds, standings
 from sendpool.store.catalog import load_pool
 from sendpool.store.database import Database
 from sendpool.store.db import alembic_config, has_schema, make_engine, sqlite_files
@@ -262,6 +263,42 @@ class _SealedBox(SecretBox):
 def read_pool(conn: Connection, now: datetime) -> PoolRows:
     """The pool as a worker loads it, minus the secrets: a wrong key must not hide it."""
     return load_pool(conn, _SealedBox(), now)
+
+
+def check_return_rates(conn: Connection, settings: Settings, now: datetime) -> list[Check]:
+    """A paused server, and one whose last day of bounces or complaints nears the pause."""
+    limits = Thresholds.of(settings)
+    checks = []
+    for s in standings(conn, now):
+        name, r = f"returns {s.name}", s.rates
+        figures = (
+            f"bounce rate {100 * r.bounce_rate:.2f} %, complaint rate "
+            f"{100 * r.complaint_rate:.3f} % over {r.sent:,} sends in 24 h"
+        )
+        if s.status == PAUSED:
+            why = s.status_reason or "no reason recorded"
+            advice = (
+                "find why its mail bounces or is reported (`sendpool bounces list --server "
+                f"{s.name}`), then resume it; the dispatcher skips it until then"
+            )
+            checks.append(Check(name, Status.WARN, f"paused: {why}; {figures}", advice))
+            continue
+        near = [
+            f"{what} {100 * rate:.3g} % is within {100 * (1 - NEAR):.0f} % of the pause at "
+            f"{100 * limit:.3g} %"
+            for what, rate, limit in (
+                ("bounce rate", r.bounce_rate, limits.pause_bounce_rate),
+                ("complaint rate", r.complaint_rate, limits.pause_complaint_rate),
+            )
+            if rate >= NEAR * limit
+        ]
+        if r.sent >= limits.min_volume and near:
+            advice = (
+                f"look at what comes back (`sendpool bounces list --server {s.name}`): "
+                "the pool pauses it at the threshold"
+            )
+            checks.append(Check(name, Status.WARN, f"{'; '.join(near)} ({figures})", advice))
+    return checks
 
 
 def open_for_reading(settings: Settings) -> tuple[Database, QuotaLedger]:

@@ -55,17 +55,17 @@ def policy_from(settings: Settings) -> RebalancePolicy:
 def rebalance(
     conn: Connection, *, policy: RebalancePolicy, now: datetime, dry_run: bool, actor: str
 ) -> RebalanceRun:
-    """Decide for every active server; unless ``dry_run``, write and audit each change."""
+    """Decide for every active or paused server; unless ``dry_run``, write and audit each change."""
     T = table(SendingServer)
     servers = conn.execute(
-        select(T.c.id, T.c.uid, T.c.name, T.c.sending_limit)
-        .where(T.c.status == ServerStatus.ACTIVE)
+        select(T.c.id, T.c.uid, T.c.name, T.c.sending_limit, T.c.status)
+        .where(T.c.status.in_((ServerStatus.ACTIVE, ServerStatus.PAUSED)))
         .order_by(T.c.name)
     ).all()
     activity = activity_24h(conn, [s.id for s in servers], now)
     decisions = []
     for s in servers:
-        d = decide(s.sending_limit, activity[s.id], policy)
+        d = decide(s.sending_limit, activity[s.id], policy, paused=s.status == ServerStatus.PAUSED)
         decisions.append(ServerDecision(s.uid, s.name, activity[s.id], d))
         if dry_run or d.new_limit == d.old_limit:
             continue

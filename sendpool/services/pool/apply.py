@@ -18,11 +18,12 @@ from typing import Any, Generic, Protocol, TypeVar
 from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
-from sendpool.core.states import ServerHealth
+from sendpool.core.states import ServerHealth, ServerStatus
 from sendpool.errors import ConfigError
 from sendpool.secretbox import SecretBox
 from sendpool.services.errors import ConflictError
 from sendpool.services.pool.file import PoolFile, ServerDecl
+from sendpool.services.servers.fields import enabled_status
 from sendpool.services.tenancy.sending_domains import set_domains
 from sendpool.store.tables import Customer, Plan, PlanServer, RegionRule, SendingServer
 
@@ -111,7 +112,11 @@ def apply_pool(
                 obj = SendingServer(name=name, health=ServerHealth.UNKNOWN)
                 session.add(obj)
                 servers[name] = obj
-            changed = _apply_values(obj, _server_values(decl))
+            values = _server_values(decl)
+            if not created and "status" in values:
+                enabled = values["status"] != ServerStatus.DISABLED
+                values["status"] = enabled_status(enabled, obj.status)
+            changed = _apply_values(obj, values)
             if box.open(obj.secrets_sealed) != decl.secrets:
                 obj.secrets_sealed = box.seal(decl.secrets)
                 changed = True

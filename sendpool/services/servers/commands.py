@@ -147,6 +147,8 @@ def update_server(
     if "name" in common:
         _name_free(conn, common["name"], server_id)
     values: dict[str, Any] = {**common, "settings": checked.settings}
+    if common.get("status", ServerStatus.PAUSED) != ServerStatus.PAUSED:
+        values["status_reason"] = None  # resumed (or disabled): the pause's reason is over
     if checked.secrets != box.open(row.secrets_sealed):
         values["secrets_sealed"] = box.seal(checked.secrets)
     diff = {

@@ -29,6 +29,7 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from sendpool.config import mail_domain
 from sendpool.content.addresses import normalise_address
 from sendpool.transports.text_checks import HostName, OneLine
 
@@ -58,6 +59,17 @@ def _sender(address: str) -> str | None:
 
 def status_of(enabled: bool) -> str:
     return "active" if enabled else "disabled"
+
+
+def enabled_status(enabled: bool, current: str | None) -> str:
+    """The status an "enabled" checkbox or pool-file key asks of a server now ``current``.
+
+    Enabled is not a resume: a server sendpool paused for its bounces or
+    complaints stays paused until an operator sets it active explicitly.
+    """
+    if enabled and current == "paused":
+        return "paused"
+    return status_of(enabled)
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,6 +249,14 @@ COMMON: tuple[FieldDef, ...] = (
         default=None,
         nullable=True,
     ),
+    FieldDef(
+        "bounce_domain",
+        Annotated[str, Field(max_length=253), AfterValidator(mail_domain)],
+        "Bounce domain",
+        "Return-path domain of its messages; blank: SENDPOOL_BOUNCE_DOMAIN.",
+        default=None,
+        nullable=True,
+    ),
     FieldDef("sending_limit", Count, "Sending limit", "Per day; 0 sends nothing."),
     FieldDef(
         "hourly_limit", Count, "Hourly limit", "Blank: only the daily limit.", None, nullable=True
@@ -269,9 +289,10 @@ COMMON: tuple[FieldDef, ...] = (
     ),
     FieldDef(
         "status",
-        Literal["active", "disabled"],
+        Literal["active", "disabled", "paused"],
         "Enabled",
-        "A disabled server never sends.",
+        "A disabled server never sends; a paused one (sendpool pauses a server whose bounce or "
+        "complaint rate crosses its threshold) waits until it is made active again.",
         default="active",
     ),
     FieldDef("warmup", Warmup, "Warm-up", "Absent or null: not warming.", None, nullable=True),

@@ -37,6 +37,7 @@ class ServerDetail:
     max_messages_per_connection: int | None
     timezone: str
     default_from_email: str | None
+    bounce_domain: str | None
     warmup: dict[str, Any] | None
     plans: list[Ref]
     last_activity_at: datetime | None
@@ -44,6 +45,7 @@ class ServerDetail:
     updated_at: datetime
     settings: dict[str, Any]
     secrets_set: list[str]  # which secrets are stored; never their values
+    status_reason: str | None = None  # why it is paused (status "paused"), with the figures
 
 
 def plans_of(conn: Connection, server_id: int) -> list[Ref]:
@@ -74,6 +76,7 @@ def server_detail(conn: Connection, box: SecretBox, server_id: int) -> ServerDet
         max_messages_per_connection=s.max_messages_per_connection,
         timezone=s.timezone,
         default_from_email=s.default_from_email,
+        bounce_domain=s.bounce_domain,
         warmup=s.warmup,
         plans=plans_of(conn, s.id),
         last_activity_at=s.last_activity_at,
@@ -81,6 +84,7 @@ def server_detail(conn: Connection, box: SecretBox, server_id: int) -> ServerDet
         updated_at=s.updated_at,
         settings=dict(s.settings or {}),
         secrets_set=sorted(box.open(s.secrets_sealed)),
+        status_reason=s.status_reason,
     )
 
 

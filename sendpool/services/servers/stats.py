@@ -1,4 +1,8 @@
-"""Numbers about servers: last-24-hour sends, bounces and complaints, and window usage now."""
+"""Numbers about servers: last-24-hour sends, bounces and complaints, and window usage now.
+
+The 24-hour figures count bounces and complaints by the original send time
+(docs/design.md §6), over the messages sent in that window.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +11,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, select
 
 from sendpool.core.rebalance import Activity
-from sendpool.core.states import MessageStatus, ServerStatus
+from sendpool.core.states import ServerStatus
 from sendpool.core.windows import windows_at
 from sendpool.pipeline.pool import view_of
 from sendpool.secretbox import SecretBox
@@ -18,7 +22,16 @@ from sendpool.services import refs
 from sendpool.store.catalog import server_row
 from sendpool.store.ledger_sql import usage_sync
 from sendpool.store.records import ServerRow
-from sendpool.store.tables import DeliveryEvent, Message, SendingServer
+from sendpool.store.reports import (
+    BOUNCE_KINDS,
+    COMPLAINT_KIND,
+    events_by_sender,
+    figures,
+    sent_by_sender,
+)
+from sendpool.store.tables import SendingServer
+
+DAY = timedelta(hours=24)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +57,7 @@ class ServerStats:
     bounce_rate_last_24h: float
     complaints_last_24h: int
     usage: WindowUsage
+    complaint_rate_last_24h: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,41 +78,52 @@ class PoolOverview:
 
 
 def activity_24h(conn: Connection, server_ids: Iterable[int], now: datetime) -> dict[int, Activity]:
-    """Sent messages, hard bounces and complaints per server since ``now`` - 24 h."""
-    ids = list(server_ids)
-    since = now - timedelta(hours=24)
-    sent: dict[int, int] = {}
-    for server_id, n in conn.execute(
-        select(Message.server_id, func.count())
-        .where(
-            Message.server_id.in_(ids),
-            Message.status == MessageStatus.SENT,
-            Message.sent_at >= since,
-        )
-        .group_by(Message.server_id)
-    ):
-        if server_id is not None:
-            sent[int(server_id)] = int(n)
-    events: Counter[tuple[int, str]] = Counter()
-    for server_id, kind, n in conn.execute(
-        select(DeliveryEvent.server_id, DeliveryEvent.kind, func.count())
-        .where(
-            DeliveryEvent.server_id.in_(ids),
-            DeliveryEvent.kind.in_(("hard_bounce", "complaint")),
-            DeliveryEvent.created_at >= since,
-        )
-        .group_by(DeliveryEvent.server_id, DeliveryEvent.kind)
-    ):
-        if server_id is not None:
-            events[(int(server_id), str(kind))] = int(n)
+    """Per server: messages sent since ``now`` - 24 h, and the bounces and complaints about them.
+
+    Events count by the original send time, so a bounce that arrives tomorrow
+    lands on today's send, and the rate is over the sends it is about.
+    """
+    got = figures(conn, server_ids, now - DAY, now)
     return {
-        i: Activity(
-            sent=int(sent.get(i, 0)),
-            bounces=events[(i, "hard_bounce")],
-            complaints=events[(i, "complaint")],
-        )
-        for i in ids
+        i: Activity(sent=f.sent, bounces=f.bounces, complaints=f.complaints) for i, f in got.items()
     }
+
+
+@dataclass(frozen=True, slots=True)
+class DomainActivity:
+    """One server's last 24 hours for one sending domain (the domain of the messages' From)."""
+
+    server_id: int
+    domain: str
+    activity: Activity
+
+
+def activity_by_domain_24h(conn: Connection, now: datetime) -> list[DomainActivity]:
+    """Sends, bounces and complaints per server and sending domain, by original send time."""
+    since = now - DAY
+    sent: Counter[tuple[int, str]] = Counter()
+    for server_id, sender, n in sent_by_sender(conn, since, now):
+        sent[(server_id, _domain(sender))] += n
+    events: Counter[tuple[int, str, str]] = Counter()
+    for server_id, sender, kind, n in events_by_sender(conn, since, now):
+        events[(server_id, _domain(sender), kind)] += n
+    keys = sorted(set(sent) | {(s, d) for s, d, _k in events})
+    return [
+        DomainActivity(
+            s,
+            d,
+            Activity(
+                sent=sent[(s, d)],
+                bounces=sum(events[(s, d, k)] for k in BOUNCE_KINDS),
+                complaints=events[(s, d, COMPLAINT_KIND)],
+            ),
+        )
+        for s, d in keys
+    ]
+
+
+def _domain(address: str | None) -> str:
+    return (address or "").rpartition("@")[2].lower()
 
 
 def window_usage(
@@ -150,6 +175,7 @@ def server_stats(conn: Connection, box: SecretBox, ref: str, now: datetime) -> S
         bounces_last_24h=act.bounces,
         bounce_rate_last_24h=act.bounce_rate,
         complaints_last_24h=act.complaints,
+        complaint_rate_last_24h=act.complaint_rate,
         usage=window_usage(conn, [row], now)[server_id],
     )
 
@@ -158,7 +184,8 @@ def pool_overview(conn: Connection, box: SecretBox, now: datetime) -> PoolOvervi
     ids = conn.execute(select(SendingServer.id)).scalars().all()
     rows = server_rows(conn, box, ids, now)
     usage = window_usage(conn, rows, now)
-    health = [r.health if r.status == ServerStatus.ACTIVE else ServerStatus.DISABLED for r in rows]
+    # A disabled or paused server shows as that, whatever its last check said.
+    health = [r.health if r.status == ServerStatus.ACTIVE else r.status for r in rows]
     return PoolOverview(
         by_type=dict(sorted(Counter(r.type for r in rows).items())),
         by_health=dict(sorted(Counter(health).items())),

@@ -9,6 +9,7 @@ from fastapi.responses import RedirectResponse
 
 from sendpool.http.context import Now, RuntimeDep
 from sendpool.services.errors import FieldError
+from sendpool.services.operations.events import Thresholds
 from sendpool.services.servers import checks as server_checks
 from sendpool.services.tenancy import plans
 from sendpool.transports.registry import known_types
@@ -116,7 +117,8 @@ async def _server_page(
     test_to: str = "",
     status: int = 200,
 ) -> Response:
-    info = await rt.db.run(server_views.server_page, rt.box, uid, now)
+    thresholds = Thresholds.of(rt.settings)
+    info = await rt.db.run(server_views.server_page, rt.box, uid, now, thresholds)
     shown = forms.server_values(info)
     if values is not None:
         shown = {**shown, **values}

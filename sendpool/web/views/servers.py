@@ -18,7 +18,9 @@ from sendpool.core.states import ServerHealth, ServerStatus
 from sendpool.secretbox import SecretBox
 from sendpool.services import refs
 from sendpool.services.errors import ConflictError
+from sendpool.services.operations.events import ServerReturns, Thresholds, server_returns
 from sendpool.services.servers import commands as server_commands
+from sendpool.services.servers.fields import enabled_status
 from sendpool.services.servers.mailboxes import HANDLERS, HandlerView, handler_views
 from sendpool.services.servers.queries import Ref, ServerDetail, get_server
 from sendpool.services.servers.stats import ServerStats, WindowUsage, server_rows, server_stats
@@ -52,6 +54,7 @@ class ServerPage:
     stats: ServerStats
     handlers: dict[str, HandlerView]
     other_plans: list[Ref]  # plans it could be attached to
+    returns: ServerReturns  # the last 24 h of bounces and complaints, and the latest events
 
 
 def type_label(type_name: str) -> str:
@@ -63,8 +66,8 @@ def type_label(type_name: str) -> str:
 
 def chip_of(status: str, health: str, warming: bool) -> str:
     """The one word an operator reads first: will this server send, and how."""
-    if status == ServerStatus.DISABLED:
-        return ServerStatus.DISABLED
+    if status in (ServerStatus.DISABLED, ServerStatus.PAUSED):
+        return status
     if health == ServerHealth.DEGRADED:
         return ServerHealth.DEGRADED
     if warming:
@@ -92,7 +95,13 @@ def server_lines(conn: Connection, box: SecretBox, now: datetime) -> list[Server
     ]
 
 
-def server_page(conn: Connection, box: SecretBox, ref: str, now: datetime) -> ServerPage:
+def server_page(
+    conn: Connection,
+    box: SecretBox,
+    ref: str,
+    now: datetime,
+    thresholds: Thresholds | None = None,
+) -> ServerPage:
     detail = get_server(conn, box, ref)
     stats = server_stats(conn, box, detail.uid, now)
     server_id = refs.server_id(conn, detail.uid)
@@ -105,7 +114,15 @@ def server_page(conn: Connection, box: SecretBox, ref: str, now: datetime) -> Se
         stats=stats,
         handlers=handler_views(conn, [server_id])[server_id],
         other_plans=[Ref(u, n) for u, n in plans if u not in attached],
+        returns=server_returns(
+            conn, server_id, now, thresholds or Thresholds(), _gate(detail.warmup)
+        ),
     )
+
+
+def _gate(warmup: Mapping[str, Any] | None) -> float | None:
+    gate = (warmup or {}).get("gate_bounce_rate")
+    return float(gate) if gate is not None else None
 
 
 def _merged(fields: Mapping[str, Any], handlers: Handlers) -> dict[str, Any]:
@@ -140,6 +157,12 @@ def save_server(
     actor: str,
     now: datetime,
 ) -> ServerDetail:
+    if "status" in changes:
+        current = conn.execute(
+            select(SendingServer.status).where(SendingServer.id == refs.server_id(conn, ref))
+        ).scalar_one()
+        enabled = changes["status"] != ServerStatus.DISABLED
+        changes = {**changes, "status": enabled_status(enabled, current)}
     try:
         return server_commands.update_server(
             conn, box, ref, changes=_merged(changes, handlers), actor=actor, now=now
