@@ -24,7 +24,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -40,14 +40,14 @@ from sqlalchemy import create_engine, func, select, text, update
 from sqlalchemy.engine import make_url
 
 from sendpool.config import Settings
-from sendpool.core.servers import Caps, Usage
-from sendpool.core.windows import ServerWindows, windows_at
+from sendpool.core.servers import Caps
+from sendpool.core.windows import windows_at
 from sendpool.pipeline.ports import QuotaLedger
 from sendpool.runtime import Runtime
 from sendpool.services.campaigns.report import campaign_report
 from sendpool.store.database import Database
 from sendpool.store.db import normalise_url
-from sendpool.store.ledger_redis import Keys, RedisLedger
+from sendpool.store.ledger_redis import Keys, Recounted, RedisLedger
 from sendpool.store.ledger_sql import SqlLedger
 from sendpool.store.tables import Message, WorkerRecord
 
@@ -215,8 +215,8 @@ def timed_run(mode: str, settings: Settings, workers: int, port: int, n: int) ->
 # -- the ledger alone -----------------------------------------------------
 
 
-async def _no_usage(now: datetime, reset_at: datetime) -> Mapping[int, tuple[ServerWindows, Usage]]:
-    return {}
+async def _no_usage(now: datetime, reset_at: datetime) -> Recounted:
+    return Recounted({}, {})
 
 
 def _reserver(kind: str, url: str, seconds: float, start: Event, out: Any) -> None:

@@ -10,8 +10,9 @@ time a server may take them, with the reasons written on them.
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -68,6 +69,8 @@ class SkipTally:
 
 # How many more jobs a server may hold on this worker, given its connections.
 Room = Callable[[int, int], int]
+MarkReserved = Callable[[Sequence[tuple[int, int]], datetime], Awaitable[None]]
+log = logging.getLogger("sendpool.worker")
 
 
 def unlimited(server_id: int, connections: int) -> int:
@@ -82,9 +85,14 @@ class Dispatcher:
         idle_recheck: float = 60.0,
         room: Room = unlimited,
         holder: str | None = None,
+        mark_first: MarkReserved | None = None,
     ) -> None:
         self.ledger = ledger
         self.holder = holder  # the worker whose messages the reservations are for
+        # Writes the reservation marks before each reservation, for a ledger that
+        # keeps its units apart from the messages (Redis): a crash between the two
+        # then leaves marks a take-over can settle, never a unit no row names.
+        self.mark_first = mark_first
         self.idle_recheck = idle_recheck
         self.room = room
         self.tally = SkipTally()
@@ -186,6 +194,17 @@ class Dispatcher:
                     if self.holder is not None
                     else None
                 )
+                if self.mark_first is not None:
+                    try:
+                        await self.mark_first([(j.row.id, sid) for j in group], now)
+                    except Exception:
+                        # Nothing is reserved without its marks: what is left waits.
+                        log.exception("writing reservation marks failed; trying again shortly")
+                        until = now + timedelta(seconds=1)
+                        rest = [j for _, g in groups[k:] for j in g] + pending
+                        reason = "waiting: the reservation could not be recorded"
+                        out.waiting.extend(Waiting(j, until, reason) for j in rest)
+                        return
                 grant = await self.ledger.reserve(sid, w, view.caps(now), len(group), now, mark)
                 if grant.denied is Denial.UNAVAILABLE:
                     # The ledger itself is down or rebuilding: no server can be
@@ -196,7 +215,7 @@ class Dispatcher:
                     out.waiting.extend(Waiting(j, until, reason) for j in rest)
                     return
                 for job in group[: grant.granted]:
-                    job.server, job.windows = view, w
+                    job.server, job.windows, job.reserved_at = view, w, now
                     out.ready.append(job)
                 if grant.granted:
                     PICKS.labels(pool.rows.plan_names.get(plan_id, "?"), view.name).inc(

@@ -14,6 +14,7 @@ from sendpool.store.records import (
     CampaignRow,
     ClaimedMessage,
     CustomerRow,
+    Held,
     PoolRows,
     RecordBatch,
     ReservationMark,
@@ -39,7 +40,15 @@ class QuotaLedger(Protocol):
         mark: ReservationMark | None = None,
     ) -> Grant: ...
 
-    async def release(self, releases: Mapping[tuple[int, ServerWindows], int]) -> None: ...
+    async def release(
+        self, releases: Mapping[tuple[int, ServerWindows], int], held: Sequence[Held] = ()
+    ) -> None:
+        """Give units back; ``held`` names each one's message, for ledgers that keep that."""
+        ...
+
+    async def forget(self, message_ids: Sequence[int]) -> None:
+        """These messages are settled in the database: no unit of theirs is held any more."""
+        ...
 
     async def whole(self) -> bool:
         """Whether a unit given back now is surely counted back.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
 from sendpool.content.render import CampaignTemplate
@@ -23,11 +23,12 @@ from sendpool.core.windows import ServerWindows
 from sendpool.errors import InputError
 from sendpool.pipeline.pool import PoolState
 from sendpool.pipeline.ports import Catalog
-from sendpool.store.records import CampaignRow, ClaimedMessage, CustomerRow, MessageUpdate
+from sendpool.store.records import CampaignRow, ClaimedMessage, CustomerRow, Held, MessageUpdate
 from sendpool.transports.message import OutgoingMessage
 
 # A held message is claimed again this often, to see whether its campaign has resumed.
 HOLD_RECHECK = timedelta(seconds=5)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # a reservation time no marks ever carry
 
 # Carried by a message sent again after an attempt whose outcome is unknown.
 POSSIBLE_DUPLICATE = "X-Sendpool-Possible-Duplicate"
@@ -42,6 +43,12 @@ class Job:
     server: ServerView | None = None
     windows: ServerWindows | None = None
     need: AddressNeed = AddressNeed.ASCII  # what its wire addresses ask of a server
+    reserved_at: datetime | None = None  # when its unit was reserved, as its marks say
+
+    def held(self) -> Held:
+        """Its unit, named for the ledger: exactly this reservation of this message."""
+        assert self.server is not None and self.windows is not None
+        return Held(self.row.id, self.server.id, self.windows, self.reserved_at or EPOCH)
 
 
 @dataclass(slots=True)

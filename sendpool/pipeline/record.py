@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import random
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -23,6 +24,7 @@ from sendpool.pipeline.prepare import Job
 from sendpool.store.records import (
     EventRecord,
     HealthChange,
+    Held,
     MessageUpdate,
     RecordBatch,
     SuppressionRecord,
@@ -56,6 +58,7 @@ class OutcomeRecorder:
         self.rng = rng or random.Random()
         self.batch = RecordBatch()
         self.releases: dict[tuple[int, ServerWindows], int] = defaultdict(int)
+        self.held: list[Held] = []  # the same units, each named by its message
         self.counters = Counters()
 
     def take(self) -> tuple[RecordBatch, dict[tuple[int, ServerWindows], int]]:
@@ -63,6 +66,11 @@ class OutcomeRecorder:
         self.batch = RecordBatch()
         self.releases.clear()
         return batch, releases
+
+    def take_held(self) -> list[Held]:
+        """The units given back since the last call, each named by its message."""
+        held, self.held = self.held, []
+        return held
 
     def settle(self, update: MessageUpdate) -> None:
         self.batch.updates.append(update)
@@ -72,6 +80,7 @@ class OutcomeRecorder:
         server, m = job.server, job.row
         assert server is not None and job.windows is not None
         self.releases[(server.id, job.windows)] += 1
+        self.held.append(job.held())
         message_counter("requeued", server.name).inc()
         note = f"{why}; moved to another server"[:2000]
         self.settle(
@@ -85,7 +94,12 @@ class OutcomeRecorder:
             )
         )
 
-    def restore(self, batch: RecordBatch, releases: dict[tuple[int, ServerWindows], int]) -> None:
+    def restore(
+        self,
+        batch: RecordBatch,
+        releases: dict[tuple[int, ServerWindows], int],
+        held: Sequence[Held] = (),
+    ) -> None:
         """Put back a batch that could not be written, ahead of what came since."""
         newer, self.batch = self.batch, batch
         batch.updates.extend(newer.updates)
@@ -97,6 +111,7 @@ class OutcomeRecorder:
         batch.skips.extend(newer.skips)
         for key, n in releases.items():
             self.releases[key] += n
+        self.held[:0] = held
 
     def batch_health(self, change: HealthChange) -> None:
         """A health check's result, written with the next batch."""
@@ -120,6 +135,7 @@ class OutcomeRecorder:
         message_counter(c.counter, server.name).inc()
         if c.release_unit:
             self.releases[(server.id, job.windows)] += 1
+            self.held.append(job.held())
         if c.server is ServerEffect.PAUSE:
             assert c.pause_until is not None
             self.pool.mark_paused(server.id, c.pause_until)

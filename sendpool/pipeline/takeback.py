@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from sendpool.core.windows import ServerWindows
 from sendpool.pipeline.pool import PoolState
 from sendpool.pipeline.ports import QuotaLedger
-from sendpool.store.records import ClaimedMessage
+from sendpool.store.records import ClaimedMessage, Held
 
 log = logging.getLogger("sendpool.worker")
 
@@ -51,6 +51,7 @@ async def take_back(
         return 0, 0
     await clear([m.id for m in left])
     releases: dict[tuple[int, ServerWindows], int] = defaultdict(int)
+    held: list[Held] = []
     kept = 0
     for m in left:
         server_id, at = m.reserved_server_id, m.reserved_at
@@ -59,13 +60,16 @@ async def take_back(
         if m.handed_at is None:
             if view is not None and at is not None:
                 releases[(server_id, view.windows(at))] += 1
+                held.append(Held(m.id, server_id, view.windows(at), at))
         else:
             kept += 1
             m.retry_server_id = server_id
             m.attempts += 1  # as the row now says (store/holdings.py)
         m.reserved_server_id = m.reserved_at = m.handed_at = None
     if releases:
-        await ledger.release(releases)
+        # By message where the ledger keeps that (Redis): a unit the dead worker's
+        # marks name but that was never granted (it died between the two) stays put.
+        await ledger.release(releases, held)
     given = sum(releases.values())
     log.warning(
         "took over %d message(s) left by a stopped worker: %d unit(s) given back, "

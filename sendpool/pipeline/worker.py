@@ -109,6 +109,9 @@ class Worker:
             idle_recheck=settings.idle_recheck_seconds,
             room=self.handover.room,
             holder=self.id,
+            mark_first=None
+            if ledger.marks_reservations
+            else lambda pairs, at: self.queue.mark_reserved(self.id, pairs, at),
         )
         retry = RetryPolicy(
             settings.retry_base_seconds, settings.retry_max_delay_seconds, settings.max_age_seconds
@@ -273,15 +276,6 @@ class Worker:
                 )
             )
         ready = assignment.ready
-        if ready and not self.ledger.marks_reservations:
-            reserved = [(j.row.id, j.server.id) for j in ready if j.server is not None]
-            try:
-                await self.queue.mark_reserved(self.id, reserved, now)
-            except Exception:
-                # Not written: nothing may be sent on these units. Give them back.
-                for job in ready:
-                    self.recorder.not_started(job, "could not record the reservation", now)
-                raise
         for job in ready:
             assert job.server is not None
             spec = pool.specs[job.server.id]
@@ -327,18 +321,22 @@ class Worker:
     async def flush(self) -> None:
         async with self._flush_lock:
             batch, releases = self.recorder.take()
+            held = self.recorder.take_held()
             batch.skips = [*batch.skips, *self.dispatcher.tally.drain()]
             try:
                 if releases:
-                    await self.ledger.release(releases)
-                    releases = {}
+                    await self.ledger.release(releases, held)
+                    releases, held = {}, []
                 if batch:
                     await self.queue.record(self.id, batch, self.clock())
             except Exception:
                 # Kept for the next flush: a write-back is idempotent by claim.
                 log.exception("writing outcomes back failed; keeping them for the next try")
-                self.recorder.restore(batch, releases)
+                self.recorder.restore(batch, releases, held)
                 return
+            if batch.updates:
+                # Settled in the database: the ledger no longer holds their units apart.
+                await self.ledger.forget([u.id for u in batch.updates])
             self._unflushed = max(0, self._unflushed - len(batch.updates))
             self._room.set()
 

@@ -6,14 +6,14 @@ atomic because asyncio runs one coroutine at a time and nothing here awaits.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from sendpool.core.quota import Denial, Grant, grantable
 from sendpool.core.ratelimit import gcra
 from sendpool.core.servers import Caps, Usage
 from sendpool.core.windows import ServerWindows
-from sendpool.store.records import ReservationMark
+from sendpool.store.records import Held, ReservationMark
 
 
 class MemoryLedger:
@@ -56,12 +56,18 @@ class MemoryLedger:
             self.used[(server_id, kind, key)] = self.used.get((server_id, kind, key), 0) + n
         return Grant(n, denial, retry_after)
 
-    async def release(self, releases: Mapping[tuple[int, ServerWindows], int]) -> None:
+    async def release(
+        self, releases: Mapping[tuple[int, ServerWindows], int], held: Sequence[Held] = ()
+    ) -> None:
+        # The counts say it all here: one store, and no unit is held apart from its marks.
         for (server_id, w), n in releases.items():
             for kind, key in (("day", w.day.key), ("hour", w.hour.key)):
                 self.used[(server_id, kind, key)] = max(
                     0, self.used.get((server_id, kind, key), 0) - n
                 )
+
+    async def forget(self, message_ids: Sequence[int]) -> None:
+        return None  # units are not noted per message here
 
     async def whole(self) -> bool:
         return True  # one store, one transaction: a unit given back is always counted

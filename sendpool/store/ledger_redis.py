@@ -11,6 +11,15 @@ run id of the very Redis process they were built in, and every script checks
 it. Without it, reservations are denied (the messages wait a moment) and one
 worker rebuilds the counters from the database (``UsageRecount``) as soon as
 no message claimed before the reset is still in flight, then sets the marker.
+
+Redis and the database are two stores, so no write covers a unit and its
+message together. The worker writes a message's reservation marks first and
+then asks for its unit; the script notes which message each unit went to, and
+when (``Keys.held``). A unit then comes back only by its message and that
+reservation (redis_lua/release_held.lua): marks left by a worker that died
+before it asked give nothing back, and a unit given back before a crash is
+not given back again when its message is taken over. A rebuild notes as held
+every unit the marks in the database still show.
 """
 
 from __future__ import annotations
@@ -19,8 +28,9 @@ import asyncio
 import functools
 import logging
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -35,7 +45,7 @@ from redis.retry import Retry
 from sendpool.core.quota import Denial, Grant
 from sendpool.core.servers import Caps, Usage
 from sendpool.core.windows import ServerWindows, Window
-from sendpool.store.records import ReservationMark
+from sendpool.store.records import Held, ReservationMark
 
 log = logging.getLogger("sendpool.ledger")
 
@@ -50,6 +60,18 @@ WAIT_SECONDS = 0.5  # how long a message waits while the counters are rebuilt
 _UNLOCK = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end"
 
 
+@dataclass(frozen=True, slots=True)
+class Recounted:
+    """Units used per server in its current windows, and the units still held per message.
+
+    ``held`` maps each message whose reservation marks are still in the
+    database to their time: those units may yet come back (``release_held``).
+    """
+
+    usage: Mapping[int, tuple[ServerWindows, Usage]]
+    held: Mapping[int, datetime]
+
+
 class UsageRecount(Protocol):
     """Units each server has used in its current windows, counted from the messages.
 
@@ -57,9 +79,7 @@ class UsageRecount(Protocol):
     its unit is in no record yet.
     """
 
-    async def __call__(
-        self, now: datetime, reset_at: datetime
-    ) -> Mapping[int, tuple[ServerWindows, Usage]] | None: ...
+    async def __call__(self, now: datetime, reset_at: datetime) -> Recounted | None: ...
 
 
 def _lua(name: str) -> str:
@@ -78,6 +98,7 @@ class Keys:
         self.ready = f"{self.base}:ready"
         self.reset = f"{self.base}:reset"
         self.lock = f"{self.base}:rebuild"
+        self.held = f"{self.base}:held"  # message id -> its reservation's time (epoch ms)
 
     def counter(self, server_id: int, w: Window) -> str:
         return f"{self.base}:q:{server_id}:{w.kind}:{w.key}"
@@ -92,7 +113,8 @@ class Keys:
 class RedisLedger:
     """The ledger interface over Redis; blocking redis-py calls run on a few threads."""
 
-    # Redis holds the units, the database the messages: the worker marks them after.
+    # Redis holds the units, the database the messages: the worker marks them first,
+    # and Redis notes which message each unit went to (``Keys.held``).
     marks_reservations = False
 
     def __init__(
@@ -111,6 +133,7 @@ class RedisLedger:
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="sendpool-redis")
         self._reserve = client.register_script(_lua("reserve"))
         self._release = client.register_script(_lua("release"))
+        self._release_held = client.register_script(_lua("release_held"))
         self._whole = client.register_script(_lua("whole"))
         self._recover = client.register_script(_lua("recover"))
         self._install = client.register_script(_lua("install"))
@@ -186,8 +209,9 @@ class RedisLedger:
             k.counter(server_id, windows.hour),
             k.rate(server_id),
             k.ready,
+            k.held,
         ]
-        args = [
+        args: list[Any] = [
             count,
             caps.daily,
             -1 if caps.hourly is None else caps.hourly,
@@ -195,6 +219,8 @@ class RedisLedger:
             repr(now.timestamp()),
             _ms(windows.day.end + GRACE),
             _ms(windows.hour.end + GRACE),
+            _ms(now),
+            *(mark.message_ids if mark is not None else ()),
         ]
         for _ in range(2):
             try:
@@ -212,7 +238,13 @@ class RedisLedger:
                 return Grant(0, Denial.UNAVAILABLE, wait)
         return Grant(0, Denial.UNAVAILABLE, WAIT_SECONDS)
 
-    async def release(self, releases: Mapping[tuple[int, ServerWindows], int]) -> None:
+    async def release(
+        self, releases: Mapping[tuple[int, ServerWindows], int], held: Sequence[Held] = ()
+    ) -> None:
+        """Give units back: by message when ``held`` names them (exact), else by count."""
+        if held:
+            await self.release_held(held)
+            return
         keys = [self.keys.ready]
         args: list[int] = []
         for (server_id, w), n in sorted(releases.items(), key=lambda r: r[0][0]):
@@ -225,6 +257,33 @@ class RedisLedger:
             await self._script(self._release, keys, args)
         except Unreachable as exc:
             # Units not given back only make the window fill early: never unsafe.
+            self._unreachable(exc)
+
+    async def release_held(self, held: Sequence[Held]) -> int:
+        """Give back each named message's unit if Redis still holds it for that reservation."""
+        k = self.keys
+        keys, args = [k.ready, k.held], []
+        for h in held:
+            keys += [k.counter(h.server_id, h.windows.day), k.counter(h.server_id, h.windows.hour)]
+            args += [h.message_id, _ms(h.reserved_at)]
+        if not args:
+            return 0
+        try:
+            return int(await self._script(self._release_held, keys, args))
+        except Unreachable as exc:
+            # Units not given back only make the window fill early: never unsafe.
+            self._unreachable(exc)
+            return 0
+
+    async def forget(self, message_ids: Sequence[int]) -> None:
+        """These messages are settled in the database: their units are no longer held."""
+        if not message_ids:
+            return
+        try:
+            await self._run(self.client.hdel, self.keys.held, *message_ids)
+        except Unreachable as exc:
+            # A note left behind can never give a unit back: the database has no
+            # reservation of that time for the message any more.
             self._unreachable(exc)
 
     async def whole(self) -> bool:
@@ -269,15 +328,19 @@ class RedisLedger:
             return WAIT_SECONDS
         try:
             reset = datetime.fromtimestamp(float(reset_at), UTC)
-            usage = await self.recount(now, reset)
-            if usage is None:
+            counted = await self.recount(now, reset)
+            if counted is None:
                 return WAIT_SECONDS
-            keys = [k.ready, k.reset, k.lock]
-            args: list[Any] = [token, run_id]
+            usage = counted.usage
+            keys = [k.ready, k.reset, k.lock, k.held]
+            counters: list[Any] = []
             for server_id, (w, used) in sorted(usage.items()):
                 for window, n in ((w.day, used.day_used), (w.hour, used.hour_used)):
                     keys.append(k.counter(server_id, window))
-                    args += [n, _ms(window.end + GRACE)]
+                    counters += [n, _ms(window.end + GRACE)]
+            args: list[Any] = [token, run_id, len(counters) // 2, *counters]
+            for message_id, at in sorted(counted.held.items()):
+                args += [message_id, _ms(at)]
             if not int(await self._script(self._install, keys, args)):
                 return WAIT_SECONDS
         finally:

@@ -7,7 +7,7 @@ locks on PostgreSQL. However many workers race for the last unit, one wins.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, Connection, and_, or_, select, update
@@ -18,7 +18,7 @@ from sendpool.core.servers import Caps, Usage
 from sendpool.core.windows import ServerWindows
 from sendpool.store.database import Database, insert_for
 from sendpool.store.holdings import mark_reserved_sync
-from sendpool.store.records import ReservationMark
+from sendpool.store.records import Held, ReservationMark
 from sendpool.store.tables import QuotaUsage, RateState, RotationCursor, table
 
 Q = table(QuotaUsage)
@@ -163,9 +163,15 @@ class SqlLedger:
     ) -> Grant:
         return await self.db.run(reserve_sync, server_id, windows, caps, count, now, mark)
 
-    async def release(self, releases: Mapping[tuple[int, ServerWindows], int]) -> None:
+    async def release(
+        self, releases: Mapping[tuple[int, ServerWindows], int], held: Sequence[Held] = ()
+    ) -> None:
+        # The counts say it all here: one store, and no unit is held apart from its marks.
         if releases:
             await self.db.run(release_sync, releases)
+
+    async def forget(self, message_ids: Sequence[int]) -> None:
+        return None  # units are not noted per message here
 
     async def whole(self) -> bool:
         return True  # one store, one transaction: a unit given back is always counted

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from sendpool.core.windows import ServerWindows
+
 
 @dataclass(frozen=True, slots=True)
 class ServerRow:
@@ -121,6 +123,21 @@ class HealthChange:
     next_check_at: datetime | None
     checked: bool = False
     smtputf8: bool | None = None  # what the check learnt; None: it learnt nothing of it
+
+
+@dataclass(frozen=True, slots=True)
+class Held:
+    """One message's reserved unit, named so a ledger can give back exactly that one.
+
+    ``reserved_at`` is the time its reservation marks carry: a ledger that
+    keeps units per message (Redis) gives a unit back only for the very
+    reservation it granted, never for an older or a newer one.
+    """
+
+    message_id: int
+    server_id: int
+    windows: ServerWindows
+    reserved_at: datetime
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,11 @@ must never come out low, or a cap would be exceeded, so:
   server is charged to every server. A reset costs some capacity, never a cap;
 - a unit reserved and not yet written back is charged to the server the row
   says it was reserved on, at ``reserved_at``, so a worker killed while it held
-  messages is counted too (``store/holdings.py``).
+  messages is counted too (``store/holdings.py``); and the rebuilt ledger notes
+  it as held by that message, so whoever takes the message over can give it
+  back. Marks a claim made after the reset (plus the clock margin) wrote itself
+  are left out: workers write marks before asking for a unit, and no unit is
+  granted between a reset and its rebuild.
 """
 
 from __future__ import annotations
@@ -20,12 +24,13 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, case, func, select
+from sqlalchemy import ColumnElement, Connection, case, func, select
 
 from sendpool.core.servers import Usage
 from sendpool.core.states import MessageStatus
 from sendpool.core.windows import ServerWindows, windows_at
 from sendpool.store.database import Database
+from sendpool.store.ledger_redis import Recounted
 from sendpool.store.tables import Message, SendingServer, table
 
 M = table(Message)
@@ -42,7 +47,22 @@ def in_flight_before(conn: Connection, now: datetime, before: datetime) -> int:
     )
 
 
-def _count(conn: Connection, ids: list[int], day: datetime, hour: datetime) -> dict[int, Usage]:
+def _maybe_granted(cutoff: datetime) -> ColumnElement[bool]:
+    """Reservation marks whose unit an earlier Redis may have granted.
+
+    Workers write the marks before they ask Redis for the units, so a claim
+    made after the reset (``updated_at`` at or past ``cutoff``) may carry marks
+    of its own (``reserved_at`` not before its claim) for units that were never
+    granted: no unit is granted between a reset and its rebuild. Those are left
+    out. Marks a row carries over from an earlier holder, and every mark of a
+    claim from before the reset, are counted.
+    """
+    return ~((M.c.updated_at >= cutoff) & (M.c.reserved_at >= M.c.updated_at))
+
+
+def _count(
+    conn: Connection, ids: list[int], day: datetime, hour: datetime, marked_before: datetime
+) -> dict[int, Usage]:
     at = case((M.c.status == MessageStatus.SENT, M.c.sent_at), else_=M.c.updated_at)
     here = M.c.attempts_here
     rows = conn.execute(
@@ -72,7 +92,7 @@ def _count(conn: Connection, ids: list[int], day: datetime, hour: datetime) -> d
             func.sum(case((at_r >= day, 1), else_=0)),
             func.sum(case((at_r >= hour, 1), else_=0)),
         )
-        .where(M.c.reserved_server_id.in_(ids), at_r >= day)
+        .where(M.c.reserved_server_id.in_(ids), at_r >= day, _maybe_granted(marked_before))
         .group_by(M.c.reserved_server_id)
     ).all()
     for sid, d, h in reserved:
@@ -94,7 +114,8 @@ def recount_sync(
     ``clock_margin`` covers the skew between Redis's clock (``reset_at``) and
     the workers' clocks (a row's ``updated_at``).
     """
-    if in_flight_before(conn, now, reset_at + timedelta(seconds=clock_margin)):
+    cutoff = reset_at + timedelta(seconds=clock_margin)
+    if in_flight_before(conn, now, cutoff):
         return None
     S = table(SendingServer)
     windows = {
@@ -105,9 +126,29 @@ def recount_sync(
         by_start[(w.day.start, w.hour.start)].append(sid)
     out: dict[int, tuple[ServerWindows, Usage]] = {}
     for (day, hour), ids in by_start.items():
-        for sid, usage in _count(conn, ids, day, hour).items():
+        for sid, usage in _count(conn, ids, day, hour, cutoff).items():
             out[sid] = (windows[sid], usage)
     return out
+
+
+def held_sync(conn: Connection, marked_before: datetime) -> dict[int, datetime]:
+    """Messages whose reservation marks are still written, with the time they carry."""
+    rows = conn.execute(
+        select(M.c.id, M.c.reserved_at).where(
+            M.c.reserved_server_id.is_not(None), _maybe_granted(marked_before)
+        )
+    )
+    return {int(i): at for i, at in rows if at is not None}
+
+
+def rebuild_sync(
+    conn: Connection, now: datetime, reset_at: datetime, clock_margin: float = 2.0
+) -> Recounted | None:
+    """The recount and the units still held, read in one transaction: one picture."""
+    usage = recount_sync(conn, now, reset_at, clock_margin)
+    if usage is None:
+        return None
+    return Recounted(usage, held_sync(conn, reset_at + timedelta(seconds=clock_margin)))
 
 
 class SqlRecount:
@@ -117,7 +158,5 @@ class SqlRecount:
         self.db = db
         self.clock_margin = clock_margin
 
-    async def __call__(
-        self, now: datetime, reset_at: datetime
-    ) -> dict[int, tuple[ServerWindows, Usage]] | None:
-        return await self.db.run(recount_sync, now, reset_at, self.clock_margin)
+    async def __call__(self, now: datetime, reset_at: datetime) -> Recounted | None:
+        return await self.db.run(rebuild_sync, now, reset_at, self.clock_margin)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 from sendpool.core.quota import Denial, grantable
 from sendpool.core.ratelimit import gcra
 from sendpool.core.servers import Caps, Usage
-from sendpool.core.windows import ServerWindows, windows_at
-from sendpool.store.ledger_redis import Keys, RedisLedger
+from sendpool.core.windows import windows_at
+from sendpool.store.ledger_redis import Keys, Recounted, RedisLedger
 from tests.support import ledger_contract as contract
 from tests.support.services import PrivateRedis
 
@@ -25,9 +25,9 @@ pytestmark = [pytest.mark.services, pytest.mark.slow]
 NOW = datetime(2030, 11, 27, 18, 10, tzinfo=UTC)
 
 
-async def no_usage(now: datetime, reset_at: datetime) -> Mapping[int, tuple[ServerWindows, Usage]]:
+async def no_usage(now: datetime, reset_at: datetime) -> Recounted:
     """A database that has recorded no sends."""
-    return {}
+    return Recounted({}, {})
 
 
 @pytest.fixture

@@ -2,9 +2,12 @@
 -- rate together, in one atomic step. The arithmetic is core.quota.grantable
 -- and core.ratelimit.gcra, line for line (tests compare the two).
 --
--- KEYS: 1 day counter, 2 hour counter, 3 rate TAT, 4 ready marker
+-- KEYS: 1 day counter, 2 hour counter, 3 rate TAT, 4 ready marker, 5 held units
 -- ARGV: 1 count, 2 daily cap, 3 hourly cap (-1: none), 4 rate per second (0: none),
---       5 now (epoch seconds), 6 day counter expiry, 7 hour counter expiry (epoch ms)
+--       5 now (epoch seconds), 6 day counter expiry, 7 hour counter expiry (epoch ms),
+--       8 the reservation's time (epoch ms), then the messages' ids, if any, in order:
+--       the first of them that get a unit are noted as held, each with that time, so
+--       a unit is given back only for the reservation that took it (release_held.lua).
 -- Returns {granted, denial, retry_after}; denial is '' or daily_cap, hourly_cap,
 -- rate, or not_ready when this Redis's counters are not known to be whole.
 
@@ -49,5 +52,8 @@ if n > 0 then
   redis.call('PEXPIREAT', KEYS[1], ARGV[6])
   redis.call('INCRBY', KEYS[2], n)
   redis.call('PEXPIREAT', KEYS[2], ARGV[7])
+  for i = 9, math.min(#ARGV, 8 + n) do
+    redis.call('HSET', KEYS[5], ARGV[i], ARGV[8])
+  end
 end
 return {n, denial, retry}
