@@ -98,6 +98,13 @@ class Catalog(Protocol):
 
     async def customers(self, ids: Iterable[int]) -> dict[int, CustomerRow]: ...
 
+    async def suppressed(self, recipients: Iterable[tuple[int, str]]) -> dict[tuple[int, str], str]:
+        """Of ``(customer id, address)`` pairs, those suppressed, with the reason.
+
+        Keys carry the address lowercased.
+        """
+        ...
+
     async def heartbeat(self, worker: str, now: datetime, stopping: bool = False) -> None: ...
 
     async def claim_health_check(self, server_id: int, now: datetime, until: datetime) -> bool: ...

@@ -144,9 +144,16 @@ class Preparer:
         self, claimed: list[ClaimedMessage], now: datetime, pool: PoolState
     ) -> Prepared:
         await self._load(claimed)
+        # Checked at send time too: an address suppressed after its message was
+        # queued (a bounce, a complaint, an unsubscribe) gets nothing more.
+        suppressed = await self.catalog.suppressed((m.customer_id, m.recipient) for m in claimed)
         date = format_datetime(now)
         out = Prepared()
         for m in claimed:
+            why = suppressed.get((m.customer_id, m.recipient.lower()))
+            if why is not None:
+                out.settled.append(_failed(m, now, f"not sent: the address is suppressed ({why})"))
+                continue
             customer = self._customers.get(m.customer_id)
             cust = customer[1] if customer else None
             try:

@@ -24,6 +24,7 @@ from sendpool.store.tables import (
     PlanServer,
     RegionRule,
     SendingServer,
+    Suppression,
     WorkerRecord,
     table,
 )
@@ -223,6 +224,28 @@ def claim_health_check_sync(
     )
 
 
+def load_suppressed(
+    conn: Connection, recipients: list[tuple[int, str]]
+) -> dict[tuple[int, str], str]:
+    """Suppressions among a batch's recipients, found by the key's exact spelling or lowercased."""
+    if not recipients:
+        return {}
+    X = table(Suppression)
+    by_customer: dict[int, set[str]] = defaultdict(set)
+    for customer_id, email in recipients:
+        by_customer[customer_id].update((email, email.lower()))
+    out: dict[tuple[int, str], str] = {}
+    for customer_id, emails in by_customer.items():
+        rows = conn.execute(
+            select(X.c.email, X.c.reason).where(
+                X.c.customer_id == customer_id, X.c.email.in_(sorted(emails))
+            )
+        )
+        for email, reason in rows:
+            out[(customer_id, str(email).lower())] = str(reason)
+    return out
+
+
 class SqlCatalog:
     def __init__(
         self, db: Database, box: SecretBox, *, gate_min_sent: int = DEFAULT_GATE_MIN_SENT
@@ -239,6 +262,9 @@ class SqlCatalog:
 
     async def customers(self, ids: Iterable[int]) -> dict[int, CustomerRow]:
         return await self.db.run(load_customers, list(ids))
+
+    async def suppressed(self, recipients: Iterable[tuple[int, str]]) -> dict[tuple[int, str], str]:
+        return await self.db.run(load_suppressed, list(recipients))
 
     async def heartbeat(self, worker: str, now: datetime, stopping: bool = False) -> None:
         await self.db.run(heartbeat_sync, worker, now, stopping)

@@ -68,6 +68,9 @@ class MemoryCatalog:
     async def customers(self, ids: Iterable[int]) -> dict[int, CustomerRow]:
         return {}
 
+    async def suppressed(self, recipients: Iterable[tuple[int, str]]) -> dict[tuple[int, str], str]:
+        return {}
+
     async def heartbeat(self, worker: str, now: datetime, stopping: bool = False) -> None:
         return None
 

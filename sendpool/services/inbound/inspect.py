@@ -18,10 +18,9 @@ from sqlalchemy import Connection, select
 from sendpool.config import Settings
 from sendpool.core.reports import Report, classify
 from sendpool.core.return_path import read_token, token_of_address
-from sendpool.secretbox import SecretBox, key_file_for
+from sendpool.secretbox import RETURN_PATH_PURPOSE, SecretBox, key_file_for
 from sendpool.store.tables import Customer, Message, SendingServer
 
-RETURN_PATH_PURPOSE = b"return-path"
 # Where our return path shows on a report delivered to a mailbox: the envelope recipient
 # the delivering MTA wrote down (RFC 9228 Delivered-To; Postfix X-Original-To), and To.
 _ENVELOPE_HEADERS = ("Delivered-To", "X-Original-To", "To")

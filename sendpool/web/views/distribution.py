@@ -27,6 +27,7 @@ FILTER_OF: dict[str, str] = {
     SkipCode.NOT_IN_PLAN: "plan",
     SkipCode.NO_SMTPUTF8: "SMTPUTF8",
     SkipCode.DISABLED: "status",
+    SkipCode.SERVER_PAUSED: "status",
     SkipCode.DEGRADED: "health",
     SkipCode.PAUSED: "health",
     SkipCode.ZERO_LIMIT: "quota",
