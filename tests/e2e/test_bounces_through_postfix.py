@@ -34,7 +34,7 @@ from sendpool.services.inbound.listener import InboundListener
 from sendpool.services.inbound.mailboxes import MailboxPoller, enabled_mailboxes
 from sendpool.services.operations.rebalance import policy_from, rebalance
 from sendpool.services.servers import commands as server_commands
-from sendpool.services.servers.stats import activity_24h
+from sendpool.services.servers.stats import activity_24h, server_stats
 from sendpool.store.tables import DeliveryEvent, Message, SendingServer, Suppression
 from tests.support.dovecot import Dovecot, running_dovecot
 from tests.support.faulty_smtp import Fault, FaultyServer
@@ -157,6 +157,9 @@ def assert_the_pool_learnt(rt: Runtime) -> None:
     assert activity.sent == N
     # Hard bounces and the refusals about the server's reputation count against it.
     assert activity.bounces == len(HARD) + len(POLICY)
+    stats = rt.db.transaction(server_stats, rt.box, "relay", now)
+    [domain] = stats.by_sending_domain
+    assert (domain.domain, domain.activity) == ("example.com", activity)
     # Past the 5 % threshold over at least the minimum volume: paused, with the figures.
     assert server.status == ServerStatus.PAUSED
     assert "bounce rate" in (server.status_reason or "")

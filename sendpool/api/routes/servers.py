@@ -12,6 +12,7 @@ from sendpool.api.deps import Admin
 from sendpool.api.schemas.common import Deleted
 from sendpool.api.schemas.servers import (
     CheckOut,
+    DomainStatsOut,
     ServerCreate,
     ServerOut,
     ServerPatch,
@@ -89,8 +90,20 @@ async def delete_server(uid: str, admin: Admin, rt: RuntimeDep, now: Now) -> Del
 @router.get("/{uid}/stats", response_model=ServerStatsOut)
 async def server_stats(uid: str, _: Admin, rt: RuntimeDep, now: Now) -> ServerStatsOut:
     s = await rt.db.run(stats.server_stats, rt.box, uid, now)
-    common = {f.name: getattr(s, f.name) for f in dataclasses.fields(s) if f.name != "usage"}
-    return ServerStatsOut(**common, **dataclasses.asdict(s.usage))
+    skip = {"usage", "by_sending_domain"}
+    common = {f.name: getattr(s, f.name) for f in dataclasses.fields(s) if f.name not in skip}
+    domains = [
+        DomainStatsOut(
+            domain=d.domain,
+            sent=d.activity.sent,
+            bounces=d.activity.bounces,
+            bounce_rate=d.activity.bounce_rate,
+            complaints=d.activity.complaints,
+            complaint_rate=d.activity.complaint_rate,
+        )
+        for d in s.by_sending_domain
+    ]
+    return ServerStatsOut(**common, **dataclasses.asdict(s.usage), by_sending_domain=domains)
 
 
 @router.post("/{uid}/test-connection", response_model=CheckOut)

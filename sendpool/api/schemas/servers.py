@@ -134,6 +134,17 @@ class WindowOut(BaseModel):
     warming: bool
 
 
+class DomainStatsOut(BaseModel):
+    """One sending domain's share of a server's last 24 hours."""
+
+    domain: str = Field(description="The domain of the messages' From.")
+    sent: int
+    bounces: int
+    bounce_rate: float
+    complaints: int
+    complaint_rate: float
+
+
 class ServerStatsOut(WindowOut):
     uid: str
     name: str
@@ -147,6 +158,9 @@ class ServerStatsOut(WindowOut):
     complaints_last_24h: int
     complaint_rate_last_24h: float = Field(
         0.0, description="Complaints / sent, counted by original send time; 0.0 when nothing sent."
+    )
+    by_sending_domain: list[DomainStatsOut] = Field(
+        default_factory=list, description="The same figures per sending domain."
     )
 
 

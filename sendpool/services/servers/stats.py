@@ -57,6 +57,8 @@ class ServerStats:
     bounce_rate_last_24h: float
     complaints_last_24h: int
     usage: WindowUsage
+    # The same figures per sending domain (the domain of the messages' From).
+    by_sending_domain: tuple[DomainActivity, ...] = ()
     complaint_rate_last_24h: float = 0.0
 
 
@@ -177,6 +179,9 @@ def server_stats(conn: Connection, box: SecretBox, ref: str, now: datetime) -> S
         complaints_last_24h=act.complaints,
         complaint_rate_last_24h=act.complaint_rate,
         usage=window_usage(conn, [row], now)[server_id],
+        by_sending_domain=tuple(
+            d for d in activity_by_domain_24h(conn, now) if d.server_id == server_id
+        ),
     )
 
 
