@@ -253,14 +253,24 @@ class Worker:
             if not claimed:
                 return 0
         self._unflushed += len(claimed)
-        pool = await self.pool.get(now)
-        await take_back(
-            claimed, pool, self.ledger, lambda ids: self.queue.clear_reservations(self.id, ids)
-        )
-        prepared = await self.preparer.prepare(claimed, now, pool)
+        try:
+            pool = await self.pool.get(now)
+            await take_back(
+                claimed, pool, self.ledger, lambda ids: self.queue.clear_reservations(self.id, ids)
+            )
+            prepared = await self.preparer.prepare(claimed, now, pool)
+            assignment = await self.dispatcher.assign(prepared.jobs, pool, now)
+        except Exception:
+            # Nothing of this claim was started: hand it all back at once, marks and all
+            # (a unit reserved meanwhile comes back at the next claim's take-over), or
+            # this worker would hold the claim until its lease ran out and, counting it
+            # as in flight, soon have no room to claim anything else.
+            self._unflushed -= len(claimed)
+            with contextlib.suppress(Exception):
+                await self.queue.release_claims(self.id, [m.id for m in claimed], now)
+            raise
         for update in prepared.settled:
             self.recorder.settle(update)
-        assignment = await self.dispatcher.assign(prepared.jobs, pool, now)
         if assignment.waiting:
             MESSAGES.labels("waiting", "").inc(len(assignment.waiting))
         for w in assignment.waiting:

@@ -1,16 +1,22 @@
-"""/admin/servers: the list, a new server, a server's page with its tests and its form."""
+"""/admin/servers: the list, a new server, a server's page with its tests, its form and resume."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import RedirectResponse
+from sqlalchemy import Connection
 
+from sendpool.core.states import ServerStatus
 from sendpool.http.context import Now, RuntimeDep
+from sendpool.secretbox import SecretBox
 from sendpool.services.errors import FieldError
 from sendpool.services.operations.events import Thresholds
 from sendpool.services.servers import checks as server_checks
+from sendpool.services.servers import commands as server_commands
+from sendpool.services.servers.queries import ServerDetail, get_server
 from sendpool.services.tenancy import plans
 from sendpool.transports.registry import known_types
 from sendpool.web import forms
@@ -221,3 +227,29 @@ async def attach_to_plan(
         plans.attach_server, plan_ref, uid, attach=True, actor=_actor(admin), now=now
     )
     return _back(request, uid, Flash("ok", f"Attached to {plan.name}"))
+
+
+def _resume(
+    conn: Connection, box: SecretBox, uid: str, *, actor: str, now: datetime
+) -> tuple[ServerDetail, bool]:
+    """Only a paused server is resumed: an active or disabled one is left as it is, unaudited."""
+    detail = get_server(conn, box, uid)
+    if detail.status != ServerStatus.PAUSED:
+        return detail, False
+    changes = {"status": ServerStatus.ACTIVE}  # clears status_reason, audited as server.update
+    resumed = server_commands.update_server(
+        conn, box, detail.uid, changes=changes, actor=actor, now=now
+    )
+    return resumed, True
+
+
+@router.post("/{uid}/resume")
+async def resume_server(
+    uid: str, request: Request, admin: Admin, _: Form, rt: RuntimeDep, now: Now
+) -> Response:
+    """Enabled is not a resume (services/servers/fields.py): this button is, docs/design.md §6.4."""
+    detail, resumed = await rt.db.run(_resume, rt.box, uid, actor=_actor(admin), now=now)
+    if resumed:
+        return _back(request, detail.uid, Flash("ok", "Resumed", f"{detail.name} sends again."))
+    flash = Flash("error", "Not paused", f"{detail.name} is {detail.status}: nothing to resume.")
+    return _back(request, detail.uid, flash)
