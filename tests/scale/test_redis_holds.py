@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import select, update
 
 from sendpool.core.servers import Caps, Usage
-from sendpool.core.windows import windows_at
+from sendpool.core.windows import ServerWindows, windows_at
 from sendpool.pipeline.takeback import not_yet, take_back
 from sendpool.runtime import Runtime
 from sendpool.store.records import Held, ReservationMark
@@ -71,6 +71,26 @@ async def claimed_by_a_dead_worker(rt: Runtime, ids: list[int], now: datetime) -
     assert sorted(m.id for m in claimed) == ids
 
 
+async def started(rt: Runtime) -> tuple[int, list[int], datetime, ServerWindows]:
+    """A pool, ten queued messages, a moment to act at, and a ledger already rebuilt."""
+    sid, ids = setup(rt)
+    now = mid_hour()
+    await warm(rt, sid, now)
+    return sid, ids, now, windows_at(now)
+
+
+async def reserved_by_a_dead_worker(
+    rt: Runtime, sid: int, ids: list[int], now: datetime, *, granted: bool = True
+) -> None:
+    """A worker claimed the messages, wrote their marks, (got their units,) and died."""
+    await claimed_by_a_dead_worker(rt, ids, now)
+    await rt.queue.mark_reserved("dead", [(i, sid) for i in ids], now)
+    if granted:
+        mark = ReservationMark("dead", tuple(ids))
+        grant = await rt.ledger.reserve(sid, windows_at(now), Caps(100), len(ids), now, mark)
+        assert grant.granted == len(ids)
+
+
 async def take_over(rt: Runtime, now: datetime) -> tuple[int, int]:
     claimed = await rt.queue.claim("next", 100, now, now + timedelta(seconds=30))
     ready, later = await not_yet(claimed, rt.ledger)
@@ -82,14 +102,8 @@ async def take_over(rt: Runtime, now: datetime) -> tuple[int, int]:
 
 
 async def test_a_unit_granted_for_marked_messages_comes_back(runtime: Runtime) -> None:
-    sid, ids = setup(runtime)
-    now = mid_hour()
-    w = windows_at(now)
-    await warm(runtime, sid, now)
-    await claimed_by_a_dead_worker(runtime, ids, now)
-    await runtime.queue.mark_reserved("dead", [(i, sid) for i in ids], now)
-    mark = ReservationMark("dead", tuple(ids))
-    assert (await runtime.ledger.reserve(sid, w, Caps(100), 10, now, mark)).granted == 10
+    sid, ids, now, w = await started(runtime)
+    await reserved_by_a_dead_worker(runtime, sid, ids, now)
     assert await take_over(runtime, now + timedelta(seconds=1)) == (10, 0)
     assert await runtime.ledger.usage({sid: w}) == {sid: Usage(0, 0)}
 
@@ -97,15 +111,11 @@ async def test_a_unit_granted_for_marked_messages_comes_back(runtime: Runtime) -
 async def test_marks_written_for_a_unit_never_granted_give_nothing_back(
     runtime: Runtime,
 ) -> None:
-    sid, ids = setup(runtime)
-    now = mid_hour()
-    w = windows_at(now)
-    await warm(runtime, sid, now)
+    sid, ids, now, w = await started(runtime)
     # Other work holds 4 units of the server's window.
     assert (await runtime.ledger.reserve(sid, w, Caps(100), 4, now)).granted == 4
-    await claimed_by_a_dead_worker(runtime, ids, now)
     # The worker wrote its marks and died before it asked Redis for the units.
-    await runtime.queue.mark_reserved("dead", [(i, sid) for i in ids], now)
+    await reserved_by_a_dead_worker(runtime, sid, ids, now, granted=False)
     await take_over(runtime, now + timedelta(seconds=1))
     assert await runtime.ledger.usage({sid: w}) == {sid: Usage(4, 4)}, "never below the truth"
 
@@ -113,14 +123,8 @@ async def test_marks_written_for_a_unit_never_granted_give_nothing_back(
 async def test_a_unit_given_back_before_a_crash_is_not_given_back_again(
     runtime: Runtime,
 ) -> None:
-    sid, ids = setup(runtime)
-    now = mid_hour()
-    w = windows_at(now)
-    await warm(runtime, sid, now)
-    await claimed_by_a_dead_worker(runtime, ids, now)
-    await runtime.queue.mark_reserved("dead", [(i, sid) for i in ids], now)
-    mark = ReservationMark("dead", tuple(ids))
-    assert (await runtime.ledger.reserve(sid, w, Caps(100), 10, now, mark)).granted == 10
+    sid, ids, now, w = await started(runtime)
+    await reserved_by_a_dead_worker(runtime, sid, ids, now)
     # Five never reached their server: the worker gave their units back, then died
     # before its write-back could clear their marks.
     first = [Held(i, sid, w, now) for i in ids[:5]]
@@ -131,10 +135,7 @@ async def test_a_unit_given_back_before_a_crash_is_not_given_back_again(
 
 
 async def test_only_the_reservation_that_took_a_unit_gives_it_back(runtime: Runtime) -> None:
-    sid, ids = setup(runtime)
-    now = mid_hour()
-    w = windows_at(now)
-    await warm(runtime, sid, now)
+    sid, ids, now, w = await started(runtime)
     mark = ReservationMark("w1", tuple(ids[:1]))
     assert (await runtime.ledger.reserve(sid, w, Caps(100), 1, now, mark)).granted == 1
     # Sent and settled, but the worker died before Redis heard: the note stays behind.
@@ -150,14 +151,8 @@ async def test_only_the_reservation_that_took_a_unit_gives_it_back(runtime: Runt
 async def test_a_rebuilt_ledger_holds_what_the_marks_show(
     runtime: Runtime, redis_server: object
 ) -> None:
-    sid, ids = setup(runtime)
-    now = mid_hour()
-    w = windows_at(now)
-    await warm(runtime, sid, now)
-    await claimed_by_a_dead_worker(runtime, ids, now)
-    await runtime.queue.mark_reserved("dead", [(i, sid) for i in ids], now)
-    mark = ReservationMark("dead", tuple(ids))
-    assert (await runtime.ledger.reserve(sid, w, Caps(100), 10, now, mark)).granted == 10
+    sid, ids, now, w = await started(runtime)
+    await reserved_by_a_dead_worker(runtime, sid, ids, now)
     # Redis restarts: its counters and notes are gone, and are rebuilt from the marks.
     redis_server.restart()  # type: ignore[attr-defined]
     runtime.db.transaction(
@@ -175,10 +170,7 @@ async def test_a_rebuilt_ledger_holds_what_the_marks_show(
 async def test_marks_a_claim_wrote_after_the_reset_are_not_counted(
     runtime: Runtime, redis_server: object
 ) -> None:
-    sid, ids = setup(runtime)
-    now = mid_hour()
-    w = windows_at(now)
-    await warm(runtime, sid, now)
+    sid, ids, now, w = await started(runtime)
     redis_server.restart()  # type: ignore[attr-defined]
     # After the reset a worker claims, writes its marks, and is told to wait: Redis
     # grants nothing until it is rebuilt, so those marks name no granted unit.
