@@ -12,6 +12,7 @@ the truth, and a counter that is too low lets a server pass its cap.
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -60,9 +61,13 @@ def setup(rt: Runtime) -> tuple[int, list[int]]:
 
 
 def mid_hour() -> datetime:
-    """A moment after the messages were queued, and not in the last minutes of an hour."""
-    now = datetime.now(UTC) + timedelta(seconds=1)
-    return now if now.minute < 58 else now + timedelta(minutes=3)
+    """A moment after the messages were queued, and not in the last seconds of an hour."""
+    now = datetime.now(UTC)
+    left = windows_at(now).hour.seconds_left(now)
+    if left < 30:
+        time.sleep(left + 0.1)  # the test's windows must hold still
+        now = datetime.now(UTC)
+    return now + timedelta(seconds=1)
 
 
 async def claimed_by_a_dead_worker(rt: Runtime, ids: list[int], now: datetime) -> None:
