@@ -36,6 +36,21 @@ def suppresses(kind: ReportKind, soft_before: int, policy: BouncePolicy) -> bool
     return False
 
 
+def sends_that_matter(bounces: int, complaints: int, policy: BouncePolicy) -> int | None:
+    """How many sends are worth counting to decide a pause; None when no count could pause.
+
+    A pause needs at least ``min_volume`` sends, and at most bounces / rate (or
+    complaints / rate) of them: past that the rates are under the thresholds.
+    So too few events can pause nothing whatever was sent, and otherwise sends
+    need counting only up to a little past that bound (one more, and one for
+    the rounding of the division), not the whole day's.
+    """
+    most = max(bounces / policy.pause_bounce_rate, complaints / policy.pause_complaint_rate)
+    if most < policy.min_volume:
+        return None
+    return int(most) + 2
+
+
 def _percent(rate: float) -> str:
     """0.31 % below one per cent, 6.2 % above it."""
     value = 100 * rate

@@ -9,11 +9,12 @@ pipeline writes at SMTP time carry none, and count by when they were written.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection, func, literal, select, update
 
 from sendpool.core.states import MessageStatus, ServerStatus
 from sendpool.store.database import insert_for
@@ -147,6 +148,48 @@ def suppress(
         .returning(table(Suppression).c.customer_id)
     )
     return conn.execute(stmt).first() is not None
+
+
+def events_about_sends(
+    conn: Connection, server_id: int, since: datetime, until: datetime
+) -> tuple[int, int]:
+    """(bounces, complaints) about one server's sends in [since, until], by original send time.
+
+    Two range reads, each on an index: events that know their send's time, and
+    events written at the send itself (no ``sent_at``), by when they were written.
+    """
+    E = DeliveryEvent
+    kinds = (*BOUNCE_KINDS, COMPLAINT_KIND)
+    counts: dict[str, int] = defaultdict(int)
+    for window in (
+        (E.sent_at >= since, E.sent_at <= until),
+        (E.sent_at.is_(None), E.created_at >= since, E.created_at <= until),
+    ):
+        for kind, n in conn.execute(
+            select(E.kind, func.count())
+            .where(E.server_id == server_id, E.kind.in_(kinds), *window)
+            .group_by(E.kind)
+        ):
+            counts[str(kind)] += int(n)
+    return sum(counts[k] for k in BOUNCE_KINDS), counts[COMPLAINT_KIND]
+
+
+def sent_up_to(
+    conn: Connection, server_id: int, since: datetime, until: datetime, limit: int
+) -> int:
+    """Messages one server sent in [since, until], counted no further than ``limit``."""
+    rows = (
+        select(literal(1))
+        .where(
+            Message.server_id == server_id,
+            Message.status == MessageStatus.SENT,
+            Message.sent_at >= since,
+            Message.sent_at <= until,
+        )
+        .limit(limit)
+        .subquery()
+    )
+    return int(conn.execute(select(func.count()).select_from(rows)).scalar_one())
 
 
 def figures(

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from sendpool.core.bounce_policy import BouncePolicy, pause_reason, suppresses
+from sendpool.core.bounce_policy import (
+    BouncePolicy,
+    pause_reason,
+    sends_that_matter,
+    suppresses,
+)
 from sendpool.core.reports import ReportKind as K
 
 POLICY = BouncePolicy()
@@ -74,3 +79,27 @@ def test_a_zero_minimum_volume_never_divides_by_zero() -> None:
 def test_the_thresholds_are_the_policys() -> None:
     strict = BouncePolicy(min_volume=100, pause_bounce_rate=0.01, pause_complaint_rate=0.5)
     assert pause_reason(100, 1, 49, strict) == "bounce rate 1.0 % over 100 sends"
+
+
+@pytest.mark.parametrize(
+    ("bounces", "complaints", "expected"),
+    [
+        (0, 0, None),  # nothing reported: nothing to count
+        (24, 0, None),  # 24 / 5 % = 480 sends at most, under the minimum of 500
+        (25, 0, 502),  # 500 sends at most would still pause: count to 502
+        (0, 1, 1002),  # one complaint pauses up to 1,000 sends at 0.1 %
+        (50, 1, 1002),  # the larger bound wins
+        (100, 0, 2002),
+    ],
+)
+def test_sends_that_matter(bounces: int, complaints: int, expected: int | None) -> None:
+    assert sends_that_matter(bounces, complaints, BouncePolicy()) == expected
+
+
+@pytest.mark.parametrize("sent", [1, 499, 500, 501, 999, 1000, 1001, 1999, 2000, 2001, 5000])
+@pytest.mark.parametrize(("bounces", "complaints"), [(25, 0), (49, 0), (100, 0), (0, 1), (3, 2)])
+def test_sends_past_the_limit_never_pause(sent: int, bounces: int, complaints: int) -> None:
+    # What makes it safe to stop counting at the limit: beyond it, no pause.
+    limit = sends_that_matter(bounces, complaints, BouncePolicy())
+    if limit is None or sent >= limit - 1:
+        assert pause_reason(sent, bounces, complaints, BouncePolicy()) is None

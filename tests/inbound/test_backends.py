@@ -10,7 +10,8 @@ import pytest
 from sqlalchemy import Connection, select, update
 
 from sendpool.runtime import Runtime
-from sendpool.services.inbound.handle import Envelope, ReportHandler
+from sendpool.secretbox import RETURN_PATH_PURPOSE
+from sendpool.services.inbound.handle import Envelope, ReportHandler, policy_from
 from sendpool.services.messages.transactional import enqueue_transactional
 from sendpool.services.servers.stats import activity_by_domain_24h, server_stats
 from sendpool.store.tables import Customer, Message, SendingServer
@@ -95,3 +96,33 @@ async def test_reports_apply_once_and_count_per_server_and_sending_domain(
     rows = rt.db.transaction(activity_by_domain_24h, now)
     got = {(r.domain, r.activity.sent, r.activity.bounces, r.activity.complaints) for r in rows}
     assert got == {("example.com", 4, 1, 1), ("mail.example.com", 1, 0, 0)}
+
+
+async def test_the_pause_counts_sends_only_as_far_as_they_matter(
+    rt: Runtime, sinks: StartSinks
+) -> None:
+    (sink,) = await sinks(1)
+    apply(
+        rt,
+        {
+            "servers": [smtp_server(sink.name, sink.port)],
+            "plans": [{"name": "P", "servers": [sink.name]}],
+            "customers": [{"name": "acme", "plan": "P", "sending_domains": ["example.com"]}],
+        },
+    )
+    _, uid = make_campaign(rt, 40)
+    await send_until_settled(rt, uid)
+    # A minimum of 10 sends and 5 %: one bounce could pause at most 20 sends, and
+    # there are 40, so one does not; the sends are not counted past 22.
+    policy = {"bounce_min_volume": 10, "pause_bounce_rate": 0.05}
+    settings = rt.settings.model_copy(update=policy)
+    key = rt.box.derive(RETURN_PATH_PURPOSE)
+    handler = ReportHandler(rt.db, key, policy_from(settings))
+    msgs = {m.recipients[0]: m for m in sink.messages}
+    now = datetime.now(UTC)
+    for i, expect_paused in ((0, False), (1, True)):  # 2 in 40 is 5 %: paused
+        rcpt = f"user{i}@example.com"
+        handled = await handler(dsn(msgs[rcpt], [Rcpt(rcpt, "5.1.1")]), LISTENER, now)
+        assert ("paused: bounce rate 5.0 % over 40 sends" in handled.note) is expect_paused
+    status = rt.db.transaction(lambda c: c.execute(select(SendingServer.status)).scalar_one())
+    assert status == "paused"

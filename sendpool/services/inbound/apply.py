@@ -14,14 +14,21 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection
 
-from sendpool.core.bounce_policy import BouncePolicy, pause_reason, suppresses
+from sendpool.core.bounce_policy import (
+    BouncePolicy,
+    pause_reason,
+    sends_that_matter,
+    suppresses,
+)
+from sendpool.core.rebalance import Activity
 from sendpool.core.reports import ReportKind
 from sendpool.services.operations.audit import write_audit
-from sendpool.services.servers.stats import activity_24h
 from sendpool.store.reports import (
     NewEvent,
+    events_about_sends,
     insert_event,
     pause_server,
+    sent_up_to,
     soft_bounces_since,
     suppress,
 )
@@ -73,7 +80,18 @@ def apply_event(
 def _pause_if_over(
     conn: Connection, server_id: int, name: str | None, policy: BouncePolicy, now: datetime
 ) -> str | None:
-    act = activity_24h(conn, [server_id], now)[server_id]
+    """Pause the server if its last 24 hours cross a threshold.
+
+    Run after every event, so it must not cost a day's sends each time: the
+    events are counted first, and the sends only as far as they could still
+    matter (``sends_that_matter``), which for a healthy server is few.
+    """
+    since = now - timedelta(hours=24)
+    bounces, complaints = events_about_sends(conn, server_id, since, now)
+    limit = sends_that_matter(bounces, complaints, policy)
+    if limit is None:
+        return None
+    act = Activity(sent_up_to(conn, server_id, since, now, limit), bounces, complaints)
     reason = pause_reason(act.sent, act.bounces, act.complaints, policy)
     if reason is None or not pause_server(conn, server_id, reason, now):
         return None
