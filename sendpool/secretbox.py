@@ -83,6 +83,8 @@ DERIVED_KEY_BYTES = 32
 # The purpose of the key that signs return-path tokens (docs/design.md §6): the sender
 # makes them with it and the inbound side checks them with it, so both derive this one.
 RETURN_PATH_PURPOSE = b"return-path"
+# The purpose of the key that signs unsubscribe tokens (List-Unsubscribe URL and mailto).
+UNSUBSCRIBE_PURPOSE = b"unsubscribe"
 # Fixed, so a key derived today is the same key tomorrow on every machine (RFC 5869 §3.1).
 _HKDF_SALT = b"sendpool derived keys v1"
 

@@ -8,6 +8,7 @@ import sendpool
 from sendpool.api.routers import install_api
 from sendpool.runtime import Runtime
 from sendpool.web import install_admin_pages
+from sendpool.web.routes import unsubscribe
 
 DESCRIPTION = """\
 Send campaigns and transactional mail through a rotating pool of sending servers.
@@ -31,4 +32,5 @@ def create_app(rt: Runtime) -> FastAPI:
     app.state.runtime = rt
     install_api(app, rt)
     install_admin_pages(app, rt)  # HTML for people at /admin, beside the JSON API
+    app.include_router(unsubscribe.router)  # /u/TOKEN: for recipients, no sign-in
     return app

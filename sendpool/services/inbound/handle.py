@@ -1,7 +1,9 @@
 """Apply a report that came back after a send: once per event, to its own message only.
 
 Every way in (the SMTP/LMTP listener, the IMAP mailboxes) hands raw bytes and
-an ``Envelope`` here and gets a ``Handled`` back, one log line included. The
+an ``Envelope`` here and gets a ``Handled`` back, one log line included. Mail
+to ``unsubscribe+TOKEN@`` a bounce domain is a recipient's request, not a
+report: ``mailto.py`` takes it before anything is classified. The
 classification is the core's (``sendpool.core.reports.classify``); this module
 finds the message the report is about, checks that the token naming it was
 made with our key, and writes the consequences in one transaction
@@ -41,7 +43,8 @@ from sendpool.core.return_path import read_token, token_of_address
 from sendpool.errors import InputError
 from sendpool.metrics import AUTO_PAUSES, REPORTS
 from sendpool.runtime import Runtime
-from sendpool.secretbox import RETURN_PATH_PURPOSE
+from sendpool.secretbox import RETURN_PATH_PURPOSE, UNSUBSCRIBE_PURPOSE
+from sendpool.services.inbound import mailto
 from sendpool.services.inbound.apply import Applied, apply_event
 from sendpool.store.database import Database
 from sendpool.store.reports import NewEvent, SentMessage, sent_message
@@ -102,24 +105,44 @@ class ReportHandler:
         policy: BouncePolicy,
         *,
         max_recipients: int = 1000,
+        unsubscribe_key: bytes | None = None,
     ) -> None:
         self.db = db
         self._key = key
+        self._unsubscribe_key = unsubscribe_key  # None: mail to unsubscribe+TOKEN is not taken
         self.policy = policy
         self.max_recipients = max_recipients
 
     @classmethod
     def from_runtime(cls, rt: Runtime) -> ReportHandler:
-        return cls(rt.db, rt.box.derive(RETURN_PATH_PURPOSE), policy_from(rt.settings))
+        return cls(
+            rt.db,
+            rt.box.derive(RETURN_PATH_PURPOSE),
+            policy_from(rt.settings),
+            unsubscribe_key=rt.box.derive(UNSUBSCRIBE_PURPOSE),
+        )
 
     async def __call__(self, raw: bytes, envelope: Envelope, now: datetime) -> Handled:
-        # The classifier is pure but may chew on a large message: off the event loop.
-        report = await asyncio.to_thread(classify, raw, max_recipients=self.max_recipients)
-        handled = await self._handle(report, raw, envelope, now)
+        handled = await self._unsubscribe(envelope, now)
+        if handled is None:
+            # The classifier is pure but may chew on a large message: off the event loop.
+            report = await asyncio.to_thread(classify, raw, max_recipients=self.max_recipients)
+            handled = await self._handle(report, raw, envelope, now)
         REPORTS.labels(handled.outcome).inc()
         level = logging.WARNING if handled.outcome == "forged" else logging.INFO
         log.log(level, "%s", handled.note)
         return handled
+
+    async def _unsubscribe(self, envelope: Envelope, now: datetime) -> Handled | None:
+        """Mail to ``unsubscribe+TOKEN@`` a bounce domain is a request, not a report."""
+        addresses = mailto.unsubscribe_addresses(envelope.recipients)
+        if self._unsubscribe_key is None or not addresses:
+            return None
+        src = _one_line(envelope.source)
+        done = await self.db.run(
+            mailto.unsubscribe_by_mail, addresses, self._unsubscribe_key, source=src, now=now
+        )
+        return Handled(done.outcome, "unsubscribe", None, None, done.note)
 
     async def _handle(
         self, report: Report, raw: bytes, envelope: Envelope, now: datetime
