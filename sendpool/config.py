@@ -8,6 +8,7 @@ import re
 from datetime import time
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from email_validator import EmailNotValidError, validate_email
 from pydantic import Field, field_validator, model_validator
@@ -77,7 +78,27 @@ class Settings(BaseSettings):
     retry_max_delay_seconds: float = Field(3600.0, gt=0)
     max_age_seconds: float = Field(3 * 24 * 3600.0, gt=0)
     send_timeout: float = Field(30.0, gt=0)
+    # Where recipients reach sendpool: unsubscribe links are {public_url}/u/TOKEN. Not set,
+    # `serve` uses the address it listens on, every other process serve's default address.
     public_url: str = "http://127.0.0.1:8025"
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str) -> str:
+        text = value.strip().rstrip("/")
+        try:
+            parts = urlsplit(text)
+            # .port raises ValueError for a port that is not a number or out of range.
+            fine = parts.scheme in ("http", "https") and bool(parts.hostname)
+            fine = fine and (parts.port or 0) >= 0 and not (parts.query or parts.fragment)
+        except ValueError:  # also an unclosed [IPv6 literal
+            fine = False
+        if not fine:
+            raise ValueError(
+                f"public_url: {value[:80]!r} is not an http(s) URL of a host, with no query "
+                "or fragment (give e.g. https://mail.example.com)"
+            )
+        return text
 
     # The return path (docs/design.md §6): with a bounce domain, each message's envelope
     # sender is bounce_local+TOKEN@bounce_domain; a server's own bounce_domain beats this.

@@ -8,7 +8,7 @@ from typing import Any
 from sendpool.config import Settings
 from sendpool.pipeline.ports import Catalog, MessageQueue, QuotaLedger
 from sendpool.pipeline.worker import Worker
-from sendpool.secretbox import RETURN_PATH_PURPOSE, SecretBox, load_box
+from sendpool.secretbox import RETURN_PATH_PURPOSE, UNSUBSCRIBE_PURPOSE, SecretBox, load_box
 from sendpool.store.catalog import SqlCatalog
 from sendpool.store.database import Database
 from sendpool.store.ledger_redis import RedisLedger
@@ -36,6 +36,7 @@ class Runtime:
 
     def worker(self, **kwargs: Any) -> Worker:
         kwargs.setdefault("return_path_key", self.box.derive(RETURN_PATH_PURPOSE))
+        kwargs.setdefault("unsubscribe_key", self.box.derive(UNSUBSCRIBE_PURPOSE))
         return Worker(
             queue=self.queue,
             ledger=self.ledger,

@@ -4,12 +4,15 @@ One set of signal handlers stops them all: uvicorn stops taking requests
 and finishes the ones it has, the workers finish their in-flight sends and
 write them back, the scheduler ends its tick. With SENDPOOL_METRICS_BIND,
 a second uvicorn serves /metrics on that address and stops with the rest.
+Unless SENDPOOL_PUBLIC_URL says otherwise, recipients' unsubscribe links
+point at the address this process listens on.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import signal
 import socket
@@ -52,6 +55,24 @@ def bind(host: str, port: int) -> socket.socket:
     sock.listen(2048)
     sock.setblocking(False)
     return sock
+
+
+def public_url_for(host: str, port: int) -> str:
+    """``http://HOST:PORT`` of a bound address; a wildcard bind is named by this machine's name."""
+    address = ipaddress.ip_address(host)
+    if address.is_unspecified:  # 0.0.0.0 or ::, which no recipient can open
+        name = socket.getfqdn()
+    else:
+        name = f"[{host}]" if address.version == 6 else host
+    return f"http://{name}:{port}"
+
+
+def with_public_url(rt: Runtime, sock: socket.socket) -> str:
+    """The public URL this serve hands out: SENDPOOL_PUBLIC_URL when set, else its own address."""
+    if "public_url" not in rt.settings.model_fields_set:
+        url = public_url_for(*sock.getsockname()[:2])
+        rt.settings = rt.settings.model_copy(update={"public_url": url})
+    return rt.settings.public_url
 
 
 def warn_if_open(host: str, token: str | None, what: str) -> None:
@@ -103,6 +124,7 @@ async def serve_api(
     # Imported here: the web stack is heavy, and `sendpool worker` needs only serve_asgi.
     from sendpool.http.app import create_app
 
+    public_url = with_public_url(rt, sock)  # before the app and the workers read it
     settings = rt.settings
     if metrics_sock is None and settings.metrics_bind:
         metrics_sock = bind(*split_bind(settings.metrics_bind))
@@ -148,7 +170,8 @@ async def serve_api(
         warn_if_open(host, settings.metrics_token, "/metrics")
     announce(
         f"sendpool serving on http://{host}:{port} (docs at /docs; metrics at {metrics_at}; "
-        f"workers {'on' if workers else 'off'}); Ctrl-C or SIGTERM stops gracefully"
+        f"workers {'on' if workers else 'off'}; unsubscribe links at {public_url}/u/…); "
+        "Ctrl-C or SIGTERM stops gracefully"
     )
     try:
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)

@@ -136,6 +136,8 @@ def run(
 
     def announce(created: CsvCampaign) -> None:
         print_import_errors(created.imported)
+        for warning in created.warnings:
+            err_console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
         if not as_json:
             err_console.print(
                 f"imported {created.imported.rows} recipients for {customer}; "

@@ -30,7 +30,9 @@ def serve(
     per slot however many serve processes there are;
     SENDPOOL_REBALANCE_ENABLED=false turns it off). Unless --no-workers is
     given, the workers and their health checker run here too. SIGINT or
-    SIGTERM finishes in-flight sends and requests, then exits.
+    SIGTERM finishes in-flight sends and requests, then exits. Unsubscribe
+    links in the mail sent point at http://HOST:PORT of this serve unless
+    SENDPOOL_PUBLIC_URL names the address recipients reach (a proxy's, say).
     """
     # Imported here: the web stack is heavy, and every other command starts faster without it.
     from sendpool.serve import bind, serve_api

@@ -4,6 +4,10 @@ Merge fields like ``{{ first_name }}`` are rendered by Jinja2's sandbox, so a
 template cannot reach Python objects; HTML output is autoescaped. The subject
 is checked after rendering too: a merge field holding a line break would
 otherwise smuggle a header in.
+
+``{{ unsubscribe_url }}`` is the message's own one-click unsubscribe URL, the one
+its ``List-Unsubscribe`` header carries (RFC 8058); it renders empty in messages
+sent to no list (transactional mail), which carry no list headers either.
 """
 
 from __future__ import annotations
@@ -84,6 +88,24 @@ def _simple_fields(
 
 
 Compiled = Template | _Static | _Fields
+
+# Merge fields every message has, whatever its recipient's fields: not checked against a list.
+BUILT_IN_FIELDS = frozenset({"email", "unsubscribe_url"})
+
+
+def merge_fields(source: str | None, *, html: bool = False) -> frozenset[str]:
+    """The merge fields a template reads: its undeclared names, less Jinja's own globals.
+
+    An invalid template reads none here; compile_template is what refuses it.
+    """
+    if source is None:
+        return frozenset()
+    env = _HTML_ENV if html else _TEXT_ENV
+    try:
+        names = meta.find_undeclared_variables(env.parse(source))
+    except TemplateSyntaxError:
+        return frozenset()
+    return frozenset(names - set(env.globals))
 
 
 def compile_template(name: str, source: str | None, *, html: bool = False) -> Compiled | None:
@@ -174,9 +196,25 @@ class CampaignTemplate:
         self.public_url = public_url.rstrip("/")
 
     def render(
-        self, *, uid: str, recipient: str, fields: Mapping[str, Any], date: str
+        self,
+        *,
+        uid: str,
+        recipient: str,
+        fields: Mapping[str, Any],
+        date: str,
+        unsubscribe: str | None = None,
+        unsubscribe_domain: str | None = None,
     ) -> OutgoingMessage:
-        ctx = {**fields, "email": recipient}
+        """One recipient's message; ``unsubscribe`` is its unsubscribe token, if it has a list.
+
+        With a token the message carries ``List-Unsubscribe`` (the URL, plus a
+        ``mailto:`` on ``unsubscribe_domain`` when mail to that domain reaches
+        sendpool) and ``List-Unsubscribe-Post`` (RFC 8058 one-click). Without
+        one it carries neither, and ``{{ unsubscribe_url }}`` renders empty: a
+        link that names no list would unsubscribe nobody.
+        """
+        url = f"{self.public_url}/u/{unsubscribe}" if unsubscribe else ""
+        ctx = {**fields, "email": recipient, "unsubscribe_url": url}
         try:
             if self._combined is not None:
                 subject, text, html = self._combined.render(ctx)
@@ -189,13 +227,12 @@ class CampaignTemplate:
         except Exception as exc:  # a template error is the campaign's, not the worker's
             raise RenderError(f"template failed to render: {exc}") from None
         header_text("rendered subject", subject)
-        headers = {
-            "List-Unsubscribe": (
-                f"<{self.public_url}/u/{uid}>, "
-                f"<mailto:unsubscribe@{self.domain}?subject=unsubscribe%20{uid}>"
-            ),
-            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-        }
+        headers: dict[str, str] = {}
+        if unsubscribe:
+            # RFC 2369 §3.2: the URL first, the mailto: for clients that only mail.
+            mailto = f", <mailto:unsubscribe+{unsubscribe}@{unsubscribe_domain}>"
+            headers["List-Unsubscribe"] = f"<{url}>" + (mailto if unsubscribe_domain else "")
+            headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
         if self.reply_to:
             headers["Reply-To"] = self.reply_to
         return OutgoingMessage(

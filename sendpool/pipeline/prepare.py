@@ -19,6 +19,7 @@ from sendpool.core.servers import (
     send_class_for,
 )
 from sendpool.core.states import CampaignStatus, HoldReason, MessageStatus
+from sendpool.core.unsubscribe import make_unsubscribe_token
 from sendpool.core.windows import ServerWindows
 from sendpool.errors import InputError
 from sendpool.pipeline.pool import PoolState
@@ -70,7 +71,13 @@ class _Cached:
 
 
 class Preparer:
-    """``return_path_key`` signs each message's return-path token (docs/design.md §6)."""
+    """``return_path_key`` signs each message's return-path token (docs/design.md §6).
+
+    ``unsubscribe_key`` signs each campaign message's unsubscribe token (its
+    subscriber and list); without it no message carries List-Unsubscribe.
+    ``bounce_domain`` is the global return-path domain: mail to it reaches
+    sendpool's inbound listener, so the header also offers a ``mailto:`` there.
+    """
 
     def __init__(
         self,
@@ -80,12 +87,16 @@ class Preparer:
         burst_threshold: int,
         ttl: float = 5.0,
         return_path_key: bytes | None = None,
+        unsubscribe_key: bytes | None = None,
+        bounce_domain: str | None = None,
     ) -> None:
         self.catalog = catalog
         self.public_url = public_url
         self.burst_threshold = burst_threshold
         self.ttl = ttl
         self.return_path_key = return_path_key
+        self.unsubscribe_key = unsubscribe_key
+        self.bounce_domain = bounce_domain
         self._campaigns: dict[int, _Cached] = {}
         self._customers: dict[int, tuple[float, CustomerRow]] = {}
         self._transactional: dict[tuple[str | None, ...], CampaignTemplate] = {}
@@ -171,6 +182,7 @@ class Preparer:
                     campaign_plan = cached.row.plan_id
                     count: int | None = cached.row.recipient_count
                     fields = m.fields
+                    token = self._unsubscribe_token(m, cached.row)
                 else:
                     payload = m.payload or {}
                     template = self._transactional_template(payload)
@@ -178,8 +190,16 @@ class Preparer:
                     count = None
                     raw = payload.get("fields")
                     fields = dict(raw) if isinstance(raw, dict) else {}
+                    token = None  # sent to no list: no list headers (content/render.py)
                 message = template.render(
-                    uid=m.uid, recipient=m.recipient, fields=fields, date=date
+                    uid=m.uid,
+                    recipient=m.recipient,
+                    fields=fields,
+                    date=date,
+                    unsubscribe=token,
+                    # Fixed before the MIME is built and the server is picked: the global
+                    # domain, which every server's inbound route shares.
+                    unsubscribe_domain=self.bounce_domain,
                 )
                 if m.retry_server_id is not None:
                     # An earlier attempt's reply was lost: this copy may be a second one.
@@ -209,6 +229,11 @@ class Preparer:
             send_class = send_class_for(count, threshold)
             out.jobs.append(Job(m, message, plan_id, send_class, need=need))
         return out
+
+    def _unsubscribe_token(self, m: ClaimedMessage, campaign: CampaignRow) -> str | None:
+        if self.unsubscribe_key is None or m.subscriber_id is None or campaign.list_id is None:
+            return None
+        return make_unsubscribe_token(m.subscriber_id, campaign.list_id, self.unsubscribe_key)
 
 
 def _unsendable(pool: PoolState, plan_id: int | None, need: AddressNeed) -> str | None:

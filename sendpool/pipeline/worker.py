@@ -74,6 +74,7 @@ class Worker:
         launch_check_interval: float = 15.0,
         rng: random.Random | None = None,
         return_path_key: bytes | None = None,
+        unsubscribe_key: bytes | None = None,
     ) -> None:
         self.id = worker_id or new_worker_id()
         self.queue = queue
@@ -97,6 +98,8 @@ class Worker:
             public_url=settings.public_url,
             burst_threshold=settings.burst_threshold,
             return_path_key=return_path_key,
+            unsubscribe_key=unsubscribe_key,
+            bounce_domain=settings.bounce_domain,
         )
         self.handover = Handover(
             self.pool,

@@ -167,6 +167,7 @@ def load_campaigns(conn: Connection, ids: Iterable[int]) -> dict[int, CampaignRo
             c.text_body,
             c.html_body,
             c.updated_at,
+            c.list_id,
         ).where(c.id.in_(ids))
     ).all()
     return {r.id: CampaignRow(**r._mapping) for r in rows}

@@ -65,6 +65,7 @@ class CampaignRow:
     text_body: str | None
     html_body: str | None
     updated_at: datetime
+    list_id: int | None = None  # whose subscribers it goes to: unsubscribe tokens name it
 
 
 @dataclass(frozen=True, slots=True)

@@ -171,8 +171,8 @@ async def test_import_adds_good_rows_and_reports_bad_ones_by_line(world: World) 
     assert "header injection" in body["errors"][1]["message"]
     assert _stored(world, "a") == {
         "known@example.com": ("hard_bounce", "550 5.1.1"),
-        "one@example.com": ("manual", "moved away"),
-        "three@example.com": ("manual", "imported"),
+        "one@example.com": ("imported", "moved away"),
+        "three@example.com": ("imported", "imported"),
     }
     assert _stored(world, "b") == {}
 

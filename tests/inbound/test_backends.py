@@ -13,7 +13,7 @@ from sendpool.runtime import Runtime
 from sendpool.secretbox import RETURN_PATH_PURPOSE
 from sendpool.services.inbound.handle import Envelope, ReportHandler, policy_from
 from sendpool.services.messages.transactional import enqueue_transactional
-from sendpool.services.servers.stats import activity_by_domain_24h, server_stats
+from sendpool.services.servers.stats import activity_24h, activity_by_domain_24h, server_stats
 from sendpool.store.tables import Customer, Message, SendingServer
 from tests.support.report_mail import Rcpt, arf, dsn
 from tests.support.scenario import apply, make_campaign, send_until_settled, smtp_server
@@ -112,9 +112,9 @@ async def test_the_pause_counts_sends_only_as_far_as_they_matter(
     )
     _, uid = make_campaign(rt, 40)
     await send_until_settled(rt, uid)
-    # A minimum of 10 sends and 5 %: one bounce could pause at most 20 sends, and
-    # there are 40, so one does not; the sends are not counted past 22.
-    policy = {"bounce_min_volume": 10, "pause_bounce_rate": 0.05}
+    # A minimum of 10 sends and 4 %: one bounce could pause at most 25 sends, and
+    # there are 40, so one does not (the sends are not counted past 27); two do.
+    policy = {"bounce_min_volume": 10, "pause_bounce_rate": 0.04}
     settings = rt.settings.model_copy(update=policy)
     key = rt.box.derive(RETURN_PATH_PURPOSE)
     handler = ReportHandler(rt.db, key, policy_from(settings))
@@ -123,6 +123,10 @@ async def test_the_pause_counts_sends_only_as_far_as_they_matter(
     for i, expect_paused in ((0, False), (1, True)):  # 2 in 40 is 5 %: paused
         rcpt = f"user{i}@example.com"
         handled = await handler(dsn(msgs[rcpt], [Rcpt(rcpt, "5.1.1")]), LISTENER, now)
-        assert ("paused: bounce rate 5.0 % over 40 sends" in handled.note) is expect_paused
+        assert handled.outcome == "applied", handled.note
+        assert ("paused: bounce rate 5.0 % over 40 sends" in handled.note) is expect_paused, (
+            handled.note,
+            rt.db.transaction(lambda c: activity_24h(c, [1], now)),
+        )
     status = rt.db.transaction(lambda c: c.execute(select(SendingServer.status)).scalar_one())
     assert status == "paused"

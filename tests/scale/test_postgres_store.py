@@ -116,7 +116,7 @@ def test_concurrent_claims_skip_each_others_rows(runtime: Runtime) -> None:
 def test_the_message_log_search_ignores_case(runtime: Runtime) -> None:
     # Local parts keep their case ("Ann.Lee@example.com"); PostgreSQL's LIKE does not fold it.
     apply(runtime, {"customers": [{"name": "acme", "sending_domains": ["example.com"]}]})
-    csv = "email\nAnn.Lee@Example.com\nbob@example.com\n"
+    csv = "email,first_name\nAnn.Lee@Example.com,Ann\nbob@example.com,Bob\n"
     campaign_id, _ = make_campaign(runtime, 0, csv=csv)
     for query in ("ann.lee", "ANN.LEE@EXAMPLE", "Lee@"):
         rows = runtime.db.transaction(message_log, campaign_id=campaign_id, recipient=query)

@@ -16,7 +16,7 @@ from sendpool.store.tables import Campaign, MailingList, Message, Plan, Subscrib
 from tests.support.scenario import apply
 
 NOW = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
-DRAFT = CampaignDraft("Autumn news", "Hello {{ first_name }}", "news@example.com", text_body="Hi")
+DRAFT = CampaignDraft("Autumn news", "Hello {{ email }}", "news@example.com", text_body="Hi")
 
 
 @pytest.fixture

@@ -44,7 +44,7 @@ class SuppressionIn(RequestBody):
 class SuppressionOut(BaseModel):
     email: str
     kind: str | None = Field(
-        description="hard_bounce, soft_bounce, complaint, unsubscribe or manual; null: older."
+        description="hard_bounce, soft_bounce, complaint, unsubscribe, manual or imported; null: older."
     )
     reason: str
     server: str | None = Field(description="The server whose answer suppressed it, by name.")

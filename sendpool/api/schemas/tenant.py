@@ -130,6 +130,9 @@ class CampaignOut(BaseModel):
     recipients: int
     created_at: datetime
     launched_at: datetime | None
+    warnings: list[str] = Field(
+        default_factory=list, description="Merge fields some subscribers of the list lack."
+    )
 
 
 class ProgressOut(BaseModel):
@@ -144,6 +147,10 @@ class ProgressOut(BaseModel):
     waiting: int = Field(description="Queued until a server's window opens.")
     due_now: int
     next_due_at: datetime | None
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="From a launch: merge fields some recipients lack (they render empty).",
+    )
 
 
 class LogOut(BaseModel):

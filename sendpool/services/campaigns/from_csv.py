@@ -10,7 +10,7 @@ of its own, as every launch does.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import IO
 
@@ -21,6 +21,7 @@ from sendpool.errors import InputError
 from sendpool.services import refs
 from sendpool.services.campaigns.drafts import CampaignDraft, check_draft, create_campaign
 from sendpool.services.campaigns.launch import launch
+from sendpool.services.campaigns.merge_fields import check_merge_fields
 from sendpool.services.lists.imports import get_or_create_list, import_csv
 from sendpool.services.tenancy.sending_domains import check_sender
 
@@ -41,6 +42,7 @@ class CsvCampaign:
     uid: str
     list_id: int
     imported: ImportReport
+    warnings: list[str] = field(default_factory=list)  # merge fields some rows lack
 
 
 def run_from_csv(
@@ -66,7 +68,9 @@ def run_from_csv(
     that cannot be read are skipped and reported in ``imported``; a file with
     no good row raises NoValidRowsError, naming it as ``source``. A sender
     outside the customer's verified sending domains is a FieldError on
-    ``from_email``.
+    ``from_email``. A merge field that no row of the file has is a FieldError
+    naming the column to add, and nothing is created; one some rows lack is
+    in ``warnings``.
     ``on_created`` is called once the list and the campaign are committed,
     just before the launch (which is skipped when ``launch_now`` is false).
     """
@@ -83,6 +87,9 @@ def run_from_csv(
         imported = import_csv(conn, list_id, csv, now)
         if imported.rows == 0:
             raise NoValidRowsError(source, imported)
+        warnings = check_merge_fields(
+            conn, list_id, subject=draft.subject, text=draft.text_body, html=draft.html_body
+        )
         campaign_id, uid = create_campaign(
             conn,
             customer_id=customer_id,
@@ -91,7 +98,7 @@ def run_from_csv(
             plan_id=plan_id,
             now=now,
         )
-    created = CsvCampaign(campaign_id, uid, list_id, imported)
+    created = CsvCampaign(campaign_id, uid, list_id, imported, warnings)
     if on_created is not None:
         on_created(created)
     if launch_now:

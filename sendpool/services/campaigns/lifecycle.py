@@ -6,6 +6,7 @@ cannot choose another plan, so it cannot reach servers it does not pay for.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,6 +20,7 @@ from sendpool.errors import InputError, NotFoundError
 from sendpool.services import refs
 from sendpool.services.campaigns.drafts import CampaignDraft, check_draft, create_campaign
 from sendpool.services.campaigns.launch import start_launch
+from sendpool.services.campaigns.merge_fields import check_merge_fields
 from sendpool.services.campaigns.report import CampaignReport, campaign_report
 from sendpool.services.errors import ConflictError, FieldError, checked
 from sendpool.services.messages.log import LogRow, message_log
@@ -37,6 +39,7 @@ class CampaignInfo:
     recipients: int
     created_at: datetime
     launched_at: datetime | None
+    warnings: tuple[str, ...] = ()  # merge fields some subscribers of the list lack
 
 
 def check_parts(
@@ -127,10 +130,13 @@ def new_campaign(
     except NotFoundError as exc:
         raise FieldError([("list_uid", str(exc))]) from None
     draft = check_draft_fields(draft, public_url)
+    warnings = check_merge_fields(
+        conn, list_id, subject=draft.subject, text=draft.text_body, html=draft.html_body
+    )
     campaign_id, _uid = create_campaign(
         conn, customer_id=customer_id, list_id=list_id, draft=draft, plan_id=None, now=now
     )
-    return _info(conn, campaign_id)
+    return dataclasses.replace(_info(conn, campaign_id), warnings=tuple(warnings))
 
 
 def progress(conn: Connection, customer_id: int, uid: str, now: datetime) -> CampaignReport:
@@ -149,7 +155,9 @@ def launch_campaign(
     """Queue one message per eligible subscriber (blocking: run it on a thread).
 
     With ``max_batches`` only that many batches are queued now and the report
-    says ``launching``; ``continue_launch`` queues the rest.
+    says ``launching``; ``continue_launch`` queues the rest. A merge field
+    no subscriber has refuses the launch (FieldError); fields some lack are
+    the report's ``warnings``.
     """
     with engine.begin() as conn:
         campaign_id = refs.campaign_id(conn, uid, customer_id=customer_id)
@@ -160,10 +168,12 @@ def launch_campaign(
             raise ConflictError(f"campaign is {c.status}; only a draft can be launched")
         if eligible_count(conn, c.list_id, customer_id) == 0:
             raise InputError("the campaign's list has no subscribed, unsuppressed recipients")
-        start_launch(conn, campaign_id, now)
+        started = start_launch(conn, campaign_id, now)
     launch_batches(engine, campaign_id, now, batch_size=batch_size, max_batches=max_batches)
     with engine.begin() as conn:
-        return campaign_report(conn, campaign_id, now)
+        report = campaign_report(conn, campaign_id, now)
+    report.warnings = started.warnings
+    return report
 
 
 def continue_launch(

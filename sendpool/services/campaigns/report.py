@@ -58,6 +58,7 @@ class CampaignReport:
     # What waits, by reason, in WaitReason order; reasons with no message are left out.
     waits: dict[WaitReason, Wait] = field(default_factory=dict)
     due_shortly: int = 0  # queued or deferred, due within DUE_SOON, campaign not paused
+    warnings: list[str] = field(default_factory=list)  # what its launch warned of
 
     @property
     def settled(self) -> bool:

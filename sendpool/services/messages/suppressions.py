@@ -25,7 +25,7 @@ from sendpool.services.operations.audit import write_audit
 from sendpool.store.database import insert_for
 from sendpool.store.tables import SendingServer, Suppression, table
 
-KINDS = ("hard_bounce", "soft_bounce", "complaint", "unsubscribe", "manual")
+KINDS = ("hard_bounce", "soft_bounce", "complaint", "unsubscribe", "manual", "imported")
 MAX_REASON = 1000
 IMPORTED = "imported"
 MANUAL = "added by hand"
@@ -217,7 +217,7 @@ def _insert(
 ) -> int:
     unique = {email: reason for _, email, reason in reversed(batch)}  # the first row wins
     values = [
-        {"customer_id": customer_id, "email": e, "reason": r, "kind": "manual", "created_at": now}
+        {"customer_id": customer_id, "email": e, "reason": r, "kind": IMPORTED, "created_at": now}
         for e, r in sorted(unique.items())
     ]
     # One statement, so its row count is the rows it inserted (SQLite and PostgreSQL alike).

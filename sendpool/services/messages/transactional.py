@@ -99,7 +99,12 @@ class Transactional:
 def send_transactional(
     conn: Connection, customer_id: int, message: Transactional, *, public_url: str, now: datetime
 ) -> str:
-    """Queue one message in the low-volume class; returns its uid."""
+    """Queue one message in the low-volume class; returns its uid.
+
+    It is sent to no list, so it carries no List-Unsubscribe headers and
+    ``{{ unsubscribe_url }}`` renders empty: an unsubscribe link must name the
+    list the recipient leaves (content/render.py).
+    """
     if message.text is None and message.html is None:
         raise FieldError([("text", "give a text body, an html body or both")])
     checked("to", normalise_address, message.to)

@@ -31,6 +31,7 @@ from sendpool.services.operations.doctor_checks import (
     Status,
     ago,
     check_database,
+    check_public_url,
     check_redis,
     check_return_rates,
     check_secrets,
@@ -152,6 +153,8 @@ async def diagnose(
         checks.append(_workers_check(workers, queue))
         checks.append(_queue_check(queue, now))
         pool = await db.run(read_pool, now)
+        if (public := check_public_url(settings, pool)) is not None:
+            checks.append(public)
         known = redis_check is None or redis_check.status is not Status.FAIL
         usage = await _usage(ledger, pool, now) if known else {}
         servers = _server_states(pool, usage, now)

@@ -1,4 +1,4 @@
-"""The checks under everything else: database, schema, secret key, Redis.
+"""The checks under everything else: database, schema, secret key, Redis, the public URL.
 
 They open what they look at as it is: a missing SQLite file is reported, not
 created; a schema behind the code is reported, not migrated; a missing key is
@@ -8,6 +8,7 @@ only sending needs the secrets.
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -21,6 +22,7 @@ from sqlalchemy import Connection, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from sendpool.config import Settings
+from sendpool.core.states import ServerStatus
 from sendpool.errors import ConfigError
 from sendpool.pipeline.ports import QuotaLedger
 from sendpool.runtime import open_ledger
@@ -30,7 +32,7 @@ from sendpool.store.catalog import load_pool
 from sendpool.store.database import Database
 from sendpool.store.db import alembic_config, has_schema, make_engine, sqlite_files
 from sendpool.store.ledger_redis import Keys
-from sendpool.store.records import PoolRows
+from sendpool.store.records import PoolRows, ServerRow
 from sendpool.store.tables import SendingServer
 
 MIGRATE = "run `sendpool migrate` (workers and `sendpool serve` also migrate when they start)"
@@ -318,3 +320,54 @@ def open_for_reading(settings: Settings) -> tuple[Database, QuotaLedger]:
         db.close()
         raise
     return db, open_ledger(settings, db)
+
+
+def _local(host: str) -> bool:
+    """An address only this machine or its own network reaches: loopback, private, link-local."""
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False  # a name: it may well resolve to an outside address
+    return address.is_loopback or address.is_private or address.is_link_local
+
+
+def _server_host(row: ServerRow) -> str | None:
+    """Where a server is reached: an SMTP relay's host, a vendor's endpoint; None: its own API."""
+    for key in ("host", "base_url", "endpoint_url"):
+        value = row.settings.get(key)
+        if isinstance(value, str) and value:
+            return value if key == "host" else urlsplit(value).hostname
+    return None
+
+
+def check_public_url(settings: Settings, pool: PoolRows) -> Check | None:
+    """Whether recipients can open the unsubscribe links the mail carries (RFC 8058).
+
+    A loopback or private SENDPOOL_PUBLIC_URL is right while every enabled server
+    is on this machine (a test sink); once one sends to the world, its recipients
+    would get links they cannot open, and mailbox providers file such bulk mail as
+    spam. None when nothing leaves this machine.
+    """
+    host = urlsplit(settings.public_url).hostname or ""
+    links = f"{settings.public_url}/u/…"
+    if not _local(host):
+        return Check("public url", Status.OK, f"unsubscribe links point at {links}")
+    outside = sorted(
+        row.name
+        for row in pool.servers
+        if row.status != ServerStatus.DISABLED and not _local(_server_host(row) or "")
+    )
+    if not outside:
+        return None
+    shown = ", ".join(outside[:5]) + (f" and {len(outside) - 5} more" if len(outside) > 5 else "")
+    detail = (
+        f"recipients cannot reach {links}: it is a local address, while {shown} "
+        "send(s) mail off this machine"
+    )
+    advice = (
+        "set SENDPOOL_PUBLIC_URL to the address recipients reach sendpool at "
+        "(e.g. https://mail.example.com); `serve` answers /u/ there"
+    )
+    return Check("public url", Status.WARN, detail, advice)
