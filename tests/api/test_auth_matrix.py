@@ -90,6 +90,7 @@ ROUTES = [
     Route("POST", "/api/v1/lists", "customer", 201, lambda i: {"name": "fresh"}, b=201),
     Route("GET", "/api/v1/lists/{list_a}", "customer"),
     Route("GET", "/api/v1/lists/{list_a}/subscribers", "customer"),
+    Route("GET", "/api/v1/lists/{list_a}/subscribers/a0@a-tenant.example/history", "customer"),
     Route(
         "POST",
         "/api/v1/lists/{list_a}/subscribers",
@@ -192,6 +193,7 @@ def test_every_route_is_in_the_matrix(runtime: Runtime) -> None:
         for name in ("list_a", "campaign_a", "draft_a", "message_a"):
             template = template.replace("{" + name + "}", "{uid}")
         template = template.replace("{suppressed_a}", "{email}")
+        template = template.replace("/a0@a-tenant.example/", "/{email}/")
         template = template.replace("/fresh.example", "/{domain}")
         template = template.replace("/a-tenant.example", "/{domain}")
         template = template.replace("/region-rules/eu", "/region-rules/{region}")

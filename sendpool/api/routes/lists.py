@@ -14,11 +14,13 @@ from sendpool.api.schemas.tenant import (
     ListCreate,
     ListOut,
     RowProblem,
+    SubscriberHistoryOut,
     SubscriberPage,
     SubscribersIn,
 )
 from sendpool.http.context import Now, RuntimeDep
 from sendpool.services.lists import subscribers
+from sendpool.services.lists.history import SubscriberHistory, subscriber_history
 from sendpool.services.lists.subscribers import AddReport, ListInfo
 
 router = APIRouter(prefix="/lists", tags=["customer: lists"], route_class=JsonBodyRoute)
@@ -52,6 +54,14 @@ async def list_subscribers(
         subscribers.list_subscribers, customer, uid, search=search, limit=limit, offset=offset
     )
     return SubscriberPage.of(items, limit, offset)
+
+
+@router.get("/{uid}/subscribers/{email}/history", response_model=SubscriberHistoryOut)
+async def get_subscriber_history(
+    uid: str, email: str, customer: CustomerId, rt: RuntimeDep
+) -> SubscriberHistory:
+    """The subscriber's status and its events (unsubscribes, bounces, complaints), newest first."""
+    return await rt.db.run(subscriber_history, customer, uid, email)
 
 
 @router.post("/{uid}/subscribers", response_model=AddOut)

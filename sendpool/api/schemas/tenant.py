@@ -96,6 +96,20 @@ class SubscriberOut(BaseModel):
     created_at: datetime
 
 
+class HistoryEventOut(BaseModel):
+    at: datetime
+    kind: str = Field(description="unsubscribe, hard_bounce, soft_bounce, complaint, ...")
+    detail: str | None
+    source: str | None = Field(description="one-click, page, mailto, smtp, imap:...")
+    message_uid: str | None
+
+
+class SubscriberHistoryOut(BaseModel):
+    email: str
+    status: str
+    events: list[HistoryEventOut]
+
+
 class RowProblem(BaseModel):
     line: int
     message: str
