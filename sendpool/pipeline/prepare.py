@@ -190,7 +190,8 @@ class Preparer:
                     count = None
                     raw = payload.get("fields")
                     fields = dict(raw) if isinstance(raw, dict) else {}
-                    token = None  # sent to no list: no list headers (content/render.py)
+                    # Sent to no list unless it names one: then that list's headers.
+                    token = self._listed_token(payload.get("unsubscribe"))
                 message = template.render(
                     uid=m.uid,
                     recipient=m.recipient,
@@ -229,6 +230,15 @@ class Preparer:
             send_class = send_class_for(count, threshold)
             out.jobs.append(Job(m, message, plan_id, send_class, need=need))
         return out
+
+    def _listed_token(self, listed: object) -> str | None:
+        """The token of a transactional message that named its list, else None."""
+        if self.unsubscribe_key is None or not isinstance(listed, dict):
+            return None
+        sid, lid = _int(listed.get("subscriber_id")), _int(listed.get("list_id"))
+        if sid is None or lid is None:
+            return None
+        return make_unsubscribe_token(sid, lid, self.unsubscribe_key)
 
     def _unsubscribe_token(self, m: ClaimedMessage, campaign: CampaignRow) -> str | None:
         if self.unsubscribe_key is None or m.subscriber_id is None or campaign.list_id is None:

@@ -17,9 +17,10 @@ from sendpool.content.render import CampaignTemplate
 from sendpool.core.unsubscribe import read_unsubscribe_token
 from sendpool.runtime import Runtime
 from sendpool.secretbox import RETURN_PATH_PURPOSE, UNSUBSCRIBE_PURPOSE
+from sendpool.services.errors import FieldError
 from sendpool.services.messages.transactional import Transactional, send_transactional
 from sendpool.sinks import SmtpSink
-from sendpool.store.tables import Customer, Subscriber
+from sendpool.store.tables import Customer, MailingList, Subscriber
 from tests.support.scenario import make_campaign, pool_of_sinks, send_until_settled
 from tests.support.settings import make_settings
 from tests.support.sinks import StartSinks
@@ -167,3 +168,50 @@ def test_without_a_token_a_message_has_no_list_headers_and_ours_beats_a_subscrib
         "List-Unsubscribe": "<https://m.example.com/u/abc>",
         "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
     }
+
+
+async def test_transactional_mail_about_a_list_carries_that_lists_headers(
+    tmp_path: Path, sinks: StartSinks
+) -> None:
+    rt = Runtime.open(make_settings(tmp_path, public_url=PUBLIC))
+    try:
+        [sink] = await sinks(1)
+        pool_of_sinks(rt, [sink])
+        make_campaign(rt, 2, launched=False)  # a list with user0 and user1
+        people = subscribers(rt)
+        customer = rt.db.transaction(lambda c: c.execute(select(Customer.id)).scalar_one())
+        list_uid = rt.db.transaction(lambda c: c.execute(select(MailingList.uid)).scalar_one())
+        now = datetime.now(UTC)
+
+        def send(to: str, listed: str | None) -> str:
+            message = Transactional(
+                to, "Confirm", "shop@example.com", text="[{{ unsubscribe_url }}]\n",
+                unsubscribe_list=listed,
+            )  # fmt: skip
+            return rt.db.transaction(
+                send_transactional, customer, message, public_url=PUBLIC, now=now
+            )
+
+        send("user0@example.com", list_uid)
+        # Asked for a list the recipient is not on, or one that is not there: refused.
+        for to, listed in (("stranger@example.com", list_uid), ("user1@example.com", "nope")):
+            with pytest.raises(FieldError) as refused:
+                send(to, listed)
+            assert refused.value.errors[0][0] == "unsubscribe_list"
+        worker = rt.worker()
+        stop = asyncio.Event()
+        task = asyncio.create_task(worker.run(stop))
+        async with asyncio.timeout(30):
+            while not sink.messages:
+                await asyncio.sleep(0.05)
+        stop.set()
+        await task
+        [msg] = parsed(sink)
+        found = URL.match(str(msg["List-Unsubscribe"]))
+        assert found is not None
+        key = rt.box.derive(UNSUBSCRIBE_PURPOSE)
+        assert read_unsubscribe_token(found.group(1), key) == people["user0@example.com"]
+        assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+        assert body(msg, "plain").startswith(f"[{PUBLIC}/u/{found.group(1)}]")
+    finally:
+        rt.close()

@@ -215,6 +215,13 @@ class TransactionalIn(RequestBody):
     text: str | None = Body
     html: str | None = Body
     fields: dict[FieldName, FieldValue] = Field(default_factory=dict, max_length=100)
+    unsubscribe_list: str | None = Field(
+        None,
+        max_length=64,
+        description="The uid of the list this message is about: it then carries that list's "
+        "List-Unsubscribe headers for the recipient, who must be subscribed to it. "
+        "Without it, a transactional message carries no list headers.",
+    )
 
 
 class Queued(BaseModel):

@@ -7,17 +7,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, func, select
 
 from sendpool.content.addresses import normalise_address
 from sendpool.content.render import CampaignTemplate
 from sendpool.core.states import MessageStatus
-from sendpool.errors import InputError
+from sendpool.errors import InputError, NotFoundError
+from sendpool.services import refs
 from sendpool.services.campaigns.lifecycle import check_parts
 from sendpool.services.errors import FieldError, checked
 from sendpool.services.lists.subscribers import FieldValue, check_fields
 from sendpool.services.tenancy.sending_domains import check_sender
-from sendpool.store.tables import Message, table
+from sendpool.store.tables import Message, Subscriber, table
 from sendpool.store.types import new_uid
 
 
@@ -34,12 +35,23 @@ def enqueue_transactional(
     reply_to: str | None = None,
     fields: Mapping[str, Any] | None = None,
     plan_id: int | None = None,
+    unsubscribe_list: str | None = None,
     now: datetime,
     public_url: str = "http://127.0.0.1:8025",
 ) -> str:
-    """Check everything, then queue; returns the message's uid."""
+    """Check everything, then queue; returns the message's uid.
+
+    With ``unsubscribe_list`` (a list's uid) the message is about that list and
+    carries its List-Unsubscribe headers for the recipient, who must be on it;
+    without, it carries none.
+    """
     recipient = normalise_address(to)
     sender = normalise_address(from_email)
+    unsubscribe = (
+        _list_member(conn, customer_id, unsubscribe_list, recipient)
+        if unsubscribe_list is not None
+        else None
+    )
     # Every transactional message is queued here, so no face can skip it (docs/design.md §4).
     check_sender(conn, customer_id, sender)
     reply = normalise_address(reply_to) if reply_to else None
@@ -65,6 +77,8 @@ def enqueue_transactional(
         "fields": dict(fields or {}),
         "plan_id": plan_id,
     }
+    if unsubscribe is not None:
+        payload["unsubscribe"] = {"subscriber_id": unsubscribe[0], "list_id": unsubscribe[1]}
     conn.execute(
         table(Message)
         .insert()
@@ -84,6 +98,25 @@ def enqueue_transactional(
     return uid
 
 
+def _list_member(
+    conn: Connection, customer_id: int, list_uid: str, recipient: str
+) -> tuple[int, int]:
+    """(subscriber id, list id) of the recipient on the customer's list; a FieldError if not."""
+    try:
+        list_id = refs.list_id(conn, list_uid, customer_id=customer_id)
+    except NotFoundError:
+        raise FieldError([("unsubscribe_list", f"no list {list_uid[:40]!r}")]) from None
+    row = conn.execute(
+        select(Subscriber.id, Subscriber.status).where(
+            Subscriber.list_id == list_id, func.lower(Subscriber.email) == recipient.lower()
+        )
+    ).first()
+    if row is None or row.status != "subscribed":
+        why = "the recipient is not subscribed to that list"
+        raise FieldError([("unsubscribe_list", why)])
+    return int(row.id), list_id
+
+
 @dataclass(frozen=True, slots=True)
 class Transactional:
     to: str
@@ -94,6 +127,7 @@ class Transactional:
     from_name: str | None = None
     reply_to: str | None = None
     fields: Mapping[str, FieldValue] | None = None
+    unsubscribe_list: str | None = None  # a list's uid: carry its List-Unsubscribe
 
 
 def send_transactional(
@@ -101,9 +135,9 @@ def send_transactional(
 ) -> str:
     """Queue one message in the low-volume class; returns its uid.
 
-    It is sent to no list, so it carries no List-Unsubscribe headers and
-    ``{{ unsubscribe_url }}`` renders empty: an unsubscribe link must name the
-    list the recipient leaves (content/render.py).
+    Unless it names the list it is about (``unsubscribe_list``), it carries no
+    List-Unsubscribe headers and ``{{ unsubscribe_url }}`` renders empty: an
+    unsubscribe link must name the list the recipient leaves (content/render.py).
     """
     if message.text is None and message.html is None:
         raise FieldError([("text", "give a text body, an html body or both")])
@@ -133,6 +167,7 @@ def send_transactional(
             from_name=message.from_name,
             reply_to=message.reply_to,
             fields=fields,
+            unsubscribe_list=message.unsubscribe_list,
             now=now,
             public_url=public_url,
         )
