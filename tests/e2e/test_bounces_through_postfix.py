@@ -135,6 +135,11 @@ async def campaign_through_postfix(rt: Runtime, handler: Handler) -> list[bytes]
             await wait_for(
                 "Postfix's DSNs reaching sendpool", lambda: len(dsns) >= failing, postfix.log
             )
+            # The DSNs may come back before Postfix has handed on the last good messages.
+            delivered = N - len(REFUSE)
+            await wait_for(
+                "Postfix delivering the rest", lambda: downstream.accepted >= delivered, postfix.log
+            )
     finally:
         await listener.close(drain=5)
         await downstream.stop()
