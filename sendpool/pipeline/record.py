@@ -28,6 +28,7 @@ from sendpool.store.records import (
     MessageUpdate,
     RecordBatch,
     SuppressionRecord,
+    units_of,
 )
 
 log = logging.getLogger("sendpool.pipeline")
@@ -57,19 +58,19 @@ class OutcomeRecorder:
         self.health_interval = health_interval
         self.rng = rng or random.Random()
         self.batch = RecordBatch()
-        self.releases: dict[tuple[int, ServerWindows], int] = defaultdict(int)
-        self.held: list[Held] = []  # the same units, each named by its message
+        self.held: list[Held] = []  # units to give back, each named by its message
+        self._taken: list[Held] = []
         self.counters = Counters()
 
     def take(self) -> tuple[RecordBatch, dict[tuple[int, ServerWindows], int]]:
-        batch, releases = self.batch, dict(self.releases)
-        self.batch = RecordBatch()
-        self.releases.clear()
-        return batch, releases
+        """The batch to write back and the units to give back, counted per server and windows."""
+        batch, self._taken = self.batch, self.held
+        self.batch, self.held = RecordBatch(), []
+        return batch, units_of(self._taken)
 
     def take_held(self) -> list[Held]:
-        """The units given back since the last call, each named by its message."""
-        held, self.held = self.held, []
+        """The units the last ``take`` counted, each named by its message."""
+        held, self._taken = self._taken, []
         return held
 
     def settle(self, update: MessageUpdate) -> None:
@@ -79,7 +80,6 @@ class OutcomeRecorder:
         """The job never reached its transport: its unit goes back, it is due again now."""
         server, m = job.server, job.row
         assert server is not None and job.windows is not None
-        self.releases[(server.id, job.windows)] += 1
         self.held.append(job.held())
         message_counter("requeued", server.name).inc()
         note = f"{why}; moved to another server"[:2000]
@@ -94,12 +94,7 @@ class OutcomeRecorder:
             )
         )
 
-    def restore(
-        self,
-        batch: RecordBatch,
-        releases: dict[tuple[int, ServerWindows], int],
-        held: Sequence[Held] = (),
-    ) -> None:
+    def restore(self, batch: RecordBatch, held: Sequence[Held] = ()) -> None:
         """Put back a batch that could not be written, ahead of what came since."""
         newer, self.batch = self.batch, batch
         batch.updates.extend(newer.updates)
@@ -109,8 +104,6 @@ class OutcomeRecorder:
         batch.events.extend(newer.events)
         batch.activity.update(newer.activity)
         batch.skips.extend(newer.skips)
-        for key, n in releases.items():
-            self.releases[key] += n
         self.held[:0] = held
 
     def batch_health(self, change: HealthChange) -> None:
@@ -134,7 +127,6 @@ class OutcomeRecorder:
         )
         message_counter(c.counter, server.name).inc()
         if c.release_unit:
-            self.releases[(server.id, job.windows)] += 1
             self.held.append(job.held())
         if c.server is ServerEffect.PAUSE:
             assert c.pause_until is not None

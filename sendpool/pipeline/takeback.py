@@ -13,13 +13,11 @@ counters are being rebuilt (docs/design.md §3).
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 
-from sendpool.core.windows import ServerWindows
 from sendpool.pipeline.pool import PoolState
 from sendpool.pipeline.ports import QuotaLedger
-from sendpool.store.records import ClaimedMessage, Held
+from sendpool.store.records import ClaimedMessage, Held, units_of
 
 log = logging.getLogger("sendpool.worker")
 
@@ -50,7 +48,6 @@ async def take_back(
     if not left:
         return 0, 0
     await clear([m.id for m in left])
-    releases: dict[tuple[int, ServerWindows], int] = defaultdict(int)
     held: list[Held] = []
     kept = 0
     for m in left:
@@ -59,18 +56,17 @@ async def take_back(
         view = pool.views.get(server_id)
         if m.handed_at is None:
             if view is not None and at is not None:
-                releases[(server_id, view.windows(at))] += 1
                 held.append(Held(m.id, server_id, view.windows(at), at))
         else:
             kept += 1
             m.retry_server_id = server_id
             m.attempts += 1  # as the row now says (store/holdings.py)
         m.reserved_server_id = m.reserved_at = m.handed_at = None
-    if releases:
+    if held:
         # By message where the ledger keeps that (Redis): a unit the dead worker's
         # marks name but that was never granted (it died between the two) stays put.
-        await ledger.release(releases, held)
-    given = sum(releases.values())
+        await ledger.release(units_of(held), held)
+    given = len(held)
     log.warning(
         "took over %d message(s) left by a stopped worker: %d unit(s) given back, "
         "%d kept spent (those may have gone out and are retried on the same server first)",

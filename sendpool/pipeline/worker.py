@@ -337,15 +337,15 @@ class Worker:
             held = self.recorder.take_held()
             batch.skips = [*batch.skips, *self.dispatcher.tally.drain()]
             try:
-                if releases:
+                if held:
                     await self.ledger.release(releases, held)
-                    releases, held = {}, []
+                    held = []
                 if batch:
                     await self.queue.record(self.id, batch, self.clock())
             except Exception:
                 # Kept for the next flush: a write-back is idempotent by claim.
                 log.exception("writing outcomes back failed; keeping them for the next try")
-                self.recorder.restore(batch, releases, held)
+                self.recorder.restore(batch, held)
                 return
             if batch.updates:
                 # Settled in the database: the ledger no longer holds their units apart.

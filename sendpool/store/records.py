@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -139,6 +140,15 @@ class Held:
     server_id: int
     windows: ServerWindows
     reserved_at: datetime
+
+
+def units_of(held: Iterable[Held]) -> dict[tuple[int, ServerWindows], int]:
+    """The same units counted per server and windows, for ledgers that count them so."""
+    counts: dict[tuple[int, ServerWindows], int] = {}
+    for h in held:
+        key = (h.server_id, h.windows)
+        counts[key] = counts.get(key, 0) + 1
+    return counts
 
 
 @dataclass(frozen=True, slots=True)

@@ -141,15 +141,7 @@ async def list_customer_suppressions(
 ) -> SuppressionPage:
     """A customer's suppressions, as it sees them at /api/v1/suppressions."""
     customer = await rt.db.run(refs.customer_id, uid)
-    rows = await rt.db.run(
-        suppressions.list_suppressions,
-        customer,
-        kind=kind,
-        search=search,
-        limit=limit,
-        offset=offset,
-    )
-    return SuppressionPage.of(rows, limit, offset)
+    return await list_suppressions(customer, rt, kind, search, limit, offset)
 
 
 @admin_router.delete("/customers/{uid}/suppressions/{email}", response_model=SuppressionOut)
