@@ -8,8 +8,6 @@ it writes nothing and applies nothing.
 
 from __future__ import annotations
 
-import email.parser
-import email.policy
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -17,14 +15,9 @@ from sqlalchemy import Connection, select
 
 from sendpool.config import Settings
 from sendpool.core.reports import Report, classify
-from sendpool.core.return_path import read_token, token_of_address
+from sendpool.core.return_path import read_token
 from sendpool.secretbox import RETURN_PATH_PURPOSE, SecretBox, key_file_for
 from sendpool.store.tables import Customer, Message, SendingServer
-
-# Where our return path shows on a report delivered to a mailbox: the envelope recipient
-# the delivering MTA wrote down (RFC 9228 Delivered-To; Postfix X-Original-To), and To.
-_ENVELOPE_HEADERS = ("Delivered-To", "X-Original-To", "To")
-_MAX_TOKEN = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,27 +46,6 @@ def reading_key(settings: Settings) -> bytes | None:
     if not path.exists():
         return None
     return return_path_key(SecretBox(path.read_bytes().strip()))
-
-
-def envelope_tokens(raw: bytes) -> tuple[str, ...]:
-    """The +TOKEN of our return path where the report's own headers name its recipient."""
-    try:
-        headers = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(raw)
-        found = [
-            token
-            for name in _ENVELOPE_HEADERS
-            for value in headers.get_all(name, [])
-            for part in str(value).split(",")
-            if (token := token_of_address(part.strip())) is not None
-        ]
-    except Exception:  # a header a mailbox would refuse names nothing; the report still counts
-        return ()
-    return tuple(t for t in found if len(t) <= _MAX_TOKEN)
-
-
-def candidates(report: Report, raw: bytes) -> list[str]:
-    """The report's tokens, then those of its envelope, each once."""
-    return list(dict.fromkeys([*report.tokens, *envelope_tokens(raw)]))
 
 
 def trace(conn: Connection, tokens: Iterable[str], key: bytes | None) -> Trace:
@@ -106,11 +78,11 @@ def trace(conn: Connection, tokens: Iterable[str], key: bytes | None) -> Trace:
 def inspect_report(conn: Connection, raw: bytes, key: bytes | None) -> tuple[Report, Trace]:
     """Classify ``raw`` and trace it to its message; reads only."""
     report = classify(raw)
-    return report, trace(conn, candidates(report, raw), key)
+    return report, trace(conn, report.tokens, key)
 
 
 def inspect_untraced(raw: bytes, why: str) -> tuple[Report, Trace]:
     """Classify ``raw`` where no database can be read: the class, but no message."""
     report = classify(raw)
-    state = "unchecked" if candidates(report, raw) else "none"
+    state = "unchecked" if report.tokens else "none"
     return report, Trace(state, note=why)
