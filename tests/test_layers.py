@@ -36,7 +36,7 @@ KNOWN_DEFERRED: dict[tuple[str, str], str] = {
 }
 SERVICE_DOMAINS = {
     "servers", "tenancy", "lists", "campaigns", "messages", "pool", "access", "operations",
-    "inbound",
+    "inbound", "webhooks",
 }  # fmt: skip
 SERVICES_TOP_LEVEL = {"__init__.py", "errors.py", "refs.py"}
 MAX_LINES = 400

@@ -9,19 +9,16 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
-    Computed,
     Float,
     ForeignKey,
     Index,
     Integer,
-    MetaData,
     String,
-    Table,
     Text,
     UniqueConstraint,
     text,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 
 from sendpool.core.states import (
     PENDING_MESSAGE_STATES,
@@ -30,32 +27,22 @@ from sendpool.core.states import (
     ServerHealth,
     ServerStatus,
 )
+from sendpool.store.base import Base as Base
+from sendpool.store.base import name_key
+from sendpool.store.base import table as table
+from sendpool.store.tables_access import AdminSession as AdminSession
+from sendpool.store.tables_access import AdminUser as AdminUser
+from sendpool.store.tables_access import ApiToken as ApiToken
+from sendpool.store.tables_access import AuditEntry as AuditEntry
+from sendpool.store.tables_access import SigninCounter as SigninCounter
+from sendpool.store.tables_webhooks import WebhookReceipt as WebhookReceipt
+from sendpool.store.tables_webhooks import WebhookReplay as WebhookReplay
+from sendpool.store.tables_webhooks import WebhookUnmatched as WebhookUnmatched
 from sendpool.store.types import BigId, UTCDateTime, new_uid, utcnow
-
-NAMING = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
 
 # "sending" rows are claimed by a worker until lease expiry (kept in due_at),
 # so one partial index over the pending states finds everything a worker may take.
 PENDING_STATES = tuple(sorted(PENDING_MESSAGE_STATES))
-
-
-def name_key() -> Any:
-    """lower(name), kept by the database: unique, so "MG" beside "mg" is refused (0005).
-
-    A generated column rather than an index on lower(name): SQLite cannot reflect an
-    index on an expression, so migrations could neither check nor copy one.
-    """
-    return mapped_column(String(200), Computed("lower(name)", persisted=True))
-
-
-class Base(DeclarativeBase):
-    metadata = MetaData(naming_convention=NAMING)
 
 
 class Plan(Base):
@@ -211,6 +198,8 @@ class Message(Base):
         Index("ix_messages_campaign_status", "campaign_id", "status"),
         Index("ix_messages_server_sent", "server_id", "sent_at"),
         Index("ix_messages_recipient", "recipient"),
+        # A vendor's event names the message by the id it gave at send (webhooks, 0010).
+        Index("ix_messages_server_remote", "server_id", "remote_id"),
     )
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     uid: Mapped[str] = mapped_column(String(32), unique=True)
@@ -328,73 +317,3 @@ class WorkerRecord(Base):
     started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-
-
-class ApiToken(Base):
-    __tablename__ = "api_tokens"
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    uid: Mapped[str] = mapped_column(String(32), unique=True, default=new_uid)
-    name: Mapped[str] = mapped_column(String(200))
-    kind: Mapped[str] = mapped_column(String(16))  # admin | customer
-    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
-    token_hash: Mapped[str] = mapped_column(String(128), unique=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-
-
-class AuditEntry(Base):
-    __tablename__ = "audit_log"
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    actor: Mapped[str] = mapped_column(String(200))
-    action: Mapped[str] = mapped_column(String(64))
-    server_id: Mapped[int | None] = mapped_column(BigInteger)
-    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-
-
-class AdminUser(Base):
-    __tablename__ = "admin_users"
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    email: Mapped[str] = mapped_column(String(320), unique=True)
-    password_hash: Mapped[str] = mapped_column(String(255))
-    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
-    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-
-
-class AdminSession(Base):
-    """A signed-in browser. The cookie carries the session id; only its SHA-256 is kept here."""
-
-    __tablename__ = "admin_sessions"
-    __table_args__ = (
-        Index("ix_admin_sessions_admin_id", "admin_id"),
-        Index("ix_admin_sessions_expires_at", "expires_at"),
-    )
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    admin_id: Mapped[int] = mapped_column(ForeignKey("admin_users.id", ondelete="CASCADE"))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    client_address: Mapped[str] = mapped_column(String(64))
-    user_agent: Mapped[str] = mapped_column(String(300))
-    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-
-
-class SigninCounter(Base):
-    """Failed sign-ins by scope: pair (account, address), address, account; known: a success."""
-
-    __tablename__ = "signin_counters"
-    scope: Mapped[str] = mapped_column(String(8), primary_key=True)
-    account: Mapped[str] = mapped_column(String(320), primary_key=True)  # '' for scope address
-    client_address: Mapped[str] = mapped_column(String(64), primary_key=True)  # '' for account
-    failures: Mapped[int] = mapped_column(Integer)
-    last_at: Mapped[datetime] = mapped_column(UTCDateTime)
-
-
-def table(model: type[Base]) -> Table:
-    """The Core table behind a model, typed for Core statements."""
-    t = model.__table__
-    assert isinstance(t, Table)
-    return t

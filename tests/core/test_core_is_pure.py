@@ -27,11 +27,16 @@ ALLOWED_STDLIB = {
     "hashlib",  # SHA-256 for the return-path MAC: a function of its input
     "hmac",  # the return-path MAC and its constant-time check; the key is an argument
     "itertools",  # islice and chain over a report's lazily read blocks
+    "json",  # vendor webhook bodies, parsed from bytes in memory
     "math",
     "re",  # the status codes and bounce wording inside report text
     "typing",
+    "urllib",  # urllib.parse only: pinning an SNS certificate's or subscription's URL
     "zoneinfo",  # a server's calendar windows are in its own time zone
 }
+# Libraries that compute and do nothing else: vendor signatures are checked with the
+# key and the bytes as arguments (RSA for SNS, ECDSA P-256 for SendGrid).
+ALLOWED_LIBRARIES = {"cryptography"}
 FORBIDDEN_MODULES = {
     "sqlalchemy",
     "aiosmtplib",
@@ -86,6 +91,7 @@ def _allowed(name: str) -> bool:
         name == "sendpool.core"
         or name.startswith("sendpool.core.")
         or (name.split(".")[0] in ALLOWED_STDLIB)
+        or (name.split(".")[0] in ALLOWED_LIBRARIES)
     )
 
 
