@@ -26,6 +26,16 @@ REPORTS = Counter(
     "Reports that came back (bounces, complaints, ...), by what became of them.",
     ["outcome"],
 )
+WEBHOOK_REQUESTS = Counter(
+    "sendpool_webhook_requests",
+    "Vendor webhook requests, by vendor and what became of them (accepted, refused_<status>).",
+    ["vendor", "outcome"],
+)
+WEBHOOK_EVENTS = Counter(
+    "sendpool_webhook_events",
+    "Vendor webhook events accepted, by vendor and what became of them.",
+    ["vendor", "outcome"],
+)
 AUTO_PAUSES = Counter(
     "sendpool_server_auto_pauses",
     "Servers paused by sendpool because a bounce or complaint rate crossed its threshold.",

@@ -85,6 +85,9 @@ DERIVED_KEY_BYTES = 32
 RETURN_PATH_PURPOSE = b"return-path"
 # The purpose of the key that signs unsubscribe tokens (List-Unsubscribe URL and mailto).
 UNSUBSCRIBE_PURPOSE = b"unsubscribe"
+# The purpose of the key each server's webhook password is made from (Postmark's and
+# SNS's basic auth in the URL): derived, so no password is stored, and each server's differs.
+WEBHOOK_PURPOSE = b"webhook basic auth"
 # Fixed, so a key derived today is the same key tomorrow on every machine (RFC 5869 §3.1).
 _HKDF_SALT = b"sendpool derived keys v1"
 

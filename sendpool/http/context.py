@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from sendpool.runtime import Runtime
+from sendpool.services.webhooks.receive import WebhookReceiver
 
 
 def get_runtime(request: Request) -> Runtime:
@@ -21,3 +22,12 @@ def utc_now() -> datetime:
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 Now = Annotated[datetime, Depends(utc_now)]
+
+
+def webhook_receiver(request: Request) -> WebhookReceiver:
+    """One receiver per application: it caches SNS certificates and the last refusals."""
+    state = request.app.state
+    found: WebhookReceiver | None = getattr(state, "webhooks", None)
+    if found is None:
+        found = state.webhooks = WebhookReceiver(state.runtime)
+    return found

@@ -17,20 +17,19 @@ from sendpool.store.types import BigId, UTCDateTime, utcnow
 
 
 class WebhookReceipt(Base):
-    """Per server: the last event accepted and the last request refused, and how many of each.
+    """Per server: how many events were accepted, and the last one.
 
-    The server page and ``servers test`` show it, so an operator who pasted the
-    URL into the vendor's console can see that events arrive, or why they do not.
+    The server page and ``sendpool webhooks show`` show it, so an operator who
+    pasted the URL into the vendor's console can see that events arrive. A
+    refused request writes nothing (forged requests must change nothing): the
+    serving process keeps the last refusal in memory, and counts it in /metrics.
     """
 
     __tablename__ = "webhook_receipts"
     server_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     accepted: Mapped[int] = mapped_column(BigInteger, default=0)  # events, not requests
-    refused: Mapped[int] = mapped_column(BigInteger, default=0)  # requests
     last_event_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_event: Mapped[str | None] = mapped_column(Text)  # "hard for 1f3c…: 5.1.1 …"
-    last_refused_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    last_refusal: Mapped[str | None] = mapped_column(Text)  # "403 signature does not verify"
 
 
 class WebhookReplay(Base):

@@ -14,6 +14,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from sendpool.core.outcomes import Outcome, accepted
+from sendpool.core.webhooks.events import METADATA_KEY
 from sendpool.transports.base import Health
 from sendpool.transports.http_vendor import (
     VendorHttp,
@@ -47,7 +48,8 @@ class MailgunSettings(BaseModel):
         return None if value is None else check_base_url(value)
 
 
-MAILGUN_SECRETS = ("api_key",)
+# The webhook signing key (Mailgun's console: Sending > Webhooks) checks its events.
+MAILGUN_SECRETS = ("api_key", "webhook_signing_key")
 
 
 def _message(response: httpx.Response) -> str:
@@ -76,7 +78,8 @@ class MailgunTransport:
             response = await self._http.request(
                 "POST",
                 f"/v3/{self._domain}/messages.mime",
-                data={"to": message.recipient},
+                # A ``v:`` variable: Mailgun's webhooks report it in ``user-variables``.
+                data={"to": message.recipient, f"v:{METADATA_KEY}": message.uid},
                 files=files,
             )
         except VendorUnreachableError as exc:

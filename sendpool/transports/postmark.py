@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from sendpool.core.outcomes import Outcome, OutcomeKind, Stage, accepted
 from sendpool.core.return_path import TOKEN_HEADER as RETURN_TOKEN_HEADER
+from sendpool.core.webhooks.events import METADATA_KEY
 from sendpool.transports.base import Health
 from sendpool.transports.http_vendor import (
     HeaderAuth,
@@ -108,6 +109,7 @@ def build_payload(message: OutgoingMessage, stream: str) -> dict[str, Any]:
     if message.return_token is not None:
         headers.append({"Name": RETURN_TOKEN_HEADER, "Value": message.return_token})
     payload["Headers"] = headers
+    payload["Metadata"] = {METADATA_KEY: message.uid}  # Postmark's webhooks echo it back
     if message.text is not None:
         payload["TextBody"] = message.text
     if message.html is not None:

@@ -11,10 +11,12 @@ from email.utils import parseaddr
 from typing import Any, Literal
 
 import httpx
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from sendpool.core.outcomes import Outcome, OutcomeKind, Stage, accepted
 from sendpool.core.return_path import TOKEN_HEADER
+from sendpool.core.webhooks.events import METADATA_KEY
+from sendpool.core.webhooks.sendgrid import load_public_key
 from sendpool.transports.base import Health
 from sendpool.transports.http_vendor import (
     HeaderAuth,
@@ -49,6 +51,17 @@ class SendgridSettings(BaseModel):
 
     region: Literal["global", "eu"] = "global"
     base_url: OneLine | None = None  # urlsplit drops CR LF silently: refused first
+    # The Signed Event Webhook's verification key, as SendGrid's console shows it (base64
+    # of its DER public key) or as a PEM: a public key, so a setting and not a secret.
+    webhook_public_key: str | None = Field(None, min_length=1, max_length=2000)
+
+    @field_validator("webhook_public_key")
+    @classmethod
+    def _public_key(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        load_public_key(value)  # ValueError says what is wrong with it
+        return value.strip()
 
     @field_validator("base_url")
     @classmethod
@@ -81,6 +94,7 @@ def build_payload(message: OutgoingMessage) -> dict[str, Any]:
     if message.return_token is not None:
         headers[TOKEN_HEADER] = message.return_token
     payload["headers"] = headers
+    payload["custom_args"] = {METADATA_KEY: message.uid}  # every event of it carries them
     # text/plain must come first, and SendGrid refuses an empty value.
     content = [
         {"type": kind, "value": value}

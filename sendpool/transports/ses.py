@@ -11,7 +11,7 @@ import asyncio
 import re
 from collections.abc import Mapping
 from contextlib import AsyncExitStack
-from typing import Any, Protocol, cast
+from typing import Annotated, Any, Protocol, cast
 
 from aiobotocore.config import AioConfig  # type: ignore[import-untyped, unused-ignore]
 from aiobotocore.session import AioSession  # type: ignore[import-untyped, unused-ignore]
@@ -23,6 +23,7 @@ from botocore.exceptions import (  # type: ignore[import-untyped, unused-ignore]
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from sendpool.core.outcomes import Outcome, OutcomeKind, Stage, accepted
+from sendpool.core.webhooks.events import METADATA_KEY
 from sendpool.transports.base import Health
 from sendpool.transports.http_vendor import (
     about_sender,
@@ -72,6 +73,16 @@ _ABOUT_SENDER = re.compile(
 )
 
 
+# arn:aws:sns:<region>:<12-digit account>:<topic name, 1-256 of [A-Za-z0-9_-], ".fifo">
+SnsTopicArn = Annotated[
+    str,
+    Field(
+        max_length=400,
+        pattern=r"^arn:aws(-cn|-us-gov)?:sns:[a-z]{2}(-[a-z]+)+-\d+:\d{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?$",
+    ),
+]
+
+
 class SesSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -85,6 +96,9 @@ class SesSettings(BaseModel):
     configuration_set: str | None = Field(
         None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$"
     )
+
+    # The SNS topics whose notifications the server's webhook accepts (exact ARNs).
+    sns_topic_arns: list[SnsTopicArn] | None = Field(None, min_length=1, max_length=20)
 
     @field_validator("endpoint_url")
     @classmethod
@@ -214,6 +228,8 @@ class SesTransport:
             "FromEmailAddress": sender,
             "Destination": {"ToAddresses": [message.recipient]},
             "Content": {"Raw": {"Data": message.mime}},
+            # SES event publishing reports the tag in ``mail.tags``: it names the message.
+            "EmailTags": [{"Name": METADATA_KEY, "Value": message.uid}],
         }
         if self.settings.configuration_set:
             params["ConfigurationSetName"] = self.settings.configuration_set

@@ -114,6 +114,9 @@ def test_servers_test_sends_through_a_vendor_and_prints_its_message_id(
     assert result.exit_code == 0, result.output
     assert "test email accepted; message id: 20261127.1@" in result.output.replace("\n", "")
     assert mailgun_fake.accepted[0][0] == "you@example.com"
+    # A vendor server's test shows its webhook URL (password masked) and what it lacks.
+    assert "webhook: http://127.0.0.1" in result.output and "/mailgun" in result.output
+    assert "webhook missing webhook_signing_key" in result.output.replace("\n", " ")
     listing = cli.invoke(["servers", "list"])
     for output in (result.output, listing.output):
         assert mailgun_fake.api_key not in output, "a secret was printed"

@@ -27,7 +27,8 @@ from sendpool.store.tables import (
     table,
 )
 
-SOURCES = ("one-click", "page", "mailto")
+# "vendor": the recipient unsubscribed at the sending vendor, which reported it by webhook.
+SOURCES = ("one-click", "page", "mailto", "vendor")
 UNSUBSCRIBED = "unsubscribed"
 EVENT_KIND = "unsubscribe"
 

@@ -25,7 +25,8 @@ from sendpool.services.operations.audit import write_audit
 from sendpool.store.database import insert_for
 from sendpool.store.tables import SendingServer, Suppression, table
 
-KINDS = ("hard_bounce", "soft_bounce", "complaint", "unsubscribe", "manual", "imported")
+# "vendor": the sending vendor would not send to it, the address being on its own list.
+KINDS = ("hard_bounce", "soft_bounce", "complaint", "unsubscribe", "manual", "imported", "vendor")
 MAX_REASON = 1000
 IMPORTED = "imported"
 MANUAL = "added by hand"

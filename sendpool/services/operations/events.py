@@ -26,7 +26,9 @@ from sendpool.services.errors import FieldError
 from sendpool.services.servers.stats import activity_24h
 from sendpool.store.tables import Customer, DeliveryEvent, Message, SendingServer
 
-EVENT_KINDS = ("hard_bounce", "soft_bounce", "reputation", "complaint", "delay", "rejected")
+EVENT_KINDS = (
+    "hard_bounce", "soft_bounce", "reputation", "complaint", "delay", "rejected", "unsubscribe",
+)  # fmt: skip
 LATEST = 20  # events on a server's page
 PAUSED = "paused"  # the status of a server the pool paused for its rates
 NEAR = 0.8  # doctor warns at this share of a pause threshold

@@ -58,6 +58,7 @@ class MailgunFake(FakeVendor):
         self.domain = domain
         self.state = "active"
         self.accepted: list[tuple[str, bytes]] = []  # (to, MIME bytes)
+        self.variables: list[dict[str, str]] = []  # the ``v:`` variables of each send
         self._ids = itertools.count(1)
 
     def _authorized(self, request: Request) -> bool:
@@ -99,6 +100,9 @@ class MailgunFake(FakeVendor):
         if not headers.get("From"):
             return Reply(400, {"message": "'from' parameter is missing"})
         self.accepted.append((to.data.decode(), message.data))
+        self.variables.append(
+            {k[2:]: p.data.decode() for k, p in parts.items() if k.startswith("v:")}
+        )
         remote = f"<20261127.{next(self._ids)}@{self.domain}>"
         return Reply(200, {"id": remote, "message": "Queued. Thank you."})
 

@@ -8,7 +8,7 @@ A vendor (SES through SNS, Mailgun, Postmark, SendGrid) reports bounces,
 complaints and deferrals by webhook, naming the message by the id sendpool gave
 it and by the vendor's own id, kept at send in ``messages.remote_id``: an index
 on (server, remote id) finds it. What a server last received is kept for the
-operator; a signed one-time token is kept until it could no longer verify, so a
+operator (a refused request writes nothing); a signed one-time token is kept until it could no longer verify, so a
 replay is refused; an event no message matches is kept apart, counted nowhere.
 """
 
@@ -31,11 +31,8 @@ def upgrade() -> None:
         "webhook_receipts",
         sa.Column("server_id", sa.BigInteger(), nullable=False),
         sa.Column("accepted", sa.BigInteger(), nullable=False),
-        sa.Column("refused", sa.BigInteger(), nullable=False),
         sa.Column("last_event_at", UTCDateTime(), nullable=True),
         sa.Column("last_event", sa.Text(), nullable=True),
-        sa.Column("last_refused_at", UTCDateTime(), nullable=True),
-        sa.Column("last_refusal", sa.Text(), nullable=True),
         sa.PrimaryKeyConstraint("server_id", name="pk_webhook_receipts"),
     )
     op.create_table(

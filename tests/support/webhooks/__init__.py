@@ -1,0 +1,1 @@
+"""Signed vendor webhook requests for tests, made with keys the tests create."""

@@ -1,0 +1,1 @@
+"""Vendor event webhooks: verification, reading, and the routes that take them."""
