@@ -122,7 +122,8 @@ class Settings(BaseSettings):
     rebalance_cut_above: float = Field(0.03, ge=0, le=1)
     rebalance_raise_by: float = Field(0.10, ge=0, le=10)
     rebalance_cut_by: float = Field(0.25, ge=0, lt=1)
-    rebalance_min_sent: int = Field(500, ge=0)
+    rebalance_min_sent: int = Field(500, ge=0)  # sends in the window below which nothing moves
+    rebalance_raise_when_used: float = Field(0.80, ge=0, le=1)  # of the day's cap, to raise
 
     # What reports that come back do (docs/design.md §6): soft bounces of one address
     # suppress it after soft_bounce_limit within soft_bounce_days; a server whose 24-hour

@@ -16,6 +16,7 @@ from rich.markup import escape
 from sendpool.config import Settings
 from sendpool.errors import ConfigError, InputError, NotFoundError, SendpoolError
 from sendpool.runtime import Runtime
+from sendpool.store.db import normalise_url, sqlite_path
 
 console = Console()
 err_console = Console(stderr=True)
@@ -33,12 +34,44 @@ def setup_logging(verbose: bool = False) -> None:
     )
 
 
-def open_runtime(**overrides: Any) -> Runtime:
+def missing_database(database_url: str) -> str | None:
+    """Why a command that reads state must not run here: its SQLite file does not exist.
+
+    Opening it would create an empty database (and a new key beside it), and
+    the command would answer "unknown campaign" about a database that was never
+    the operator's. PostgreSQL has no such accident: a missing database refuses
+    the connection.
+    """
+    path = sqlite_path(normalise_url(database_url))
+    if path is None or path.exists():
+        return None
+    shown = str(path) if path.is_absolute() else f"./{path.as_posix().removeprefix('./')}"
+    return f"no database at {shown}; run `sendpool migrate` here or set SENDPOOL_DATABASE_URL"
+
+
+def _settings(**overrides: Any) -> Settings:
     try:
-        settings = Settings(**overrides)
+        return Settings(**overrides)
     except ValueError as exc:
         raise ConfigError(f"settings are not valid: {exc}") from None
+
+
+def open_runtime(**overrides: Any) -> Runtime:
+    """The runtime the settings name, for a command that reads state: never a new database.
+
+    A SQLite file that does not exist is refused (``missing_database``); only
+    ``migrate``, ``demo`` and ``serve`` create one (``create_runtime``).
+    """
+    settings = _settings(**overrides)
+    missing = missing_database(settings.database_url)
+    if missing is not None:
+        raise ConfigError(missing)
     return Runtime.open(settings)
+
+
+def create_runtime(**overrides: Any) -> Runtime:
+    """The runtime, its database created (and migrated) when it does not exist yet."""
+    return Runtime.open(_settings(**overrides))
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from sendpool.cli.common import err_console, friendly_errors, open_runtime, setup_logging
+from sendpool.cli.common import create_runtime, err_console, friendly_errors, setup_logging
 from sendpool.pipeline.embedded import run_async
 
 
@@ -38,7 +38,7 @@ def serve(
     from sendpool.serve import bind, serve_api
 
     setup_logging(verbose)
-    rt = open_runtime()
+    rt = create_runtime()
     try:
         sock = bind(host, port)
         announce = functools.partial(err_console.print, highlight=False)

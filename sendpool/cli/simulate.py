@@ -15,6 +15,7 @@ from sendpool.core.servers import SendClass
 from sendpool.errors import ConfigError, InputError
 from sendpool.pipeline.embedded import run_async
 from sendpool.services.operations import simulation
+from sendpool.services.operations.forecasts import simulate_forecast
 
 BAR = 20
 CLASS = {SendClass.LOW_VOLUME: "low-volume", SendClass.BURST: "burst"}
@@ -77,6 +78,22 @@ def simulate(
     workers: Annotated[
         int, typer.Option(min=1, max=simulation.MAX_WORKERS, help="Workers sharing the messages.")
     ] = 1,
+    with_forecast: Annotated[
+        bool,
+        typer.Option(
+            "--forecast",
+            help="Also forecast the plan's day: when each server fills its daily cap, and "
+            "what then waits until when, with these messages queued on top of the queue.",
+        ),
+    ] = False,
+    rate: Annotated[
+        float | None,
+        typer.Option(
+            help="With --forecast: new mail per second to assume (default: the rate of the "
+            "last ten minutes).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Run the real dispatcher over N virtual messages; send nothing, write nothing.
 
@@ -102,3 +119,10 @@ def simulate(
         )
     )
     _render(report)
+    if with_forecast:
+        f = run_async(
+            simulate_forecast(
+                settings, plan=plan, messages=messages, rate=rate, now=datetime.now(UTC)
+            )
+        )
+        console.print(f"\n[bold]Forecast[/]: {escape(f.sentence)}", soft_wrap=True)

@@ -9,7 +9,14 @@ from typing import Annotated
 
 import typer
 
-from sendpool.cli.common import console, err_console, friendly_errors, open_runtime, setup_logging
+from sendpool.cli.common import (
+    console,
+    create_runtime,
+    err_console,
+    friendly_errors,
+    open_runtime,
+    setup_logging,
+)
 from sendpool.pipeline.embedded import run_async
 from sendpool.runtime import Runtime
 from sendpool.store.db import migrate as migrate_schema
@@ -79,7 +86,7 @@ def worker(
 @friendly_errors
 def migrate() -> None:
     """Create or upgrade the database schema (sendpool does this on start as well)."""
-    rt = open_runtime()
+    rt = create_runtime()
     try:
         migrate_schema(rt.db.engine)
     finally:

@@ -51,6 +51,8 @@ class SkipTally:
         self._counts: dict[tuple[int, int, str, str], list[object]] = {}
 
     def add(self, plan_id: int, skips: Iterable[Skip], day: str, weight: int = 1) -> None:
+        if weight <= 0:
+            return
         for s in skips:
             key = (plan_id, s.server_id, day, s.code.value)
             entry = self._counts.setdefault(key, [0, ""])
@@ -135,8 +137,9 @@ class Dispatcher:
             sel = select(servers, members, DispatchContext(now, send_class, usage, need))
             skipped = [*sel.skipped, *excluded.values()]
             if first_round:
-                # Later rounds re-deal the same messages: count each skip once per message.
-                self.tally.add(plan_id, sel.skipped, day, len(pending))
+                # Later rounds re-deal the same messages: count each skip once per message,
+                # and a message back from a wait was counted when it was sent to wait.
+                self.tally.add(plan_id, sel.skipped, day, _unseen(pending))
                 first_round = False
             if sel.empty:
                 times = [s.until for s in skipped if s.until is not None and s.until > now]
@@ -182,7 +185,7 @@ class Dispatcher:
                     # server than it can send within a lease.
                     busy = _busy(view, now)
                     late = group[max(room, 0) :]
-                    self.tally.add(plan_id, [busy], day, len(late))
+                    self.tally.add(plan_id, [busy], day, _unseen(late))
                     assert busy.until is not None
                     reason = f"waiting: {view.name}: {busy.reason}"
                     out.waiting.extend(Waiting(j, busy.until, reason) for j in late)
@@ -224,13 +227,18 @@ class Dispatcher:
                 if grant.granted < len(group):
                     pending.extend(group[grant.granted :])
                     excluded[sid] = _denied(view, grant, now)
-                    self.tally.add(plan_id, [excluded[sid]], day, len(group) - grant.granted)
+                    self.tally.add(plan_id, [excluded[sid]], day, _unseen(group[grant.granted :]))
             if not pending:
                 return
         until = now + timedelta(seconds=1)
         out.waiting.extend(
             Waiting(j, until, "waiting: servers busy, trying again") for j in pending
         )
+
+
+def _unseen(jobs: Sequence[Job]) -> int:
+    """How many of ``jobs`` are looked at for the first time: the skip counts are messages."""
+    return sum(1 for j in jobs if not j.row.waited)
 
 
 def _busy(view: ServerView, now: datetime) -> Skip:

@@ -23,6 +23,7 @@ from sendpool.transports.smtp import SMTPUTF8_FACT
 from sendpool.transports.spec import ServerSpec
 
 log = logging.getLogger("sendpool.health")
+VENDOR_DAILY_LIMIT_FACT = "Max24HourSend"  # what SES's GetAccount reports (transports/ses.py)
 
 
 def check_due(row: ServerRow, now: datetime, interval: float) -> bool:
@@ -37,6 +38,19 @@ def check_due(row: ServerRow, now: datetime, interval: float) -> bool:
     # non-ASCII address waits for that answer (docs/design.md §1.2).
     unknown = row.smtputf8 is None and learns_smtputf8(row.type)
     return (idle or unknown) and stale
+
+
+def learned_vendor_limit(health: Health) -> int | None:
+    """The daily sending limit a vendor's check reported (SES: Max24HourSend), or None.
+
+    Rebalancing never raises a server's limit past it: the vendor would refuse the rest.
+    """
+    said = health.facts.get(VENDOR_DAILY_LIMIT_FACT) if health.ok else None
+    try:
+        limit = int(float(said)) if said is not None else 0
+    except ValueError:
+        return None
+    return limit if limit > 0 else None
 
 
 def learned_smtputf8(health: Health) -> bool | None:
@@ -95,7 +109,16 @@ class HealthChecker(Periodic):
             error = None if health.ok else health.detail
             learned = learned_smtputf8(health)
             self.record(
-                HealthChange(row.id, status, at, error, at + every, checked=True, smtputf8=learned)
+                HealthChange(
+                    row.id,
+                    status,
+                    at,
+                    error,
+                    at + every,
+                    checked=True,
+                    smtputf8=learned,
+                    vendor_daily_limit=learned_vendor_limit(health),
+                )
             )
             was_degraded = row.health == ServerHealth.DEGRADED or state.views[row.id].degraded
             if health.ok:

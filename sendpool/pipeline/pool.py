@@ -97,6 +97,10 @@ class PoolCache:
     def invalidate(self) -> None:
         self._loaded = 0.0
 
+    def loaded_before(self, moment: float) -> bool:
+        """Whether the pool in hand was read before ``moment`` (``time.monotonic()``)."""
+        return self._state is None or self._loaded < moment
+
     async def get(self, now: datetime) -> PoolState:
         if self._state is None or time.monotonic() - self._loaded > self.ttl:
             rows = await self.catalog.pool(now)

@@ -164,7 +164,12 @@ class OutcomeRecorder:
                 SuppressionRecord(m.customer_id, m.recipient, outcome.describe(), server.id)
             )
         if c.event is not None:
-            self.batch.events.append(EventRecord(server.id, m.id, c.event, outcome.describe()))
+            self.batch.events.append(
+                EventRecord(
+                    server.id, m.id, c.event, outcome.describe(), m.customer_id, m.recipient,
+                    outcome.enhanced,
+                )
+            )  # fmt: skip
 
     def _degrade(self, server_id: int, name: str, outcome: Outcome, now: datetime) -> None:
         next_check = now + timedelta(seconds=self.health_interval)

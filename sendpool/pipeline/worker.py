@@ -25,7 +25,7 @@ from sendpool.core.outcomes import Outcome, OutcomeKind
 from sendpool.core.retry import RetryPolicy
 from sendpool.core.states import MessageStatus
 from sendpool.metrics import MESSAGES, latency
-from sendpool.pipeline.dispatch import Dispatcher
+from sendpool.pipeline.dispatch import Dispatcher, Waiting
 from sendpool.pipeline.handover import Handover
 from sendpool.pipeline.health import HealthChecker
 from sendpool.pipeline.periodic import Every, sleep_unless_stopped
@@ -48,10 +48,17 @@ HEARTBEAT_SECONDS = 5.0
 LEFT_WAIT_SECONDS = 1.0
 # At a stop, sends under way get this long before they are given up (SIGTERM in 10 s).
 STOP_GRACE_SECONDS = 8.0
+# A wait longer than this is checked against a freshly read pool before it is written.
+LONG_WAIT = timedelta(seconds=30)
 
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def _waits_long(waiting: list[Waiting], now: datetime) -> bool:
+    """Whether some job waits for a window rather than a moment (a rate, a busy server)."""
+    return any(w.until > now + LONG_WAIT for w in waiting)
 
 
 def new_worker_id() -> str:
@@ -245,6 +252,7 @@ class Worker:
     async def step(self, limit: int) -> int:
         """Claim up to ``limit`` due messages and start sending them; return how many."""
         now = self.clock()
+        asked = time.monotonic()
         lease_until = now + timedelta(seconds=self.settings.lease_seconds)
         claimed = await self.queue.claim(self.id, limit, now, lease_until)
         if not claimed:
@@ -263,6 +271,19 @@ class Worker:
             )
             prepared = await self.preparer.prepare(claimed, now, pool)
             assignment = await self.dispatcher.assign(prepared.jobs, pool, now)
+            ready = [(job, pool) for job in assignment.ready]
+            if _waits_long(assignment.waiting, now) and self.pool.loaded_before(asked):
+                # Mail made due because room was added would otherwise be judged by the
+                # pool as it was before, and sent back to wait for hours: look afresh.
+                self.pool.invalidate()
+                fresh = await self.pool.get(now)
+                for w in assignment.waiting:
+                    w.job.row.waited = True  # its skips were just counted
+                again = await self.dispatcher.assign(
+                    [w.job for w in assignment.waiting], fresh, now
+                )
+                ready += [(job, fresh) for job in again.ready]
+                assignment.waiting = again.waiting
         except Exception:
             # Nothing of this claim was started: hand it all back at once, marks and all
             # (a unit reserved meanwhile comes back at the next claim's take-over), or
@@ -288,10 +309,9 @@ class Worker:
                     retry_server_id=row.retry_server_id,
                 )
             )
-        ready = assignment.ready
-        for job in ready:
+        for job, seen in ready:
             assert job.server is not None
-            spec = pool.specs[job.server.id]
+            spec = seen.specs[job.server.id]
             transport = self.transport_for(spec)
             self.in_flight[job.row.id] = job
             self.handover.dealt(job.server.id)

@@ -80,6 +80,21 @@ def _daily_bounces(
     return rates, totals
 
 
+def warmup_held(
+    conn: Connection,
+    server_id: int,
+    schedule: WarmupSchedule | None,
+    today: date,
+    *,
+    gate_min_sent: int = DEFAULT_GATE_MIN_SENT,
+) -> int:
+    """Days the schedule's reputation gate held the server's warm-up back, up to today."""
+    if schedule is None or schedule.gate_bounce_rate is None:
+        return 0
+    rates, sent = _daily_bounces(conn, server_id, schedule.started_on)
+    return held_days(rates, schedule, today, daily_sent=sent, min_sent=gate_min_sent)
+
+
 def server_row(
     conn: Connection,
     s: SendingServer,
@@ -89,10 +104,7 @@ def server_row(
     gate_min_sent: int = DEFAULT_GATE_MIN_SENT,
 ) -> ServerRow:
     schedule = warmup_schedule(s.warmup)
-    held = 0
-    if schedule is not None and schedule.gate_bounce_rate is not None:
-        rates, sent = _daily_bounces(conn, s.id, schedule.started_on)
-        held = held_days(rates, schedule, today, daily_sent=sent, min_sent=gate_min_sent)
+    held = warmup_held(conn, s.id, schedule, today, gate_min_sent=gate_min_sent)
     return ServerRow(
         id=s.id,
         uid=s.uid,

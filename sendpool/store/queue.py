@@ -25,7 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql.selectable import TextualSelect
 
-from sendpool.core.states import MessageStatus
+from sendpool.core.states import MessageStatus, ServerHealth
 from sendpool.store.campaign_done import campaigns_of, mark_done
 from sendpool.store.database import Database, insert_for
 from sendpool.store.holdings import (
@@ -45,10 +45,12 @@ from sendpool.store.tables import (
     table,
 )
 from sendpool.store.types import UTCDateTime, driver_time
+from sendpool.store.waking import WAITING_PREFIX, WOKEN, wake_servers
 
 _CLAIM_COLUMNS = (
     "id, uid, customer_id, campaign_id, subscriber_id, recipient, kind, attempts, "
-    "queued_at, payload, reserved_server_id, reserved_at, handed_at, retry_server_id"
+    "queued_at, payload, reserved_server_id, reserved_at, handed_at, retry_server_id, "
+    "last_error"
 )
 
 _CLAIM_SQLITE = f"""
@@ -99,6 +101,7 @@ def _typed(sql: str) -> TextualSelect:
             column("reserved_at", UTCDateTime()),
             column("handed_at", UTCDateTime()),
             column("retry_server_id", BigInteger()),
+            column("last_error", String()),
         )
     )
 
@@ -106,12 +109,21 @@ def _typed(sql: str) -> TextualSelect:
 _CLAIM = {"sqlite": _typed(_CLAIM_SQLITE), "postgresql": _typed(_CLAIM_POSTGRES)}
 
 
+def _waited(last_error: str | None) -> bool:
+    """Whether the message was sent to wait before: its skips were counted then."""
+    return last_error is not None and (last_error.startswith(WAITING_PREFIX) or last_error == WOKEN)
+
+
 def claim_sync(
     conn: Connection, worker: str, limit: int, now: datetime, lease_until: datetime
 ) -> list[ClaimedMessage]:
     params = {"worker": worker, "limit": limit, "now": now, "lease_until": lease_until}
     rows = conn.execute(_CLAIM[conn.dialect.name], params).all()
-    claimed = [ClaimedMessage(*r) for r in rows]
+    claimed = []
+    for r in rows:
+        m = ClaimedMessage(*r[:-1])
+        m.waited = _waited(r[-1])
+        claimed.append(m)
     sub_ids = [m.subscriber_id for m in claimed if m.subscriber_id is not None]
     if sub_ids:
         fields: dict[int, dict[str, object]] = dict(
@@ -193,6 +205,7 @@ def record_sync(conn: Connection, worker: str, batch: RecordBatch, now: datetime
         mark_done(conn, campaigns_of(conn, settled), now)
     S = table(SendingServer)
     _lock_servers(conn, {h.server_id for h in batch.health} | set(batch.paused))
+    recovered = _recovering(conn, batch)
     for h in batch.health:
         values: dict[str, object] = {
             "health": h.health,
@@ -203,11 +216,15 @@ def record_sync(conn: Connection, worker: str, batch: RecordBatch, now: datetime
             values["health_checked_at"] = h.at
         if h.smtputf8 is not None:
             values["smtputf8"] = h.smtputf8
+        if h.vendor_daily_limit is not None:
+            values["vendor_daily_limit"] = h.vendor_daily_limit
         if h.health == "degraded":
             values["degraded_at"] = h.at
         conn.execute(update(S).where(S.c.id == h.server_id).values(**values))
     for server_id, until in batch.paused.items():
         conn.execute(update(S).where(S.c.id == server_id).values(paused_until=until))
+    if recovered:
+        wake_servers(conn, recovered, now)  # their plans' waiting mail may go now
     _record_activity(conn, batch.activity)
     if batch.suppressions:
         suppressed = [
@@ -216,6 +233,7 @@ def record_sync(conn: Connection, worker: str, batch: RecordBatch, now: datetime
                 "email": s.email,
                 "reason": s.reason,
                 "server_id": s.server_id,
+                "kind": s.kind,
                 "created_at": now,
             }
             for s in sorted(batch.suppressions, key=lambda x: (x.customer_id, x.email))
@@ -233,11 +251,26 @@ def record_sync(conn: Connection, worker: str, batch: RecordBatch, now: datetime
                     "kind": e.kind,
                     "detail": e.detail,
                     "created_at": now,
+                    "customer_id": e.customer_id,
+                    "recipient": e.recipient[:320] if e.recipient else None,
+                    "status_code": e.status_code[:16] if e.status_code else None,
+                    "source": "smtp",  # the reply of the conversation itself
                 }
                 for e in batch.events
             ],
         )
     _record_skips(conn, batch)
+
+
+def _recovering(conn: Connection, batch: RecordBatch) -> list[int]:
+    """Servers degraded in the database that this write-back makes healthy again."""
+    healthy = {h.server_id for h in batch.health if h.health == ServerHealth.HEALTHY}
+    if not healthy:
+        return []
+    S = table(SendingServer)
+    degraded = S.c.health == ServerHealth.DEGRADED
+    stmt = select(S.c.id).where(S.c.id.in_(sorted(healthy)), degraded)
+    return [int(i) for i in conn.execute(stmt).scalars()]
 
 
 def _lock_servers(conn: Connection, ids: set[int]) -> None:

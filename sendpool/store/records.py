@@ -95,6 +95,8 @@ class ClaimedMessage:
     handed_at: datetime | None = None
     retry_server_id: int | None = None
     fields: dict[str, Any] = field(default_factory=dict)
+    # It already waited once for room (its reason says so): its skips are counted.
+    waited: bool = False
 
 
 @dataclass(slots=True)
@@ -125,6 +127,7 @@ class HealthChange:
     next_check_at: datetime | None
     checked: bool = False
     smtputf8: bool | None = None  # what the check learnt; None: it learnt nothing of it
+    vendor_daily_limit: int | None = None  # the vendor's own daily limit, if it told one
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +170,7 @@ class SuppressionRecord:
     email: str
     reason: str
     server_id: int | None
+    kind: str = "hard_bounce"  # a refusal at send time about the address itself
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,6 +181,9 @@ class EventRecord:
     message_id: int
     kind: str
     detail: str
+    customer_id: int | None = None
+    recipient: str | None = None
+    status_code: str | None = None  # RFC 3463, when the reply carried one
 
 
 @dataclass(frozen=True, slots=True)

@@ -55,6 +55,7 @@ class Plan(Base):
     selector: Mapped[str] = mapped_column(String(32), default="round_robin")
     burst_threshold: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    pool_applied: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # servers, by the file
 
 
 class SendingServer(Base):
@@ -89,6 +90,10 @@ class SendingServer(Base):
     smtputf8: Mapped[bool | None] = mapped_column(Boolean)
     bounce_domain: Mapped[str | None] = mapped_column(String(253))  # None: the default
     status_reason: Mapped[str | None] = mapped_column(Text)  # why it is paused, with figures
+    # Limits with one truth (0011): the rebalancer stays under both; the file's last values.
+    rebalance_ceiling: Mapped[int | None] = mapped_column(Integer)
+    vendor_daily_limit: Mapped[int | None] = mapped_column(Integer)  # SES Max24HourSend
+    pool_applied: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

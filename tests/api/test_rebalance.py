@@ -60,9 +60,15 @@ async def test_dry_run_changes_nothing_and_a_run_applies_the_policy(world: World
         ADMIN + "/audit-log", params={"action": "rebalance."}, headers=admin
     )
     changes = {
-        e["server_name"]: e["detail"] for e in audit.json() if e["action"] != "rebalance.run"
+        e["server_name"]: e["detail"]
+        for e in audit.json()
+        if e["action"] in ("rebalance.raise", "rebalance.cut")
     }
     assert set(changes) == {"smtp-1", "mailgun-1"}
+    # Every limit kept is in the log too, with its reason.
+    kept = {e["server_name"]: e["detail"] for e in audit.json() if e["action"] == "rebalance.keep"}
+    assert {"ses-1", "postmark-1", "sendgrid-1"} <= set(kept)
+    assert "too little" in kept["postmark-1"]["reason"] or "needed" in kept["postmark-1"]["reason"]
     assert changes["mailgun-1"]["from"] == 1000 and changes["mailgun-1"]["to"] == 750
     assert changes["mailgun-1"]["bounce_rate_last_24h"] == 0.05
     assert [e["action"] for e in audit.json()].count("rebalance.run") == 1

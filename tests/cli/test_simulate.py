@@ -164,3 +164,25 @@ def test_names_are_shown_as_written(cli: CliEnv) -> None:
     assert "relay-[eu]: 1 message(s): daily cap 10/10 used" in result.output
     doctor = cli.invoke(["doctor"])
     assert "Marketing, burst: relay-[eu]\n" in doctor.output
+
+
+def test_forecast_says_when_a_server_fills_and_what_then_waits(cli: CliEnv) -> None:
+    pool([smtp_server("relay-a", 2525, 100), smtp_server("relay-b", 2526, 50)])
+    use("relay-a", 40)
+    result = cli.wide().invoke(
+        ["simulate", "--plan", "Marketing", "--messages", "200", "--forecast", "--rate", "0"]
+    )
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())
+    # 60 left on relay-a, 50 on relay-b: both fill now, 90 wait for the day's end.
+    assert "Forecast: relay-a reaches its daily cap at" in said
+    assert "relay-b at" in said
+    assert "90 messages would then wait until 00:00 UTC" in said
+
+
+def test_forecast_refuses_a_bad_rate(cli: CliEnv) -> None:
+    pool([smtp_server("relay-a", 2525, 100)])
+    result = cli.invoke(
+        ["simulate", "--plan", "Marketing", "--messages", "10", "--forecast", "--rate", "-1"]
+    )
+    assert result.exit_code == 2 and "--rate must be between 0" in result.output

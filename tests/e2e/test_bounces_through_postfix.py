@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 
 from sendpool.core.states import ServerStatus
 from sendpool.runtime import Runtime
@@ -66,7 +66,7 @@ def rt(tmp_path: Path) -> Iterator[Runtime]:
         tmp_path,
         bounce_domain=BOUNCE_DOMAIN,
         bounce_min_volume=N,
-        rebalance_min_sent=N,
+        rebalance_min_sent=N - 1,  # one send is moved to the day before (assert_the_pool_learnt)
     )
     with Runtime.open(settings) as runtime:
         yield runtime
@@ -174,9 +174,21 @@ def assert_the_pool_learnt(rt: Runtime) -> None:
     assert server.status == ServerStatus.PAUSED
     assert "bounce rate" in (server.status_reason or "")
 
-    # The daily rebalancer cuts the limit of a server that bounces this much.
+    # The daily rebalancer cuts the limit of a server that bounces this much. It judges
+    # only a server with a full day of sends on record: its first send is moved to the
+    # day before, the history a server has by its first rebalancing.
     policy = policy_from(rt.settings)
     later = now + timedelta(hours=1)
+    first = rt.db.transaction(
+        lambda c: c.execute(
+            select(func.min(Message.id)).where(Message.server_id == server.id)
+        ).scalar_one()
+    )
+    rt.db.transaction(
+        lambda c: c.execute(
+            update(Message).where(Message.id == first).values(sent_at=later - timedelta(hours=25))
+        )
+    )
     run = rt.db.transaction(
         lambda c: rebalance(c, policy=policy, now=later, dry_run=False, actor="test")
     )

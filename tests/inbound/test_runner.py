@@ -153,6 +153,8 @@ def test_the_process_takes_mail_and_stops_on_sigterm(tmp_path: Path, command: st
         SENDPOOL, "serve", "--port", str(free_port()), "--no-workers"
     ]  # fmt: skip
     log = tmp_path / "process.log"
+    # `serve` creates its database; `inbound` reads one made by `sendpool migrate`.
+    subprocess.run([SENDPOOL, "migrate"], env=env, check=True, capture_output=True)
     with open(log, "wb") as out:
         process = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT)
     try:

@@ -4,5 +4,7 @@ from __future__ import annotations
 
 from tests.services.test_csv_import import *  # noqa: F403
 from tests.services.test_pool_apply import *  # noqa: F403
+from tests.services.test_pool_as_code import *  # noqa: F403
+from tests.services.test_send_waiting_now import *  # noqa: F403
 from tests.store.test_ledger_sql import *  # noqa: F403
 from tests.store.test_queue import *  # noqa: F403

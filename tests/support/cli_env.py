@@ -29,6 +29,9 @@ class CliEnv:
     monkeypatch: pytest.MonkeyPatch
     settings: Settings
     runner: CliRunner = field(default_factory=CliRunner)
+    # The test's own database is made at the first command, as `sendpool migrate` would
+    # have made it: only migrate, demo and serve create one (cli/common.py).
+    migrated: Settings | None = None
 
     @property
     def db(self) -> Path:
@@ -57,6 +60,10 @@ class CliEnv:
         return self
 
     def invoke(self, args: Sequence[str], input: str | None = None) -> Result:
+        if self.migrated is not None and self.settings is self.migrated:
+            self.migrated = None
+            if not self.db.exists():
+                Runtime.open(self.settings).close()
         return self.runner.invoke(app, list(args), input=input)
 
     def open(self) -> Runtime:
@@ -68,4 +75,4 @@ def cli_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> CliEnv:
     """A fresh database and key in ``tmp_path``, which is also the working directory."""
     monkeypatch.chdir(tmp_path)
     settings = make_settings(tmp_path)
-    return CliEnv(monkeypatch, settings).use(settings)
+    return CliEnv(monkeypatch, settings, migrated=settings).use(settings)

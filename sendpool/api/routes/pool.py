@@ -8,8 +8,9 @@ from fastapi import APIRouter
 
 from sendpool.api.body import JsonBodyRoute
 from sendpool.api.deps import Admin
-from sendpool.api.schemas.servers import PoolOut, PoolServerOut
+from sendpool.api.schemas.servers import CapHitOut, PlanStoryOut, PoolOut, PoolServerOut, ShareOut
 from sendpool.http.context import Now, RuntimeDep
+from sendpool.services.operations.explain import PlanStory, plan_stories
 from sendpool.services.servers import stats as server_stats
 
 router = APIRouter(tags=["admin: pool"], route_class=JsonBodyRoute)
@@ -17,8 +18,9 @@ router = APIRouter(tags=["admin: pool"], route_class=JsonBodyRoute)
 
 @router.get("/pool", response_model=PoolOut)
 async def pool(_: Admin, rt: RuntimeDep, now: Now) -> PoolOut:
-    """Composition by type and health; each server's hour and day usage against its caps."""
+    """Composition by type and health; each server's usage; each plan's split and forecast."""
     p = await rt.db.run(server_stats.pool_overview, rt.box, now)
+    stories = await rt.db.run(plan_stories, now)
     servers = [
         PoolServerOut(
             **{f.name: getattr(s, f.name) for f in dataclasses.fields(s) if f.name != "usage"},
@@ -26,4 +28,21 @@ async def pool(_: Admin, rt: RuntimeDep, now: Now) -> PoolOut:
         )
         for s in p.servers
     ]
-    return PoolOut(by_type=p.by_type, by_health=p.by_health, servers=servers)
+    plans = [_story(s) for s in stories]
+    return PoolOut(by_type=p.by_type, by_health=p.by_health, servers=servers, plans=plans)
+
+
+def _story(s: PlanStory) -> PlanStoryOut:
+    return PlanStoryOut(
+        plan=s.plan,
+        pattern=s.verdict.pattern.value,
+        verdict=s.verdict.words,
+        shares=[
+            ShareOut(server=x.name, observed_percent=x.observed, predicted_percent=x.predicted)
+            for x in s.verdict.shares
+        ],
+        forecast=s.forecast.sentence,
+        cap_hits=[CapHitOut(server=h.server, at=h.at) for h in s.forecast.hits],
+        waiting=s.forecast.waiting,
+        waiting_until=s.forecast.until,
+    )

@@ -26,6 +26,7 @@ from sendpool.services.errors import ConflictError, FieldError, checked
 from sendpool.services.messages.log import LogRow, message_log
 from sendpool.store.launches import eligible_count, launch_batches
 from sendpool.store.tables import Campaign, MailingList, Message, table
+from sendpool.store.waking import wake_campaign
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,6 +225,8 @@ def resume_campaign(conn: Connection, customer_id: int, uid: str, now: datetime)
         )
         .values(due_at=now, hold=None)
     )
+    # What waited for a window while it was paused may find room now: look again.
+    wake_campaign(conn, campaign_id, now)
     return campaign_report(conn, campaign_id, now)
 
 

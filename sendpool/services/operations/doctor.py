@@ -39,6 +39,7 @@ from sendpool.services.operations.doctor_checks import (
     span,
 )
 from sendpool.services.operations.metrics_access import check_metrics
+from sendpool.services.operations.pool_symptoms import pool_symptoms
 from sendpool.services.servers.checks import check_server, list_servers, record_check
 from sendpool.store.catalog import live_workers
 from sendpool.store.database import Database
@@ -162,6 +163,7 @@ async def diagnose(
         checks.extend(await db.run(check_return_rates, settings, now))
         previews = _previews(pool, usage, now)
         checks.extend(_plan_checks(previews))
+        checks.extend(await db.run(pool_symptoms, pool, settings, now, usage))
     finally:
         if isinstance(ledger, RedisLedger):
             ledger.close()

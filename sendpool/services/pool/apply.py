@@ -5,13 +5,15 @@ Everything is checked before the first write and written in one transaction,
 so a bad file leaves the pool exactly as it was. Things the file does not
 mention are left alone; a customer that lists ``sending_domains`` has exactly
 those afterwards (the file is the truth for it), one that does not keeps its
-own, however they were added.
+own, however they were added. Which fields of servers and plans the file owns,
+and what happens to those changed elsewhere since the last apply, is said in
+``diff.py``. Every change is written to the audit log with the actor
+"pool file".
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -22,6 +24,15 @@ from sendpool.core.states import ServerHealth, ServerStatus
 from sendpool.errors import ConfigError
 from sendpool.secretbox import SecretBox
 from sendpool.services.errors import ConflictError
+from sendpool.services.messages.waiting import capacity_added
+from sendpool.services.operations.audit import write_audit
+from sendpool.services.pool.diff import (
+    HIDDEN,
+    ApplyReport,
+    FieldChange,
+    apply_fields,
+    member_changes,
+)
 from sendpool.services.pool.file import PoolFile, ServerDecl
 from sendpool.services.servers.fields import enabled_status
 from sendpool.services.tenancy.sending_domains import set_domains
@@ -33,17 +44,8 @@ class _Named(Protocol):
 
 
 R = TypeVar("R", bound=_Named)
-
-
-@dataclass(slots=True)
-class ApplyReport:
-    created: list[str] = field(default_factory=list)
-    updated: list[str] = field(default_factory=list)
-    unchanged: list[str] = field(default_factory=list)
-
-    @property
-    def changed(self) -> bool:
-        return bool(self.created or self.updated)
+ACTOR = "pool file"  # who the audit log says made the changes
+__all__ = ["ApplyReport", "apply_pool"]
 
 
 class _ByName(Generic[R]):
@@ -98,12 +100,46 @@ def _note(report: ApplyReport, label: str, created: bool, changed: bool) -> None
         report.unchanged.append(label)
 
 
+def _owned(decl: ServerDecl, obj: SendingServer, created: bool) -> dict[str, Any]:
+    """The server's values the file owns: every key for a new server, the written ones else."""
+    values = _server_values(decl)
+    if created:
+        return values
+    values = {k: v for k, v in values.items() if k in decl.named or k == "settings"}
+    if "status" in values:
+        enabled = values["status"] != ServerStatus.DISABLED
+        values["status"] = enabled_status(enabled, obj.status)
+    return values
+
+
+def _audit_changes(
+    conn: Connection, report: ApplyReport, what: str, created: bool, now: datetime, **ids: Any
+) -> None:
+    changes = report.of(what)
+    if not changes:
+        return
+    kind, name = what.split(" ", 1)
+    action = f"pool.{kind}.{'create' if created else 'update'}"
+    detail = {kind: name, "changes": changes}
+    write_audit(conn, actor=ACTOR, action=action, now=now, detail=detail, **ids)
+
+
 def apply_pool(
-    conn: Connection, pool: PoolFile, decls: list[ServerDecl], box: SecretBox
+    conn: Connection,
+    pool: PoolFile,
+    decls: list[ServerDecl],
+    box: SecretBox,
+    *,
+    force: bool = False,
 ) -> ApplyReport:
+    """Apply the file; fields changed elsewhere since the last apply are kept unless ``force``."""
+    now = datetime.now(UTC)
     report = ApplyReport()
+    roomier: set[int] = set()  # servers whose changes may let waiting mail go
+    joined: set[int] = set()  # plans given a server they did not have
     with Session(bind=conn, autoflush=True) as session:
         servers = _ByName(session.scalars(select(SendingServer)))
+        touched: list[tuple[str, SendingServer, bool, bool]] = []
         for decl in decls:
             name = decl.name
             obj = servers.get(name)
@@ -112,18 +148,23 @@ def apply_pool(
                 obj = SendingServer(name=name, health=ServerHealth.UNKNOWN)
                 session.add(obj)
                 servers[name] = obj
-            values = _server_values(decl)
-            if not created and "status" in values:
-                enabled = values["status"] != ServerStatus.DISABLED
-                values["status"] = enabled_status(enabled, obj.status)
-            changed = _apply_values(obj, values)
+            what = f"server {name}"
+            owned = _owned(decl, obj, created)
+            changed, room = apply_fields(obj, owned, what, report, force=force)
             if box.open(obj.secrets_sealed) != decl.secrets:
                 obj.secrets_sealed = box.seal(decl.secrets)
+                report.changes.append(FieldChange(what, "secrets", HIDDEN, "(changed)"))
                 changed = True
-            _note(report, f"server {name}", created, changed)
+            touched.append((what, obj, created, room))
+            _note(report, what, created, changed)
         session.flush()
+        for what, obj, created, room in touched:
+            if room and not created:
+                roomier.add(obj.id)
+            _audit_changes(conn, report, what, created, now, server_id=obj.id)
 
         plans = _ByName(session.scalars(select(Plan)))
+        names = {o.id: o.name for o in session.scalars(select(SendingServer))}
         for p in pool.plans:
             missing = [n for n in p.servers if n not in servers]
             if missing:
@@ -134,17 +175,35 @@ def apply_pool(
                 plan = Plan(name=p.name)
                 session.add(plan)
                 plans[p.name] = plan
-            changed = _apply_values(plan, {"name": p.name, "burst_threshold": p.burst_threshold})
+            what = f"plan {p.name}"
+            values: dict[str, Any] = {"name": p.name}
+            if created or "burst_threshold" in p.model_fields_set:
+                values["burst_threshold"] = p.burst_threshold
+            changed, _room = apply_fields(plan, values, what, report, force=force)
             session.flush()
-            want = {servers[n].id for n in p.servers}
-            have = set(
+            have_ids = set(
                 session.scalars(select(PlanServer.server_id).where(PlanServer.plan_id == plan.id))
             )
-            for sid in have - want:
-                session.delete(session.get(PlanServer, (plan.id, sid)))
-            for sid in want - have:
-                session.add(PlanServer(plan_id=plan.id, server_id=sid))
-            _note(report, f"plan {p.name}", created, changed or want != have)
+            record = (plan.pool_applied or {}).get("servers")
+            applied = None if created or record is None else frozenset(record)
+            attach, detach, kept = member_changes(
+                {names[i] for i in have_ids},
+                {servers[n].name for n in p.servers},
+                applied,
+                what,
+                report,
+                force=force,
+            )
+            for n in detach:
+                session.delete(session.get(PlanServer, (plan.id, servers[n].id)))
+            for n in attach:
+                session.add(PlanServer(plan_id=plan.id, server_id=servers[n].id))
+            if attach:
+                joined.add(plan.id)
+            plan.pool_applied = {**(plan.pool_applied or {}), "servers": sorted(kept)}
+            _note(report, what, created, changed or bool(attach or detach))
+            session.flush()
+            _audit_changes(conn, report, what, created, now)
         session.flush()
 
         def plan_id(name: str | None, where: str) -> int | None:
@@ -190,4 +249,13 @@ def apply_pool(
                 rules[r.region] = rule
             _note(report, f"region {r.region}", created, _apply_values(rule, {"plan_id": pid}))
         session.flush()
+    capacity_added(conn, servers=roomier, plans=joined, now=now)
+    if report.changed or report.drift:
+        summary = {
+            "created": report.created,
+            "updated": report.updated,
+            "drift": [f"{d.what}: {d.field}" for d in report.drift],
+            "forced": force,
+        }
+        write_audit(conn, actor=ACTOR, action="pool.apply", now=now, detail=summary)
     return report

@@ -124,7 +124,9 @@ class ServerDecl:
     """A server from the file with its type's settings checked and its secrets read.
 
     ``values`` holds the common keys as they are stored, the status resolved
-    from either of its spellings.
+    from either of its spellings. ``named`` says which of them the entry
+    wrote: those are the file's, the others are left as they are on a server
+    that exists (and take their defaults on a new one).
     """
 
     def __init__(
@@ -133,11 +135,13 @@ class ServerDecl:
         values: dict[str, Any],
         settings: dict[str, Any],
         secrets: dict[str, str],
+        named: frozenset[str] | None = None,
     ) -> None:
         self.name = name
         self.values = values
         self.settings = settings
         self.secrets = secrets
+        self.named = frozenset(values) if named is None else named
 
 
 def _common(where: str, s: BaseModel) -> dict[str, Any]:
@@ -179,7 +183,10 @@ def _split(index: int, s: Any, env: Mapping[str, str]) -> ServerDecl:
         checked = check_settings(s.type, settings)
     except FieldError as exc:
         raise ConfigError(f"{where}: {_said(exc.errors)}") from None
-    return ServerDecl(s.name, values, checked, secrets)
+    written = set(s.model_fields_set) | {"name", "type"}
+    if STATUS_ALIAS in written:
+        written.add("status")
+    return ServerDecl(s.name, values, checked, secrets, frozenset(written & set(values)))
 
 
 def _one_each(section: str, names: list[str], *, fold: bool = True, what: str = "named") -> None:

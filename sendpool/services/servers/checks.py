@@ -18,11 +18,12 @@ from sendpool.content.render import CampaignTemplate
 from sendpool.core.outcomes import Outcome, OutcomeKind
 from sendpool.core.states import ServerHealth
 from sendpool.errors import InputError
-from sendpool.pipeline.health import learned_smtputf8
+from sendpool.pipeline.health import learned_smtputf8, learned_vendor_limit
 from sendpool.pipeline.pool import spec_of
 from sendpool.secretbox import SecretBox
 from sendpool.services import refs
 from sendpool.services.errors import FieldError, checked
+from sendpool.services.messages.waiting import capacity_added
 from sendpool.store.catalog import server_row
 from sendpool.store.database import Database
 from sendpool.store.records import ServerRow
@@ -55,6 +56,12 @@ def record_check(conn: Connection, server_id: int, health: Health, interval: flo
     now = datetime.now(UTC)
     T = table(SendingServer)
     learned = learned_smtputf8(health)  # as the health checker records it
+    vendor = learned_vendor_limit(health)
+    recovering = (
+        health.ok
+        and conn.execute(select(T.c.health).where(T.c.id == server_id)).scalar()
+        == ServerHealth.DEGRADED
+    )
     conn.execute(
         update(T)
         .where(T.c.id == server_id)
@@ -64,8 +71,11 @@ def record_check(conn: Connection, server_id: int, health: Health, interval: flo
             health_error=None if health.ok else health.detail,
             next_check_at=now + timedelta(seconds=interval),
             **({} if learned is None else {"smtputf8": learned}),
+            **({} if vendor is None else {"vendor_daily_limit": vendor}),
         )
     )
+    if recovering:
+        capacity_added(conn, servers=[server_id], now=now)  # its plans' waiting mail may go
 
 
 async def check_server(row: ServerRow, timeout: float = 30.0) -> Health:

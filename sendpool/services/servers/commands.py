@@ -13,10 +13,12 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, exists, select, update
 
+from sendpool.core.room import any_adds_room
 from sendpool.core.states import ServerStatus
 from sendpool.secretbox import SecretBox
 from sendpool.services import refs
 from sendpool.services.errors import ConflictError, FieldError
+from sendpool.services.messages.waiting import capacity_added
 from sendpool.services.operations.audit import write_audit
 from sendpool.services.servers.changes import CREATE_DEFAULTS, CheckedChange, check_change
 from sendpool.services.servers.mailboxes import SEALED, stored_handlers
@@ -32,6 +34,7 @@ from sendpool.store.tables import (
     table,
 )
 from sendpool.store.types import new_uid
+from sendpool.store.waking import plans_of_servers
 
 # A change to any of these may cure (or cause) a server failure: health is re-learnt.
 _CONNECTION_KEYS = ("type", "settings", "secrets_sealed")
@@ -108,6 +111,8 @@ def create_server(
         .returning(T.c.id)
     ).scalar_one()
     _set_plans(conn, server_id, plan_ids)
+    if common.get("status", ServerStatus.ACTIVE) == ServerStatus.ACTIVE:
+        capacity_added(conn, plans=plan_ids, now=now)  # a new server: room in its plans
     write_audit(
         conn,
         actor=actor,
@@ -160,12 +165,21 @@ def update_server(
         values.update(health="unknown", health_error=None, degraded_at=None, next_check_at=None)
     if diff:
         conn.execute(update(T).where(T.c.id == server_id).values(**values, updated_at=now))
+    joined: set[int] = set()
     if plan_ids is not None:
         before = {p.uid for p in server_detail(conn, box, server_id).plans}
+        joined = plan_ids - set(plans_of_servers(conn, [server_id]))
         _set_plans(conn, server_id, plan_ids)
         after = {p.uid for p in server_detail(conn, box, server_id).plans}
         if before != after:
             diff["plans"] = {"from": sorted(before), "to": sorted(after)}
+    moved = {k: (d["from"], d["to"]) for k, d in diff.items() if k != "plans"}
+    if "health" in values:
+        moved["health"] = (row.health, values["health"])
+    if any_adds_room(moved):
+        capacity_added(conn, servers=[server_id], now=now)
+    elif joined:
+        capacity_added(conn, plans=joined, now=now)
     if diff:
         detail = {"server": values.get("name", row.name), "changes": diff}
         write_audit(

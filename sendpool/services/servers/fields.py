@@ -270,6 +270,14 @@ COMMON: tuple[FieldDef, ...] = (
         nullable=True,
     ),
     FieldDef(
+        "rebalance_ceiling",
+        Count,
+        "Rebalancing ceiling",
+        "Daily rebalancing never raises the sending limit past it; blank: no ceiling.",
+        default=None,
+        nullable=True,
+    ),
+    FieldDef(
         "max_connections", Annotated[int, Field(ge=1, le=200)], "Connections", "Open at once.", 4
     ),
     FieldDef(

@@ -46,6 +46,8 @@ class ServerDetail:
     settings: dict[str, Any]
     secrets_set: list[str]  # which secrets are stored; never their values
     status_reason: str | None = None  # why it is paused (status "paused"), with the figures
+    rebalance_ceiling: int | None = None  # rebalancing never raises sending_limit past it
+    vendor_daily_limit: int | None = None  # the vendor's own limit (SES Max24HourSend)
 
 
 def plans_of(conn: Connection, server_id: int) -> list[Ref]:
@@ -85,6 +87,8 @@ def server_detail(conn: Connection, box: SecretBox, server_id: int) -> ServerDet
         settings=dict(s.settings or {}),
         secrets_set=sorted(box.open(s.secrets_sealed)),
         status_reason=s.status_reason,
+        rebalance_ceiling=s.rebalance_ceiling,
+        vendor_daily_limit=s.vendor_daily_limit,
     )
 
 

@@ -13,6 +13,7 @@ from sendpool.core.states import UNFINISHED_CAMPAIGN_STATES
 from sendpool.errors import NotFoundError
 from sendpool.services import refs
 from sendpool.services.errors import ConflictError, FieldError, check_name
+from sendpool.services.messages.waiting import capacity_added
 from sendpool.services.operations.audit import write_audit
 from sendpool.services.servers.queries import Ref
 from sendpool.store.tables import (
@@ -128,7 +129,15 @@ def update_plan(
         values["name"] = check_name("name", values["name"])
         _name_free(conn, values["name"], plan_id)
     if "servers" in changes:
-        _set_servers(conn, plan_id, _server_ids(conn, list(changes["servers"])))
+        members = set(
+            conn.execute(select(PlanServer.server_id).where(PlanServer.plan_id == plan_id))
+            .scalars()
+            .all()
+        )
+        wanted = _server_ids(conn, list(changes["servers"]))
+        _set_servers(conn, plan_id, wanted)
+        if wanted - members:
+            capacity_added(conn, plans=[plan_id], now=now)
     if values:
         conn.execute(update(table(Plan)).where(Plan.id == plan_id).values(**values))
     detail = {"plan": plan_detail(conn, plan_id).name, "changes": sorted(changes)}
@@ -169,6 +178,7 @@ def attach_server(
     present = conn.execute(select(P.c.plan_id).where(*member)).first() is not None
     if attach and not present:
         conn.execute(P.insert().values(plan_id=plan_id, server_id=server_id))
+        capacity_added(conn, plans=[plan_id], now=now)  # what waits may go through it now
     elif not attach and present:
         conn.execute(delete(P).where(*member))
     if attach != present:

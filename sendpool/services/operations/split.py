@@ -1,0 +1,90 @@
+"""Each plan's split over its servers in a window, and what it means (core/patterns.py).
+
+A message counts under the plan it was sent under: its campaign's own plan,
+else its customer's plan as the customer's region rule and plan say today.
+The split the caps and warm-ups predict uses each server's effective daily
+cap today times the days of the window, which is what a round-robin could
+have dealt it; the doctor, the distribution page and the API read the same
+verdicts from here.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import Connection, func, select
+
+from sendpool.core.patterns import ServerSplit, Verdict, judge_split
+from sendpool.core.states import MessageStatus, ServerHealth, ServerStatus
+from sendpool.pipeline.pool import view_of
+from sendpool.services.tenancy.customers import effective_plan_id
+from sendpool.store.records import PoolRows
+from sendpool.store.tables import Campaign, Customer, Message, SendingServer
+
+DAYS = 30
+
+
+@dataclass(frozen=True, slots=True)
+class PlanSplit:
+    plan_id: int
+    plan: str
+    verdict: Verdict
+    servers: tuple[ServerSplit, ...]
+
+
+def sent_by_plan(conn: Connection, since: datetime) -> dict[int, dict[tuple[str, date], int]]:
+    """plan id -> (server name, day) -> messages sent since ``since``."""
+    customer_plans = {
+        int(c): effective_plan_id(conn, int(c)) for c in conn.execute(select(Customer.id)).scalars()
+    }
+    day = func.date(Message.sent_at)
+    rows = conn.execute(
+        select(Campaign.plan_id, Message.customer_id, SendingServer.name, day, func.count())
+        .join(SendingServer, SendingServer.id == Message.server_id)
+        .outerjoin(Campaign, Campaign.id == Message.campaign_id)
+        .where(Message.status == MessageStatus.SENT, Message.sent_at >= since)
+        .group_by(Campaign.plan_id, Message.customer_id, SendingServer.name, day)
+    )
+    out: dict[int, dict[tuple[str, date], int]] = defaultdict(Counter)
+    for plan_id, customer_id, server, d, n in rows:
+        plan = plan_id if plan_id is not None else customer_plans.get(int(customer_id))
+        if plan is not None and d is not None:
+            out[int(plan)][(str(server), date.fromisoformat(str(d)[:10]))] += int(n)
+    return out
+
+
+def window_start(now: datetime, days: int = DAYS) -> datetime:
+    first = now.date() - timedelta(days=days - 1)
+    return datetime.combine(first, datetime.min.time(), tzinfo=now.tzinfo)
+
+
+def plan_splits(
+    conn: Connection, pool: PoolRows, now: datetime, days: int = DAYS
+) -> list[PlanSplit]:
+    """Every plan with servers or sends in the window, by name, with its verdict."""
+    sent = sent_by_plan(conn, window_start(now, days))
+    rows = {r.id: r for r in pool.servers}
+    by_name = {r.name: r for r in pool.servers}
+    out = []
+    for plan_id, plan in sorted(pool.plan_names.items(), key=lambda p: p[1]):
+        per_server: Counter[str] = Counter()
+        for (server, _d), n in sent.get(plan_id, {}).items():
+            per_server[server] += n
+        members = {rows[i].name for i in pool.plan_servers.get(plan_id, frozenset()) if i in rows}
+        splits = []
+        for name in sorted(members | set(per_server)):
+            row = by_name.get(name)
+            view = view_of(row) if row is not None else None
+            sending = (
+                name in members
+                and row is not None
+                and row.status == ServerStatus.ACTIVE
+                and row.health != ServerHealth.DEGRADED
+            )
+            capacity = view.caps(now).daily * days if view is not None and sending else 0
+            warming = view.is_warming(now) if view is not None else False
+            splits.append(ServerSplit(name, per_server[name], capacity, warming, sending))
+        out.append(PlanSplit(plan_id, plan, judge_split(splits), tuple(splits)))
+    return out
