@@ -26,6 +26,9 @@ from sendpool.api.routes import (
     servers,
     suppressions,
     tokens,
+    waiting,
+    webhook_info,
+    webhooks,
 )
 from sendpool.api.schemas.common import problem_responses
 from sendpool.runtime import Runtime
@@ -46,8 +49,9 @@ def install_api(app: FastAPI, rt: Runtime) -> None:
         dependencies=[Depends(get_admin)],
         responses=problem_responses(401, 403, 404, 409, 413, 422),
     )
-    for module in (servers, plans, customers, pool, audit, tokens, rebalance, events):
+    for module in (servers, webhook_info, plans, customers, pool, audit, tokens, rebalance, events):
         admin.include_router(module.router)
+    admin.include_router(waiting.router)
     admin.include_router(suppressions.admin_router)
     tenant = APIRouter(
         dependencies=[Depends(get_customer)],
@@ -59,3 +63,4 @@ def install_api(app: FastAPI, rt: Runtime) -> None:
     app.include_router(tenant, prefix=API)
     app.include_router(me.router, prefix=API, responses=problem_responses(401, 413, 422))
     app.include_router(ops.router)
+    app.include_router(webhooks.router)  # vendors prove themselves by their own schemes

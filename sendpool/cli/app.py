@@ -18,11 +18,15 @@ from sendpool.cli import (
     servers,
     suppressions,
     token,
+    waiting,
+    webhooks,
     worker,
 )
 from sendpool.cli.doctor import doctor
+from sendpool.cli.help_flags import hide_flag_types
 from sendpool.cli.simulate import simulate
 
+hide_flag_types()
 app = typer.Typer(
     name="sendpool",
     help=(
@@ -43,6 +47,7 @@ app.command("inbound")(inbound.inbound)
 app.command("rebalance")(rebalance.rebalance)
 app.command("doctor")(doctor)
 app.command("simulate")(simulate)
+app.command("send-waiting-now")(waiting.send_waiting_now)
 app.add_typer(pool.app, name="pool")
 app.add_typer(campaign.app, name="campaign")
 app.add_typer(servers.app, name="servers")
@@ -52,6 +57,7 @@ app.add_typer(admin.app, name="admin")
 app.add_typer(repair.app, name="repair")
 app.add_typer(bounces.app, name="bounces")
 app.add_typer(suppressions.app, name="suppressions")
+app.add_typer(webhooks.app, name="webhooks")
 
 
 def main() -> None:

@@ -11,13 +11,14 @@ import typer
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from sendpool.cli.campaign_view import report_view
+from sendpool.cli.campaign_view import campaign_json, campaigns_table, report_view
 from sendpool.cli.common import console, err_console, friendly_errors, open_runtime
 from sendpool.content.csv_import import ImportReport
 from sendpool.core.states import SETTLED_MESSAGE_STATES
 from sendpool.errors import InputError
 from sendpool.pipeline.embedded import run_async, work_until
 from sendpool.runtime import Runtime
+from sendpool.services.campaigns import overview
 from sendpool.services.campaigns.drafts import CampaignDraft
 from sendpool.services.campaigns.from_csv import CsvCampaign, NoValidRowsError, run_from_csv
 from sendpool.services.campaigns.report import CampaignReport, campaign_report
@@ -179,17 +180,50 @@ def run(
 @app.command("status")
 @friendly_errors
 def status(
-    uid: Annotated[str, typer.Argument(help="The campaign's uid.")],
+    campaign: Annotated[str, typer.Argument(help="The campaign's uid or name.")],
+    customer: Annotated[
+        str | None, typer.Option(help="Look the name up among this customer's campaigns.")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Where a campaign stands: messages per status and per server, and what waits until when."""
     rt = open_runtime()
     try:
         now = datetime.now(UTC)
-        report = rt.db.transaction(campaign_report, uid, now)
+        campaign_id = rt.db.transaction(overview.find_campaign, campaign, customer=customer)
+        report = rt.db.transaction(campaign_report, campaign_id, now)
     finally:
         rt.close()
     if as_json:
         typer.echo(json.dumps(report.as_json()))
     else:
         console.print(report_view(report, now))
+
+
+@app.command("list")
+@friendly_errors
+def list_(
+    customer: Annotated[
+        str | None, typer.Option(help="Only this customer's (name or uid).")
+    ] = None,
+    status_: Annotated[
+        str | None,
+        typer.Option(
+            "--status", help=f"Only campaigns in this status: {', '.join(overview.STATUSES)}."
+        ),
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, max=10_000, help="At most this many.")] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON array.")] = False,
+) -> None:
+    """Campaigns, newest first: customer, status, progress; every customer's unless told."""
+    rt = open_runtime()
+    try:
+        lines = rt.db.transaction(
+            overview.campaign_lines, status=status_, customer=customer, limit=limit
+        )
+    finally:
+        rt.close()
+    if as_json:
+        typer.echo(json.dumps([campaign_json(line) for line in lines]))
+    else:
+        console.print(campaigns_table(lines))

@@ -9,6 +9,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from sendpool.services.campaigns.overview import CampaignLine
 from sendpool.services.campaigns.report import CampaignReport, WaitReason
 
 # reason -> (what the row says, what its time is)
@@ -70,11 +71,20 @@ def report_table(report: CampaignReport) -> Table:
     return table
 
 
+def summary(report: CampaignReport) -> Text:
+    """A report with nothing sent yet: a line, not a server table with no rows."""
+    statuses = ", ".join(f"{k} {v:,}" for k, v in sorted(report.by_status.items())) or "none yet"
+    return Text(
+        f"campaign {report.name} ({report.uid}): {report.status}\n"
+        f"{report.recipients:,} recipients; messages: {statuses}; nothing sent yet"
+    )
+
+
 def report_view(
     report: CampaignReport, now: datetime, *, hint_workers: bool = False
 ) -> RenderableType:
     """The report, then what waits and how to follow it up."""
-    parts: list[RenderableType] = [report_table(report)]
+    parts: list[RenderableType] = [report_table(report) if report.by_server else summary(report)]
     waiting = waiting_table(report, now)
     if waiting is not None:
         parts.append(waiting)
@@ -87,3 +97,37 @@ def report_view(
             )
         parts.append(Text(f"Follow up with: sendpool campaign status {report.uid}"))
     return Group(*parts)
+
+
+def campaign_json(line: CampaignLine) -> dict[str, object]:
+    return {
+        "campaign": line.uid,
+        "name": line.name,
+        "customer": line.customer,
+        "plan": line.plan,
+        "status": line.status,
+        "recipients": line.recipients,
+        "sent": line.sent,
+        "failed": line.failed,
+        "created_at": line.created_at.isoformat(),
+        "launched_at": line.launched_at.isoformat() if line.launched_at else None,
+    }
+
+
+def campaigns_table(lines: list[CampaignLine]) -> Table:
+    table = Table(title=f"{len(lines)} campaign(s), newest first")
+    for col in ("uid", "name", "customer", "status", "sent", "failed", "recipients", "launched"):
+        justify = "right" if col in ("sent", "failed", "recipients") else "left"
+        table.add_column(col, justify=justify, overflow="fold")  # type: ignore[arg-type]
+    for c in lines:
+        table.add_row(
+            c.uid,
+            escape(c.name),
+            escape(c.customer),
+            c.status,
+            f"{c.sent:,}",
+            f"{c.failed:,}",
+            f"{c.recipients:,}",
+            f"{c.launched_at:%Y-%m-%d %H:%M} UTC" if c.launched_at else "not yet",
+        )
+    return table

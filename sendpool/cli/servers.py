@@ -12,7 +12,9 @@ from rich.table import Table
 from sendpool.cli.common import console, fail, friendly_errors, open_runtime
 from sendpool.core.outcomes import OutcomeKind
 from sendpool.core.states import ServerHealth, ServerStatus
+from sendpool.errors import InputError
 from sendpool.pipeline.embedded import run_async
+from sendpool.runtime import Runtime
 from sendpool.services.servers.checks import (
     check_server,
     find_server,
@@ -20,6 +22,7 @@ from sendpool.services.servers.checks import (
     record_check,
     send_test_email,
 )
+from sendpool.services.webhooks.info import webhook_info
 
 app = typer.Typer(help="List sending servers, check them, send test emails.")
 
@@ -86,6 +89,11 @@ def test(
     rt = open_runtime()
     try:
         row = rt.db.transaction(find_server, server, rt.box)
+        if send_to and not from_ and not row.default_from_email:
+            raise InputError(
+                f"{row.name} has no default sender (default_from_email): "
+                "give the test email's sender with --from ADDRESS"
+            )
         health = run_async(check_server(row, rt.settings.send_timeout))
         rt.db.transaction(record_check, row.id, health, rt.settings.health_check_interval)
         mark = "[green]ok[/]" if health.ok else "[red]failed[/]"
@@ -94,6 +102,7 @@ def test(
         )
         for key, value in health.facts.items():
             console.print(f"  {key}: {escape(str(value))}")
+        _webhook(rt, row.uid)
         if send_to:
             outcome = run_async(send_test_email(row, send_to, from_, rt.settings.send_timeout))
             if outcome.kind is OutcomeKind.ACCEPTED:
@@ -107,3 +116,23 @@ def test(
             raise typer.Exit(1)
     finally:
         rt.close()
+
+
+def _webhook(rt: Runtime, uid: str) -> None:
+    """A vendor server's webhook: the URL to paste, what it lacks, and the last event."""
+    info = rt.db.transaction(webhook_info, rt.box, rt.settings.public_url, uid)
+    if info is None:
+        return
+    console.print(f"  webhook: {escape(info.shown_url)}", soft_wrap=True)
+    for what in info.missing:
+        console.print(f"  [yellow]webhook missing[/] {escape(what)}")
+    r = info.receipt
+    last = (
+        f"{r.last_event_at:%Y-%m-%d %H:%M} UTC: {r.last_event}"
+        if r and r.last_event_at
+        else "none yet"
+    )
+    console.print(f"  last webhook event: {escape(last)}")
+    console.print(
+        f"  (`sendpool webhooks show {escape(info.server)} --reveal` prints the URL to paste)"
+    )

@@ -31,6 +31,7 @@ from sendpool.store.tables import (
 # server's own reputation (4.7.x / 5.7.x); soft bounces and delays do not.
 BOUNCE_KINDS = ("hard_bounce", "reputation")
 COMPLAINT_KIND = "complaint"
+DELAY_KIND = "delay"
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +173,25 @@ def events_about_sends(
         ):
             counts[str(kind)] += int(n)
     return sum(counts[k] for k in BOUNCE_KINDS), counts[COMPLAINT_KIND]
+
+
+def deferrals_since(conn: Connection, server_id: int, since: datetime, until: datetime) -> int:
+    """Deferrals reported about one server's mail in [since, until], by when they were reported.
+
+    A deferral (a DSN's delayed, a vendor's temporary failure) is a receiver
+    holding the server's mail back: a reputation signal before any bounce.
+    """
+    E = DeliveryEvent
+    return int(
+        conn.execute(
+            select(func.count()).where(
+                E.server_id == server_id,
+                E.kind == DELAY_KIND,
+                E.created_at >= since,
+                E.created_at <= until,
+            )
+        ).scalar_one()
+    )
 
 
 def sent_up_to(

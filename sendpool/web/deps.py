@@ -23,7 +23,9 @@ async def signed_in(request: Request, rt: RuntimeDep, now: Now) -> SignedIn:
     active = await rt.db.run(sessions.session_for, session.session_id, now=now, limits=limits)
     if active is None:
         raise LoginRequired()
-    return SignedIn(active.admin_id, active.email, session.csrf, active.id)
+    admin = SignedIn(active.admin_id, active.email, session.csrf, active.id)
+    request.state.admin = admin  # error pages keep the header of a signed-in admin
+    return admin
 
 
 Admin = Annotated[SignedIn, Depends(signed_in)]

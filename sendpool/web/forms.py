@@ -131,6 +131,7 @@ _CONFIG = (
     "sending_limit",
     "hourly_limit",
     "rate_per_second",
+    "rebalance_ceiling",
     "max_connections",
     "max_messages_per_connection",
     "timezone",
@@ -272,7 +273,9 @@ def new_server_values(type_name: str) -> dict[str, str]:
     st = server_type(type_name)
     values: dict[str, str] = {}
     for name, info in st.settings_model.model_fields.items():
-        default = info.get_default()
+        if info.is_required():
+            continue  # no default: the input starts blank (never pydantic's "undefined" marker)
+        default = info.get_default(call_default_factory=True)
         if isinstance(default, bool):
             values[name] = "on" if default else ""
         elif default is not None:

@@ -72,12 +72,27 @@ def ago(at: datetime | None, now: datetime) -> str:
     return f"{at:%Y-%m-%d}"
 
 
+def until(at: datetime, now: datetime) -> str:
+    """How long from ``now`` to ``at``, as people say it: 45 s, 9 min, 7 h 18 min, 2 d 3 h."""
+    s = max(0, round((at - now).total_seconds()))
+    if s < 60:
+        return f"{s} s"
+    m = round(s / 60)
+    if m < 60:
+        return f"{m} min"
+    h, m = divmod(m, 60)
+    if h < 48:
+        return f"{h} h {m} min" if m else f"{h} h"
+    days, h = divmod(h, 24)
+    return f"{days} d {h} h" if h else f"{days} d"
+
+
 def utc(at: datetime | None) -> str:
     return "–" if at is None else f"{at.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
 
 
 templates.env.filters.update(number=number, utc=utc)
-templates.env.globals.update(percent=percent, ago=ago)
+templates.env.globals.update(percent=percent, ago=ago, until=until)
 
 
 def page(

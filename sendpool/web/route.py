@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 from urllib.parse import quote
 
-from fastapi import Request, Response
+from fastapi import HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.routing import APIRoute
 
-from sendpool.errors import NotFoundError
+from sendpool.errors import InputError, NotFoundError
+from sendpool.services.errors import ConflictError
 from sendpool.web.render import SECURITY_HEADERS, page
+
+log = logging.getLogger(__name__)
 
 LOGIN = "/admin/login"
 HOME = "/admin/pool"
@@ -45,7 +49,9 @@ def _to_login(request: Request) -> Response:
 
 
 def error_page(request: Request, status: int, title: str, detail: str) -> Response:
-    return page(request, "error.html", status=status, title=title, detail=detail)
+    """A page in the admin's frame (its header too, when the visitor is signed in)."""
+    admin = getattr(request.state, "admin", None)
+    return page(request, "error.html", admin=admin, status=status, title=title, detail=detail)
 
 
 class PageRoute(APIRoute):
@@ -74,6 +80,21 @@ class PageRoute(APIRoute):
                 where = ".".join(str(p) for p in first.get("loc", ()))
                 detail = f"{where}: {first.get('msg', 'not valid')}"
                 response = error_page(request, 400, "Bad request", detail)
+            except InputError as exc:
+                status = 409 if isinstance(exc, ConflictError) else 422
+                response = error_page(request, status, "Not done", str(exc))
+            except HTTPException:
+                raise
+            except Exception as exc:
+                # A page that breaks still answers as a page; the traceback goes to the log.
+                log.exception("admin page %s failed", request.url.path, exc_info=exc)
+                response = error_page(
+                    request,
+                    500,
+                    "Something went wrong",
+                    "This page failed on the server. The details are in sendpool's log; "
+                    "go back and try again.",
+                )
             response.headers.update(SECURITY_HEADERS)
             return response
 

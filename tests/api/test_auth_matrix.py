@@ -83,6 +83,8 @@ ROUTES = [
     Route("POST", "/api/v1/admin/tokens", "admin", 201, lambda i: {"name": "ci"}),
     Route("DELETE", "/api/v1/admin/tokens/{token_a}", "admin"),
     Route("POST", "/api/v1/admin/rebalance", "admin"),
+    Route("POST", "/api/v1/admin/campaigns/{campaign_a}/send-waiting-now", "admin"),
+    Route("POST", "/api/v1/admin/plans/{plan}/send-waiting-now", "admin"),
     Route("GET", "/api/v1/me", "any"),
     Route("GET", "/api/v1/servers", "customer"),
     Route("GET", "/api/v1/sending-domains", "customer"),
@@ -148,6 +150,16 @@ ROUTES = [
     Route("GET", "/api/v1/admin/events", "admin"),
     Route("GET", "/api/v1/admin/customers/{customer_a}/suppressions", "admin"),
     Route("DELETE", "/api/v1/admin/customers/{customer_a}/suppressions/{suppressed_a}", "admin"),
+    Route("GET", "/api/v1/admin/sending-servers/{server_postmark}/webhook", "admin"),
+    # Vendors prove themselves by their own schemes, never a bearer token: without the
+    # server's webhook password a Postmark event is refused, whoever's token comes with it.
+    Route(
+        "POST",
+        "/api/v1/webhooks/{server_postmark}/postmark",
+        "public",
+        401,
+        lambda i: {"RecordType": "Bounce"},
+    ),  # fmt: skip
     Route("GET", "/healthz", "public"),
     Route("GET", "/metrics", "public"),
     Route("GET", "/docs", "public"),
@@ -193,6 +205,8 @@ def test_every_route_is_in_the_matrix(runtime: Runtime) -> None:
         for name in ("list_a", "campaign_a", "draft_a", "message_a"):
             template = template.replace("{" + name + "}", "{uid}")
         template = template.replace("{suppressed_a}", "{email}")
+        template = template.replace("{server_uid}/postmark", "{server_uid}/{vendor}")
+        template = template.replace("servers/{server_uid}/webhook", "servers/{uid}/webhook")
         template = template.replace("/a0@a-tenant.example/", "/{email}/")
         template = template.replace("/fresh.example", "/{domain}")
         template = template.replace("/a-tenant.example", "/{domain}")

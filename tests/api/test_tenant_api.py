@@ -119,6 +119,10 @@ async def test_campaign_end_to_end_through_the_pool(world: World, sinks: StartSi
     progress = (await as_a(world, "GET", f"/campaigns/{uid}")).json()
     assert progress["by_status"] == {"sent": 10}
     assert progress["by_server"] == {"relay-0": 5, "relay-1": 5}
+    # The list says what the detail says: a campaign whose messages all settled is done.
+    listed = (await as_a(world, "GET", "/campaigns")).json()
+    assert progress["status"] == "done"
+    assert [c["status"] for c in listed if c["uid"] == uid] == ["done"]
     got = [r for s in relays for m in s.messages for r in m.recipients]
     assert sorted(r for r in got if r.startswith("p")) == sorted(p["email"] for p in people)
     log = (await as_a(world, "GET", f"/campaigns/{uid}/messages", params={"limit": 4})).json()

@@ -74,6 +74,11 @@ class _OutBase(BaseModel):
     status_reason: str | None = Field(
         None, description="Why the server is paused (status `paused`), with the figures."
     )
+    vendor_daily_limit: int | None = Field(
+        None,
+        description="The sending limit the vendor reports (SES Max24HourSend), read by the "
+        "server's check; rebalancing never raises sending_limit past it.",
+    )
 
 
 ServerOutCommon = model_from(
@@ -159,6 +164,9 @@ class ServerStatsOut(WindowOut):
     complaint_rate_last_24h: float = Field(
         0.0, description="Complaints / sent, counted by original send time; 0.0 when nothing sent."
     )
+    deferrals_last_24h: int = Field(
+        0, description="Deferrals reported in the last 24 hours (DSN delayed, vendor deferred)."
+    )
     by_sending_domain: list[DomainStatsOut] = Field(
         default_factory=list, description="The same figures per sending domain."
     )
@@ -172,10 +180,37 @@ class PoolServerOut(WindowOut):
     health: str
 
 
+class ShareOut(BaseModel):
+    server: str
+    observed_percent: float = Field(description="Of the plan's messages in the last 30 days.")
+    predicted_percent: float = Field(description="What the caps and warm-ups predict.")
+
+
+class CapHitOut(BaseModel):
+    server: str
+    at: datetime
+
+
+class PlanStoryOut(BaseModel):
+    """One plan: what its split means, and when it runs out of room."""
+
+    plan: str
+    pattern: str = Field(
+        description="nothing_sent | single | round_robin | ramp_up | lower_cap | starved | uneven"
+    )
+    verdict: str = Field(description='In words, e.g. "healthy round-robin".')
+    shares: list[ShareOut]
+    forecast: str = Field(description="The capacity forecast in one sentence.")
+    cap_hits: list[CapHitOut] = Field(description="When each server fills its day, in order.")
+    waiting: int = Field(description="Messages that would then wait, until `waiting_until`.")
+    waiting_until: datetime | None
+
+
 class PoolOut(BaseModel):
     by_type: dict[str, int]
     by_health: dict[str, int]
     servers: list[PoolServerOut]
+    plans: list[PlanStoryOut] = Field(default_factory=list)
 
 
 class CheckOut(BaseModel):

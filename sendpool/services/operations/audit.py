@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, String, cast, or_, select
 
 from sendpool.store.tables import AuditEntry, SendingServer, table
 
@@ -46,10 +46,20 @@ def list_audit(
     *,
     server_uid: str | None = None,
     action: str | None = None,
+    actor: str | None = None,
+    subject: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
     limit: int = 50,
     offset: int = 0,
 ) -> list[AuditRecord]:
-    """Newest first; ``action`` matches a whole action or a prefix ending in a dot."""
+    """Newest first; ``action`` matches a whole action or a prefix ending in a dot.
+
+    ``actor`` is a part of who acted (``ops@`` finds ``admin:ops@example.com``);
+    ``subject`` names what was changed: a kind of thing (``customer``, ``token``),
+    a server by name, or any text of the entry's detail (a uid, a plan's name).
+    ``since`` is inclusive, ``until`` exclusive.
+    """
     stmt = (
         select(
             AuditEntry.id,
@@ -67,6 +77,20 @@ def list_audit(
     )
     if server_uid is not None:
         stmt = stmt.where(SendingServer.uid == server_uid)
+    if actor:
+        stmt = stmt.where(AuditEntry.actor.icontains(actor, autoescape=True))
+    if subject:
+        stmt = stmt.where(
+            or_(
+                AuditEntry.action.startswith(subject + ".", autoescape=True),
+                SendingServer.name == subject,
+                cast(AuditEntry.detail, String).icontains(subject, autoescape=True),
+            )
+        )
+    if since is not None:
+        stmt = stmt.where(AuditEntry.at >= since)
+    if until is not None:
+        stmt = stmt.where(AuditEntry.at < until)
     if action:
         if action.endswith("."):
             stmt = stmt.where(AuditEntry.action.startswith(action, autoescape=True))

@@ -25,6 +25,7 @@ from sendpool.store.records import ServerRow
 from sendpool.store.reports import (
     BOUNCE_KINDS,
     COMPLAINT_KIND,
+    deferrals_since,
     events_by_sender,
     figures,
     sent_by_sender,
@@ -60,6 +61,7 @@ class ServerStats:
     # The same figures per sending domain (the domain of the messages' From).
     by_sending_domain: tuple[DomainActivity, ...] = ()
     complaint_rate_last_24h: float = 0.0
+    deferrals_last_24h: int = 0  # reported in the last 24 hours (DSN delayed, vendor deferred)
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,6 +180,7 @@ def server_stats(conn: Connection, box: SecretBox, ref: str, now: datetime) -> S
         bounce_rate_last_24h=act.bounce_rate,
         complaints_last_24h=act.complaints,
         complaint_rate_last_24h=act.complaint_rate,
+        deferrals_last_24h=deferrals_since(conn, server_id, now - DAY, now),
         usage=window_usage(conn, [row], now)[server_id],
         by_sending_domain=tuple(
             d for d in activity_by_domain_24h(conn, now) if d.server_id == server_id

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from sendpool.http.context import Now, RuntimeDep
+from sendpool.services.operations.explain import plan_stories
 from sendpool.web.deps import Admin
 from sendpool.web.render import ago, number, page, percent
 from sendpool.web.route import PageRoute
@@ -16,6 +17,9 @@ from sendpool.web.views import pool as pool_views
 from sendpool.web.views.pool import PoolPage
 
 router = APIRouter(prefix="/admin/pool", route_class=PageRoute, include_in_schema=False)
+
+# Every chip a server line can show (views/servers.chip_of), best first.
+CHIP_NAMES = ("healthy", "warming", "unchecked", "degraded", "paused", "disabled")
 
 # Seconds between refreshes: often while messages wait to be sent, rarely when all is quiet.
 BUSY_EVERY = 2
@@ -44,6 +48,8 @@ def live(p: PoolPage, now: datetime) -> dict[str, Any]:
             f"{s.uid}.hour": round(percent(u.hour_used, u.hour_cap), 2),
         }
         chips[f"{s.uid}.chip"] = s.chip
+    # The counts at the top, for every chip a server can show (0 included: it can change).
+    text |= {f"chips.{name}": number(p.chips.get(name, 0)) for name in CHIP_NAMES}
     busy = p.campaigns_sending or p.messages_pending
     return {
         "every": BUSY_EVERY if busy else QUIET_EVERY,
@@ -57,7 +63,16 @@ def live(p: PoolPage, now: datetime) -> dict[str, Any]:
 async def pool(request: Request, admin: Admin, rt: RuntimeDep, now: Now) -> Response:
     p = await rt.db.run(pool_views.pool_page, rt.box, now)
     every = live(p, now)["every"]
-    return page(request, "pool.html", admin=admin, pool=p, every=every)
+    stories = await rt.db.run(plan_stories, now)  # the _forecast.html partial's
+    return page(
+        request,
+        "pool.html",
+        admin=admin,
+        pool=p,
+        every=every,
+        chip_names=CHIP_NAMES,
+        stories=stories,
+    )
 
 
 @router.get("/usage.json")

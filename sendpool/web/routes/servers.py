@@ -10,7 +10,7 @@ from fastapi.responses import RedirectResponse
 from sqlalchemy import Connection
 
 from sendpool.core.states import ServerStatus
-from sendpool.http.context import Now, RuntimeDep
+from sendpool.http.context import Now, RuntimeDep, webhook_receiver
 from sendpool.secretbox import SecretBox
 from sendpool.services.errors import FieldError
 from sendpool.services.operations.events import Thresholds
@@ -18,6 +18,7 @@ from sendpool.services.servers import checks as server_checks
 from sendpool.services.servers import commands as server_commands
 from sendpool.services.servers.queries import ServerDetail, get_server
 from sendpool.services.tenancy import plans
+from sendpool.services.webhooks.info import webhook_info
 from sendpool.transports.registry import known_types
 from sendpool.web import forms
 from sendpool.web.deps import Admin, Form, text
@@ -42,7 +43,7 @@ def _back(request: Request, uid: str, flash: Flash) -> Response:
 
 @router.get("")
 async def list_servers(request: Request, admin: Admin, rt: RuntimeDep, now: Now) -> Response:
-    lines = await rt.db.run(server_views.server_lines, rt.box, now)
+    lines = await rt.db.run(server_views.server_lines, rt.box, now, Thresholds.of(rt.settings))
     return page(request, "servers.html", admin=admin, servers=lines)
 
 
@@ -121,10 +122,14 @@ async def _server_page(
     values: dict[str, str] | None = None,
     errors: dict[str, str] | None = None,
     test_to: str = "",
+    test_from: str = "",
+    test_errors: dict[str, str] | None = None,
     status: int = 200,
 ) -> Response:
     thresholds = Thresholds.of(rt.settings)
     info = await rt.db.run(server_views.server_page, rt.box, uid, now, thresholds)
+    refusals = webhook_receiver(request).refusals
+    webhook = await rt.db.run(webhook_info, rt.box, rt.settings.public_url, uid, refusals)
     shown = forms.server_values(info)
     if values is not None:
         shown = {**shown, **values}
@@ -134,6 +139,7 @@ async def _server_page(
         admin=admin,
         status=status,
         info=info,
+        webhook=webhook,
         s=info.detail,
         sections=_sections(info.detail.type),
         values=shown,
@@ -143,6 +149,8 @@ async def _server_page(
             *(f"{h}.password" for h, v in info.handlers.items() if v.password_set),
         ],
         test_to=test_to,
+        test_from=test_from,
+        test_errors=test_errors or {},
     )
 
 
@@ -204,11 +212,21 @@ async def test_email(
             rt.db, rt.box, uid, to=to, from_email=from_email, timeout=rt.settings.send_timeout
         )
     except FieldError as exc:
-        errors = {f"test.{k}": m for k, m in exc.errors}
+        # Beside the test email's own inputs: nothing of the server form was being saved.
         return await _server_page(
-            request, admin, rt, now, uid, errors=errors, test_to=to, status=422
+            request,
+            admin,
+            rt,
+            now,
+            uid,
+            test_to=to,
+            test_from=from_email or "",
+            test_errors=dict(exc.errors),
+            status=422,
         )
     facts = {"outcome": sent.outcome, "to": to}
+    if from_email:
+        facts["from"] = from_email
     if sent.remote_id:
         facts["remote id"] = sent.remote_id
     if sent.accepted:

@@ -6,14 +6,17 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import RedirectResponse
+from starlette.datastructures import UploadFile
 
 from sendpool.errors import NotFoundError
 from sendpool.http.context import Now, RuntimeDep
 from sendpool.services import refs
+from sendpool.services.errors import FieldError
 from sendpool.services.messages import suppressions
 from sendpool.services.tenancy import customers
+from sendpool.services.tenancy.customers import CustomerDetail
 from sendpool.web.deps import Admin, Form, text
-from sendpool.web.render import page, sessions_of
+from sendpool.web.render import SignedIn, page, sessions_of
 from sendpool.web.route import PageRoute
 from sendpool.web.session import Flash
 from sendpool.web.views import suppressions as views
@@ -41,7 +44,113 @@ async def list_suppressions(
         search=(q or "").strip(),
         page=page_number,
     )
-    return page(request, "suppressions.html", admin=admin, info=info)
+    return page(request, "suppressions.html", admin=admin, info=info, values={}, errors={})
+
+
+async def _with_errors(
+    request: Request,
+    admin: SignedIn,
+    rt: RuntimeDep,
+    ref: str,
+    values: dict[str, str],
+    errors: dict[str, str],
+) -> Response:
+    """The customer's first page again, with what was typed and each error beside its input."""
+    info = await rt.db.run(views.suppressions_page, ref, search="", page=1)
+    return page(
+        request,
+        "suppressions.html",
+        admin=admin,
+        info=info,
+        values=values,
+        errors=errors,
+        status=422,
+    )
+
+
+async def _customer(rt: RuntimeDep, ref: str) -> tuple[CustomerDetail, int]:
+    if not ref:
+        raise NotFoundError("no customer named; choose one on the suppressions page")
+    customer = await rt.db.run(customers.get_customer, ref)
+    return customer, await rt.db.run(refs.customer_id, customer.uid)
+
+
+@router.post("/add")
+async def add(request: Request, admin: Admin, form: Form, rt: RuntimeDep, now: Now) -> Response:
+    """Suppress one address for one customer (audited); one already there keeps its reason."""
+    customer, customer_id = await _customer(rt, text(form, "customer"))
+    email, reason = text(form, "email"), text(form, "reason")
+    values = {"email": email, "reason": reason}
+    if not email:
+        return await _with_errors(request, admin, rt, customer.uid, values, {"email": "required"})
+    try:
+        info, created = await rt.db.run(
+            suppressions.add_suppression,
+            customer_id,
+            email=email[: MAX_EMAIL + 1],
+            reason=reason or None,
+            actor=f"admin:{admin.email}",
+            now=now,
+        )
+    except FieldError as exc:
+        return await _with_errors(request, admin, rt, customer.uid, values, dict(exc.errors))
+    back = views.page_url(customer.name, "", 1)
+    if not created:
+        detail = f"It was already suppressed ({info.reason}); nothing changed."
+        return _back(request, back, Flash("ok", f"{info.email} already suppressed", detail))
+    detail = f"Mail of {customer.name} is never sent to this address."
+    return _back(request, back, Flash("ok", f"{info.email} suppressed", detail))
+
+
+@router.post("/import")
+async def import_csv(
+    request: Request, admin: Admin, form: Form, rt: RuntimeDep, now: Now
+) -> Response:
+    """A CSV (email,reason) into one customer's suppressions; a refused file writes nothing."""
+    customer, customer_id = await _customer(rt, text(form, "customer"))
+    upload = form.get("file")
+    if not isinstance(upload, UploadFile) or not upload.filename:
+        return await _with_errors(
+            request, admin, rt, customer.uid, {}, {"file": "choose a CSV file"}
+        )
+    try:
+        report = await rt.db.run(
+            suppressions.import_suppressions,
+            customer_id,
+            stream=upload.file,
+            actor=f"admin:{admin.email}",
+            now=now,
+        )
+    except FieldError as exc:
+        errors: dict[str, str] = {}
+        for k, m in exc.errors:
+            errors[k] = f"{errors[k]}; {m}" if k in errors else m
+        return await _with_errors(request, admin, rt, customer.uid, {}, errors)
+    finally:
+        await upload.close()
+    facts = {
+        "rows": str(report.rows),
+        "added": str(report.added),
+        "already suppressed": str(report.existing),
+        "skipped": str(len(report.errors)),
+    }
+    skipped = "; ".join(f"line {e.line}: {e.message}" for e in report.errors[:5])
+    flash = Flash("ok", f"{report.added} address(es) suppressed", skipped, facts)
+    return _back(request, views.page_url(customer.name, "", 1), flash)
+
+
+@router.get("/export.csv")
+async def export_csv(admin: Admin, rt: RuntimeDep, customer: CustomerRef = None) -> Response:
+    """Every suppression of the customer, email,reason, as the API's export writes it."""
+    found, customer_id = await _customer(rt, (customer or "").strip())
+    csv_text = await rt.db.run(suppressions.export_suppressions, customer_id)
+    name = "".join(c if c.isalnum() or c in "-_" else "_" for c in found.name)[:60]
+    disposition = f'attachment; filename="suppressions-{name}.csv"'
+    return Response(
+        csv_text.encode(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": disposition},
+    )
 
 
 @router.post("/remove")

@@ -1,35 +1,42 @@
-"""Campaigns across every customer, as operators follow them: progress, servers, the log."""
+"""Campaigns across every customer, as operators follow them: progress, what waits, the log."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from urllib.parse import urlencode
 
-from sqlalchemy import ColumnElement, Connection, func, select
+from sqlalchemy import Connection, func, select
 
-from sendpool.core.states import SETTLED_MESSAGE_STATES, MessageStatus
-from sendpool.errors import NotFoundError
-from sendpool.services.campaigns.report import CampaignReport, campaign_report
-from sendpool.services.messages.log import LogRow, message_log
-from sendpool.store.tables import Campaign, Customer, Message, Plan
+from sendpool.core.states import MessageStatus
+from sendpool.services.campaigns import overview
+from sendpool.services.campaigns.overview import CampaignLine
+from sendpool.services.campaigns.report import CampaignReport, WaitReason, campaign_report
+from sendpool.services.messages.log import LogRow, SkipReason, message_log, skip_reasons
+from sendpool.services.tenancy import customers
+from sendpool.store.tables import Campaign, Message
+from sendpool.store.waking import WAITING_PREFIX
+
+PATH = "/admin/campaigns"
+# reason -> (what the row says, what its time means): the words `sendpool campaign` uses too.
+WAIT_WORDS = {
+    WaitReason.DEFERRED: ("Deferred for a retry", "next retry"),
+    WaitReason.WINDOW: ("Waiting for a server's window", "next try"),
+    WaitReason.PAUSED: ("Held: the campaign is paused", "until it is resumed"),
+}
 
 
 @dataclass(frozen=True, slots=True)
-class CampaignLine:
-    uid: str
-    name: str
-    customer: str
-    plan: str | None  # the campaign's own plan; None sends under the customer's
-    status: str
-    recipients: int
-    sent: int
-    failed: int
-    created_at: datetime
-    launched_at: datetime | None
+class CampaignsPage:
+    lines: list[CampaignLine]
+    customers: list[str]  # names, for the filter
+    statuses: tuple[str, ...]
+    status: str | None
+    customer: str | None
 
     @property
-    def done_percent(self) -> float:
-        return 100.0 * (self.sent + self.failed) / self.recipients if self.recipients else 0.0
+    def filtered(self) -> bool:
+        return self.status is not None or self.customer is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,84 +47,88 @@ class CampaignPage:
     recipient: str | None
     offset: int
     limit: int
+    skips: list[SkipReason]  # why the dispatcher left servers out today, for what waits
+    reasons: list[tuple[str, int]] = field(default_factory=list)  # waiting reasons on messages
 
     @property
     def next_offset(self) -> int | None:
         return self.offset + self.limit if len(self.log) == self.limit else None
 
+    @property
+    def can_pause(self) -> bool:
+        return self.report.status == "sending"
 
-def _lines(conn: Connection, where: ColumnElement[bool] | None, limit: int) -> list[CampaignLine]:
-    stmt = (
-        select(
-            Campaign.id,
-            Campaign.uid,
-            Campaign.name,
-            Customer.name.label("customer"),
-            Plan.name.label("plan"),
-            Campaign.status,
-            Campaign.recipient_count,
-            Campaign.created_at,
-            Campaign.launched_at,
-        )
-        .join(Customer, Customer.id == Campaign.customer_id)
-        .outerjoin(Plan, Plan.id == Campaign.plan_id)
-        .order_by(Campaign.id.desc())
-        .limit(limit)
-    )
-    if where is not None:
-        stmt = stmt.where(where)
-    rows = conn.execute(stmt).all()
-    counts: dict[tuple[int, str], int] = {}
-    if rows:
-        for cid, status, n in conn.execute(
-            select(Message.campaign_id, Message.status, func.count())
-            .where(Message.campaign_id.in_([r.id for r in rows]))
-            .where(Message.status.in_(SETTLED_MESSAGE_STATES))
-            .group_by(Message.campaign_id, Message.status)
-        ):
-            counts[(int(cid or 0), str(status))] = int(n)
-    out = []
-    for r in rows:
-        sent = counts.get((r.id, MessageStatus.SENT), 0)
-        failed = counts.get((r.id, MessageStatus.FAILED), 0)
-        status = r.status
-        out.append(
-            CampaignLine(
-                uid=r.uid,
-                name=r.name,
-                customer=r.customer,
-                plan=r.plan,
-                status=status,
-                recipients=r.recipient_count,
-                sent=sent,
-                failed=failed,
-                created_at=r.created_at,
-                launched_at=r.launched_at,
-            )
-        )
-    return out
+    @property
+    def can_resume(self) -> bool:
+        return self.report.status == "paused"
+
+    @property
+    def can_send_waiting(self) -> bool:
+        """Messages wait for a window and the campaign sends: they can be made due now."""
+        return self.report.status == "sending" and WaitReason.WINDOW in self.report.waits
+
+    @property
+    def waits(self) -> list[tuple[str, str, int, datetime | None]]:
+        """(label, what the time means, messages, earliest time) per reason that holds any."""
+        return [
+            (*WAIT_WORDS[reason], wait.count, wait.next_at)
+            for reason, wait in self.report.waits.items()
+        ]
 
 
-def campaign_lines(conn: Connection, *, limit: int = 200) -> list[CampaignLine]:
-    """The newest campaigns first, of every customer."""
-    return _lines(conn, None, limit)
+def list_url(status: str | None, customer: str | None) -> str:
+    query = {k: v for k, v in (("status", status), ("customer", customer)) if v}
+    return f"{PATH}?{urlencode(query)}" if query else PATH
+
+
+def campaigns_page(
+    conn: Connection, *, status: str | None, customer: str | None, limit: int = 200
+) -> CampaignsPage:
+    """FieldError for an unknown status or customer (the filter says which)."""
+    lines = overview.campaign_lines(conn, status=status, customer=customer, limit=limit)
+    names = [c.name for c in customers.list_customers(conn)]
+    return CampaignsPage(lines, names, overview.STATUSES, status, customer)
 
 
 def campaign_page(
     conn: Connection,
-    uid: str,
+    ref: str,
     *,
     recipient: str | None,
     limit: int,
     offset: int,
     now: datetime,
 ) -> CampaignPage:
-    lines = _lines(conn, Campaign.uid == uid, 1)
-    if not lines:
-        raise NotFoundError(f"no campaign {uid!r}")
-    campaign_id = conn.execute(select(Campaign.id).where(Campaign.uid == uid)).scalar_one()
+    campaign_id = overview.find_campaign(conn, ref)
     log = message_log(
-        conn, campaign_id=int(campaign_id), recipient=recipient, limit=limit, offset=offset
+        conn, campaign_id=campaign_id, recipient=recipient, limit=limit, offset=offset
     )
-    report = campaign_report(conn, int(campaign_id), now)
-    return CampaignPage(lines[0], report, log, recipient, offset, limit)
+    report = campaign_report(conn, campaign_id, now)
+    skips: list[SkipReason] = []
+    if report.waits.get(WaitReason.WINDOW):
+        plan_id, customer_id = conn.execute(
+            select(Campaign.plan_id, Campaign.customer_id).where(Campaign.id == campaign_id)
+        ).one()
+        plan_id = plan_id or customers.effective_plan_id(conn, int(customer_id))
+        if plan_id is not None:
+            skips = skip_reasons(conn, int(plan_id), since_day=now.date().isoformat())
+    line = overview.campaign_line(conn, campaign_id)
+    return CampaignPage(
+        line, report, log, recipient, offset, limit, skips, waiting_reasons(conn, campaign_id)
+    )
+
+
+def waiting_reasons(conn: Connection, campaign_id: int, top: int = 5) -> list[tuple[str, int]]:
+    """The reasons the dispatcher wrote on the campaign's waiting messages, most common first."""
+    rows = conn.execute(
+        select(Message.last_error, func.count())
+        .where(
+            Message.campaign_id == campaign_id,
+            Message.status == MessageStatus.QUEUED,
+            Message.last_error.like(WAITING_PREFIX + "%"),
+        )
+        .group_by(Message.last_error)
+        .order_by(func.count().desc())
+        .limit(top)
+    )
+    return [(str(r).removeprefix(WAITING_PREFIX).strip(), int(n)) for r, n in rows]

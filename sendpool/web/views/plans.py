@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import Connection
 
 from sendpool.secretbox import SecretBox
 from sendpool.services.errors import ConflictError, FieldError
-from sendpool.services.tenancy import plans
+from sendpool.services.tenancy import customers, plans
+from sendpool.services.tenancy.customers import CustomerDetail, RegionRuleDetail
 from sendpool.services.tenancy.plans import PlanDetail
 from sendpool.web.views.servers import ServerLine, server_lines
 
@@ -21,16 +22,29 @@ class PlanPage:
     plan: PlanDetail
     members: list[ServerLine]
     others: list[ServerLine]  # servers that could be attached
+    # Customers whose mail goes through this plan (their own or by region rule), and the
+    # customers whose own plan it is though a region rule sends their mail elsewhere.
+    customers: list[CustomerDetail] = field(default_factory=list)
+    overridden: list[CustomerDetail] = field(default_factory=list)
+    rules: list[RegionRuleDetail] = field(default_factory=list)  # the rules routing to it
 
 
 def plan_page(conn: Connection, box: SecretBox, ref: str, now: datetime) -> PlanPage:
     plan = plans.get_plan(conn, ref)
     inside = {s.uid for s in plan.servers}
     lines = server_lines(conn, box, now)
+    everyone = customers.list_customers(conn)
+
+    def sends_here(c: CustomerDetail) -> bool:
+        return c.effective_plan is not None and c.effective_plan.uid == plan.uid
+
     return PlanPage(
         plan,
         [s for s in lines if s.uid in inside],
         [s for s in lines if s.uid not in inside],
+        customers=[c for c in everyone if sends_here(c)],
+        overridden=[c for c in everyone if c.plan and c.plan.uid == plan.uid and not sends_here(c)],
+        rules=[r for r in customers.list_region_rules(conn) if r.plan.uid == plan.uid],
     )
 
 

@@ -18,7 +18,13 @@ from sendpool.core.states import ServerHealth, ServerStatus
 from sendpool.secretbox import SecretBox
 from sendpool.services import refs
 from sendpool.services.errors import ConflictError
-from sendpool.services.operations.events import ServerReturns, Thresholds, server_returns
+from sendpool.services.operations.events import (
+    ServerReturns,
+    Thresholds,
+    level,
+    rates_24h,
+    server_returns,
+)
 from sendpool.services.servers import commands as server_commands
 from sendpool.services.servers.fields import enabled_status
 from sendpool.services.servers.mailboxes import HANDLERS, HandlerView, handler_views
@@ -44,6 +50,12 @@ class ServerLine:
     hourly_limit: int | None
     usage: WindowUsage
     last_activity_at: datetime | None
+    bounce_rate: float = 0.0  # the last 24 h, as the automatic pause reads it
+    bounce_level: str = "ok"  # ok | near | pause (events.level)
+
+    @property
+    def bounce_hot(self) -> bool:
+        return self.bounce_level in ("near", "pause")
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,10 +87,14 @@ def chip_of(status: str, health: str, warming: bool) -> str:
     return ServerHealth.HEALTHY if health == ServerHealth.HEALTHY else "unchecked"
 
 
-def server_lines(conn: Connection, box: SecretBox, now: datetime) -> list[ServerLine]:
+def server_lines(
+    conn: Connection, box: SecretBox, now: datetime, thresholds: Thresholds | None = None
+) -> list[ServerLine]:
     ids = conn.execute(select(SendingServer.id)).scalars().all()
     rows = server_rows(conn, box, ids, now)
     usage = usage_of(conn, rows, now)
+    limits = thresholds or Thresholds()
+    rates = rates_24h(conn, [r.id for r in rows], now)
     return [
         ServerLine(
             uid=r.uid,
@@ -90,6 +106,12 @@ def server_lines(conn: Connection, box: SecretBox, now: datetime) -> list[Server
             hourly_limit=r.hourly_limit,
             usage=usage[r.id],
             last_activity_at=r.last_activity_at,
+            bounce_rate=rates[r.id].bounce_rate,
+            bounce_level=level(
+                rates[r.id].bounce_rate,
+                limits.pause_bounce_rate,
+                rates[r.id].sent >= limits.min_volume,
+            ),
         )
         for r in rows
     ]

@@ -1,0 +1,83 @@
+"""/admin/region-rules: which plan the customers tagged with each region send through."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Request, Response
+from fastapi.responses import RedirectResponse
+
+from sendpool.errors import NotFoundError
+from sendpool.http.context import Now, RuntimeDep
+from sendpool.services.errors import FieldError
+from sendpool.services.tenancy import customers
+from sendpool.web.deps import Admin, Form, text
+from sendpool.web.render import SignedIn, page, sessions_of
+from sendpool.web.route import PageRoute
+from sendpool.web.session import Flash
+from sendpool.web.views import customers as views
+
+router = APIRouter(prefix="/admin/region-rules", route_class=PageRoute, include_in_schema=False)
+PATH = "/admin/region-rules"
+Region = Annotated[str, Path(min_length=1, max_length=64)]
+
+
+def _actor(admin: SignedIn) -> str:
+    return f"admin:{admin.email}"
+
+
+def _redirect(request: Request, flash: Flash) -> Response:
+    response = RedirectResponse(PATH, status_code=303)
+    sessions_of(request).flash(request, response, flash)
+    return response
+
+
+async def _rules_page(
+    request: Request,
+    admin: SignedIn,
+    rt: RuntimeDep,
+    values: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
+) -> Response:
+    info = await rt.db.run(views.customers_page)
+    return page(
+        request,
+        "region_rules.html",
+        admin=admin,
+        info=info,
+        values=values or {},
+        errors=errors or {},
+        status=422 if errors else 200,
+    )
+
+
+@router.get("")
+async def list_rules(request: Request, admin: Admin, rt: RuntimeDep) -> Response:
+    return await _rules_page(request, admin, rt)
+
+
+@router.post("")
+async def put_rule(
+    request: Request, admin: Admin, form: Form, rt: RuntimeDep, now: Now
+) -> Response:
+    """Set a region's plan; setting the same rule twice changes nothing."""
+    region, plan = text(form, "region"), text(form, "plan")
+    try:
+        rule = await rt.db.run(views.put_rule, region, plan=plan, actor=_actor(admin), now=now)
+    except FieldError as exc:
+        values = {"region": region, "plan": plan}
+        return await _rules_page(request, admin, rt, values, dict(exc.errors))
+    detail = f"Customers tagged {rule.region} send through {rule.plan.name}."
+    return _redirect(request, Flash("ok", f"Region {rule.region} → {rule.plan.name}", detail))
+
+
+@router.post("/{region}/delete")
+async def delete_rule(
+    region: Region, request: Request, admin: Admin, _: Form, rt: RuntimeDep, now: Now
+) -> Response:
+    try:
+        await rt.db.run(customers.delete_region_rule, region, actor=_actor(admin), now=now)
+    except NotFoundError as exc:
+        return _redirect(request, Flash("error", "Not deleted", str(exc)))
+    detail = "Its customers send through their own plan again."
+    return _redirect(request, Flash("ok", f"Region rule {region} deleted", detail))
