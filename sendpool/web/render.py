@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
-from sendpool.web.session import Sessions
+from sendpool.web.session import Flash, Sessions
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))
@@ -42,6 +42,13 @@ class SignedIn:
 def sessions_of(request: Request) -> Sessions:
     sessions: Sessions = request.app.state.admin_sessions
     return sessions
+
+
+def redirect_with_flash(request: Request, to: str, flash: Flash) -> RedirectResponse:
+    """After a form: 303 to the page to show, with the result in a one-time flash."""
+    response = RedirectResponse(to, status_code=303)
+    sessions_of(request).flash(request, response, flash)
+    return response
 
 
 def number(n: int | float | None) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 
 import pytest
@@ -20,29 +19,12 @@ from tests.support.webhooks.sns import (
     TOPIC_ARN,
     SnsHttpsServer,
     SnsSigner,
-    certificates_for,
     notification,
     ses_event,
     subscription_confirmation,
 )
 
-
-@pytest.fixture(scope="module")
-def signer() -> SnsSigner:
-    return SnsSigner.create()
-
-
-@pytest.fixture
-def sns(signer: SnsSigner) -> Iterator[SnsHttpsServer]:
-    with SnsHttpsServer() as server:
-        server.serve(CERT_PATH, signer.cert_pem)
-        yield server
-
-
-@pytest.fixture
-async def certs(sns: SnsHttpsServer) -> AsyncIterator[SnsCertificates]:
-    async with certificates_for(sns) as fetcher:
-        yield fetcher
+pytest_plugins = ["tests.support.webhooks.sns_fixtures"]
 
 
 async def _read(certs: SnsCertificates, body: bytes, *, secret_ok: bool = False) -> Verified:

@@ -6,7 +6,7 @@ import asyncio
 import socket
 import ssl
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -26,23 +26,7 @@ from tests.support.webhooks.sns import (
     certificates_for,
 )
 
-
-@pytest.fixture(scope="module")
-def signer() -> SnsSigner:
-    return SnsSigner.create()
-
-
-@pytest.fixture
-def sns(signer: SnsSigner) -> Iterator[SnsHttpsServer]:
-    with SnsHttpsServer() as server:
-        server.serve(CERT_PATH, signer.cert_pem)
-        yield server
-
-
-@pytest.fixture
-async def certs(sns: SnsHttpsServer) -> AsyncIterator[SnsCertificates]:
-    async with certificates_for(sns) as fetcher:
-        yield fetcher
+pytest_plugins = ["tests.support.webhooks.sns_fixtures"]
 
 
 async def _refused(certs: SnsCertificates, url: str) -> WebhookRefused:

@@ -5,13 +5,12 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
-from fastapi.responses import RedirectResponse
 
 from sendpool.http.context import Now, RuntimeDep
 from sendpool.services.campaigns import overview
 from sendpool.services.errors import ConflictError, FieldError
 from sendpool.web.deps import Admin, Form
-from sendpool.web.render import SignedIn, page, sessions_of
+from sendpool.web.render import SignedIn, page, redirect_with_flash
 from sendpool.web.route import PageRoute
 from sendpool.web.session import Flash
 from sendpool.web.views import campaigns as campaign_views
@@ -29,9 +28,7 @@ def _actor(admin: SignedIn) -> str:
 
 
 def _back(request: Request, uid: str, flash: Flash) -> Response:
-    response = RedirectResponse(f"/admin/campaigns/{uid}", status_code=303)
-    sessions_of(request).flash(request, response, flash)
-    return response
+    return redirect_with_flash(request, f"/admin/campaigns/{uid}", flash)
 
 
 @router.get("")

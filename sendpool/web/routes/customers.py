@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import RedirectResponse
 from starlette.datastructures import FormData
 
 from sendpool.http.context import Now, RuntimeDep
 from sendpool.services.errors import FieldError
 from sendpool.web.deps import Admin, Form, text
-from sendpool.web.render import SignedIn, page, sessions_of
+from sendpool.web.render import SignedIn, page, redirect_with_flash
 from sendpool.web.route import PageRoute
 from sendpool.web.session import Flash
 from sendpool.web.views import customers as views
@@ -27,9 +26,7 @@ def _typed(form: FormData) -> dict[str, str]:
 
 
 def _redirect(request: Request, to: str, flash: Flash) -> Response:
-    response = RedirectResponse(to, status_code=303)
-    sessions_of(request).flash(request, response, flash)
-    return response
+    return redirect_with_flash(request, to, flash)
 
 
 async def _list_page(

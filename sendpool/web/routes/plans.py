@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import RedirectResponse
 from starlette.datastructures import FormData
 
 from sendpool.http.context import Now, RuntimeDep
 from sendpool.services.errors import FieldError
 from sendpool.services.tenancy import plans
 from sendpool.web.deps import Admin, Form, text
-from sendpool.web.render import SignedIn, page, sessions_of
+from sendpool.web.render import SignedIn, page, redirect_with_flash
 from sendpool.web.route import PageRoute, safe_next
 from sendpool.web.session import Flash
 from sendpool.web.views import plans as plan_views
@@ -33,9 +32,7 @@ def _plan_fields(form: FormData) -> tuple[str, int | None, dict[str, str]]:
 
 
 def _redirect(request: Request, to: str, flash: Flash) -> Response:
-    response = RedirectResponse(to, status_code=303)
-    sessions_of(request).flash(request, response, flash)
-    return response
+    return redirect_with_flash(request, to, flash)
 
 
 @router.get("")

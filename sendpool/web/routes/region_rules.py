@@ -5,14 +5,13 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Request, Response
-from fastapi.responses import RedirectResponse
 
 from sendpool.errors import NotFoundError
 from sendpool.http.context import Now, RuntimeDep
 from sendpool.services.errors import FieldError
 from sendpool.services.tenancy import customers
 from sendpool.web.deps import Admin, Form, text
-from sendpool.web.render import SignedIn, page, sessions_of
+from sendpool.web.render import SignedIn, page, redirect_with_flash
 from sendpool.web.route import PageRoute
 from sendpool.web.session import Flash
 from sendpool.web.views import customers as views
@@ -27,9 +26,7 @@ def _actor(admin: SignedIn) -> str:
 
 
 def _redirect(request: Request, flash: Flash) -> Response:
-    response = RedirectResponse(PATH, status_code=303)
-    sessions_of(request).flash(request, response, flash)
-    return response
+    return redirect_with_flash(request, PATH, flash)
 
 
 async def _rules_page(

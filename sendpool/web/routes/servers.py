@@ -6,7 +6,6 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
-from fastapi.responses import RedirectResponse
 from sqlalchemy import Connection
 
 from sendpool.core.states import ServerStatus
@@ -22,7 +21,7 @@ from sendpool.services.webhooks.info import webhook_info
 from sendpool.transports.registry import known_types
 from sendpool.web import forms
 from sendpool.web.deps import Admin, Form, text
-from sendpool.web.render import SignedIn, page, sessions_of
+from sendpool.web.render import SignedIn, page, redirect_with_flash
 from sendpool.web.route import PageRoute
 from sendpool.web.session import Flash
 from sendpool.web.views import servers as server_views
@@ -36,9 +35,7 @@ def _actor(admin: SignedIn) -> str:
 
 
 def _back(request: Request, uid: str, flash: Flash) -> Response:
-    response = RedirectResponse(f"/admin/servers/{uid}", status_code=303)
-    sessions_of(request).flash(request, response, flash)
-    return response
+    return redirect_with_flash(request, f"/admin/servers/{uid}", flash)
 
 
 @router.get("")

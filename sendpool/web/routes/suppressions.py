@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
-from fastapi.responses import RedirectResponse
 from starlette.datastructures import UploadFile
 
 from sendpool.errors import NotFoundError
@@ -16,7 +15,7 @@ from sendpool.services.messages import suppressions
 from sendpool.services.tenancy import customers
 from sendpool.services.tenancy.customers import CustomerDetail
 from sendpool.web.deps import Admin, Form, text
-from sendpool.web.render import SignedIn, page, sessions_of
+from sendpool.web.render import SignedIn, page, redirect_with_flash
 from sendpool.web.route import PageRoute
 from sendpool.web.session import Flash
 from sendpool.web.views import suppressions as views
@@ -184,6 +183,4 @@ async def remove(request: Request, admin: Admin, form: Form, rt: RuntimeDep, now
 
 
 def _back(request: Request, to: str, flash: Flash) -> Response:
-    response = RedirectResponse(to, status_code=303)
-    sessions_of(request).flash(request, response, flash)
-    return response
+    return redirect_with_flash(request, to, flash)

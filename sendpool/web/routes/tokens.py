@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import RedirectResponse
 
 from sendpool.errors import NotFoundError
 from sendpool.http.context import Now, RuntimeDep
@@ -11,7 +10,7 @@ from sendpool.services.access import tokens
 from sendpool.services.access.tokens import IssuedToken
 from sendpool.services.errors import FieldError
 from sendpool.web.deps import Admin, Form, text
-from sendpool.web.render import SignedIn, page, sessions_of
+from sendpool.web.render import SignedIn, page, redirect_with_flash
 from sendpool.web.route import PageRoute, safe_next
 from sendpool.web.session import Flash
 from sendpool.web.views import customers as views
@@ -83,6 +82,4 @@ async def revoke_token(
         flash = Flash("ok", f"Token {info.name} revoked", "Calls with it are refused from now on.")
     except NotFoundError as exc:
         flash = Flash("error", "Not revoked", str(exc))
-    response = RedirectResponse(back, status_code=303)
-    sessions_of(request).flash(request, response, flash)
-    return response
+    return redirect_with_flash(request, back, flash)
