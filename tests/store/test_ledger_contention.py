@@ -25,6 +25,7 @@ def contender(
     start: multiprocessing.synchronize.Event,
     out: multiprocessing.Queue,  # type: ignore[type-arg]
     ready: multiprocessing.Queue,  # type: ignore[type-arg]
+    both_in: multiprocessing.synchronize.Barrier,
 ) -> None:
     # Everything slow (imports, the engine, the database thread) is done before the
     # start, so the race is between the reservations and nothing else.
@@ -43,13 +44,14 @@ def contender(
                 got += grant.granted
                 if grant.denied is not None:
                     return got
-                # A worker sends between two reservations. Without that pause one process
-                # can keep SQLite's write lock busy back to back while the other sleeps in
-                # its busy handler's back-off, and take every unit before it wakes.
-                await asyncio.sleep(rng.random() / 1000)
+                await asyncio.sleep(rng.random() / 1000)  # a worker sends in between
 
         try:
-            return sum(await asyncio.gather(*(task() for _ in range(50))))
+            # One unit each before the race: on a loaded machine a process scheduled late
+            # could otherwise find every unit taken before it asked for one.
+            first = await ledger.reserve(42, w, Caps(CAP), 1, NOW)
+            await asyncio.to_thread(both_in.wait, 120)
+            return first.granted + sum(await asyncio.gather(*(task() for _ in range(50))))
         finally:
             db.close()
 
@@ -63,8 +65,11 @@ def test_two_processes_never_exceed_the_cap(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/race.db"
     Database.open(url).close()  # schema once, before the race
     ctx = multiprocessing.get_context("spawn")
-    start, out, ready = ctx.Event(), ctx.Queue(), ctx.Queue()
-    procs = [ctx.Process(target=contender, args=(url, seed, start, out, ready)) for seed in (1, 2)]
+    start, out, ready, both_in = ctx.Event(), ctx.Queue(), ctx.Queue(), ctx.Barrier(2)
+    procs = [
+        ctx.Process(target=contender, args=(url, seed, start, out, ready, both_in))
+        for seed in (1, 2)
+    ]
     for p in procs:
         p.start()
     for _ in procs:
