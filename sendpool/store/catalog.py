@@ -146,17 +146,21 @@ def load_pool(
     members: dict[int, set[int]] = defaultdict(set)
     for plan_id, server_id in conn.execute(select(PlanServer.plan_id, PlanServer.server_id)):
         members[plan_id].add(server_id)
-    plans = conn.execute(select(Plan.id, Plan.name, Plan.burst_threshold)).all()
-    selectors = dict(conn.execute(select(Plan.id, Plan.selector)).all())
-    rules = dict(conn.execute(select(RegionRule.region, RegionRule.plan_id)).all())
+    plans = conn.execute(select(Plan.id, Plan.name, Plan.burst_threshold, Plan.selector)).all()
     return PoolRows(
         servers=rows,
-        plan_servers={p: frozenset(members.get(p, ())) for p, _n, _b in plans},
-        plan_names={p: n for p, n, _b in plans},
-        plan_burst={p: b for p, _n, b in plans},
-        plan_selector={int(p): str(s) for p, s in selectors.items()},
-        region_rules=rules,
+        plan_servers={p: frozenset(members.get(p, ())) for p, _n, _b, _s in plans},
+        plan_names={p: n for p, n, _b, _s in plans},
+        plan_burst={p: b for p, _n, b, _s in plans},
+        plan_selector={int(p): str(s) for p, _n, _b, s in plans},
+        region_rules=region_rules(conn),
     )
+
+
+def region_rules(conn: Connection) -> dict[str, int]:
+    """Region -> plan id: a customer tagged with a region sends under that plan."""
+    rows = conn.execute(select(RegionRule.region, RegionRule.plan_id))
+    return {str(region): int(plan_id) for region, plan_id in rows}
 
 
 def load_campaigns(conn: Connection, ids: Iterable[int]) -> dict[int, CampaignRow]:

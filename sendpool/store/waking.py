@@ -18,7 +18,8 @@ from sqlalchemy import ColumnElement, Connection, and_, or_, select, update
 
 from sendpool.core.plans import resolve_plan
 from sendpool.core.states import CampaignStatus, MessageStatus
-from sendpool.store.tables import Campaign, Customer, Message, PlanServer, RegionRule, table
+from sendpool.store.catalog import region_rules
+from sendpool.store.tables import Campaign, Customer, Message, PlanServer, table
 
 WAITING_PREFIX = "waiting:"  # how the dispatcher starts every reason it writes on a wait
 # What a woken message says until it is looked at again; it also tells the dispatcher
@@ -30,7 +31,7 @@ _SENDABLE = (CampaignStatus.LAUNCHING, CampaignStatus.SENDING)
 
 def customers_under(conn: Connection, plan_id: int) -> set[int]:
     """Customers whose own messages go under ``plan_id`` (a region rule beats their plan)."""
-    rules = {str(r): int(p) for r, p in conn.execute(select(RegionRule.region, RegionRule.plan_id))}
+    rules = region_rules(conn)
     regions = [r for r, p in rules.items() if p == plan_id]
     rows = conn.execute(
         select(Customer.id, Customer.plan_id, Customer.region).where(

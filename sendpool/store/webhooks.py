@@ -50,9 +50,17 @@ class Receipt:
 
 
 def server_by_uid(conn: Connection, uid: str) -> WebhookServer | None:
+    return _server(conn, SendingServer.uid == uid)
+
+
+def server_by_id(conn: Connection, server_id: int) -> WebhookServer | None:
+    return _server(conn, SendingServer.id == server_id)
+
+
+def _server(conn: Connection, where: Any) -> WebhookServer | None:
     S = SendingServer
     row = conn.execute(
-        select(S.id, S.uid, S.name, S.type, S.settings, S.secrets_sealed).where(S.uid == uid)
+        select(S.id, S.uid, S.name, S.type, S.settings, S.secrets_sealed).where(where)
     ).first()
     if row is None:
         return None

@@ -38,6 +38,11 @@ class SignedIn:
     csrf: str
     session_id: int = 0  # the stored session's row, which signing out revokes
 
+    @property
+    def actor(self) -> str:
+        """Who the audit log names for what this admin does."""
+        return f"admin:{self.email}"
+
 
 def sessions_of(request: Request) -> Sessions:
     sessions: Sessions = request.app.state.admin_sessions

@@ -52,7 +52,10 @@ def apply_event(
     policy: BouncePolicy,
     now: datetime,
     suppression_reason: str,
+    check_pause: bool = True,
 ) -> Applied:
+    """Write the event once, and what it causes. ``check_pause=False`` leaves the pause check
+    to the caller, which applies a batch of events about one server and checks once after."""
     m = event.message
     soft_before = 0
     if kind is ReportKind.SOFT:
@@ -72,12 +75,12 @@ def apply_event(
             now=now,
         )
     paused = None
-    if m.server_id is not None:
-        paused = _pause_if_over(conn, m.server_id, m.server_name, policy, now)
+    if check_pause and m.server_id is not None:
+        paused = pause_if_over(conn, m.server_id, m.server_name, policy, now)
     return Applied(written=True, suppressed=suppressed, paused=paused)
 
 
-def _pause_if_over(
+def pause_if_over(
     conn: Connection, server_id: int, name: str | None, policy: BouncePolicy, now: datetime
 ) -> str | None:
     """Pause the server if its last 24 hours cross a threshold.

@@ -16,6 +16,7 @@ from sendpool.services import refs
 from sendpool.services.errors import ConflictError, FieldError, check_name
 from sendpool.services.operations.audit import write_audit
 from sendpool.services.servers.queries import Ref
+from sendpool.store.catalog import region_rules
 from sendpool.store.tables import (
     ApiToken,
     Campaign,
@@ -59,8 +60,7 @@ def effective_plan_id(conn: Connection, customer_id: int) -> int | None:
     c = conn.execute(
         select(Customer.plan_id, Customer.region).where(Customer.id == customer_id)
     ).one()
-    rules = {r: int(p) for r, p in conn.execute(select(RegionRule.region, RegionRule.plan_id))}
-    return resolve_plan(None, c.plan_id, c.region, rules)
+    return resolve_plan(None, c.plan_id, c.region, region_rules(conn))
 
 
 def customer_detail(conn: Connection, customer_id: int) -> CustomerDetail:

@@ -12,14 +12,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
 from sendpool.secretbox import SecretBox
 from sendpool.services import refs
 from sendpool.services.webhooks import secret
 from sendpool.services.webhooks.receive import Refusal
-from sendpool.store.tables import SendingServer, table
-from sendpool.store.webhooks import Receipt, receipt, server_by_uid, unmatched_events
+from sendpool.store.webhooks import Receipt, receipt, server_by_id, unmatched_events
 
 # What each vendor's console calls the place to paste the URL, and what to tick there.
 WHERE = {
@@ -69,10 +68,7 @@ def webhook_info(
     refusals: Mapping[int, Refusal] | None = None,
 ) -> WebhookInfo | None:
     """None for a server that is not a vendor's (an SMTP relay reports by mail)."""
-    server_id = refs.server_id(conn, ref)
-    T = table(SendingServer)
-    uid = conn.execute(select(T.c.uid).where(T.c.id == server_id)).scalar_one()
-    server = server_by_uid(conn, uid)
+    server = server_by_id(conn, refs.server_id(conn, ref))
     if server is None or server.type not in secret.VENDORS:
         return None
     full = secret.url(public_url, box, server.uid, server.type)

@@ -46,7 +46,7 @@ from sendpool.core.webhooks.sendgrid import read_sendgrid
 from sendpool.metrics import AUTO_PAUSES, WEBHOOK_EVENTS, WEBHOOK_REQUESTS
 from sendpool.runtime import Runtime
 from sendpool.secretbox import SecretBox
-from sendpool.services.inbound.apply import apply_event
+from sendpool.services.inbound.apply import apply_event, pause_if_over
 from sendpool.services.inbound.handle import (
     EVENT_KINDS,
     describe,
@@ -204,6 +204,12 @@ class WebhookReceiver:
             outcome = self._one(conn, server, event, now)
             tally[outcome] += 1
             last = f"{event.kind.value} for {event.our_id or event.vendor_message_id or '?'}: {outcome}"
+        if tally["applied"]:
+            # Once per request, after all its events: a batch is about one server.
+            paused = pause_if_over(conn, server.id, server.name, self.policy, now)
+            if paused is not None:
+                AUTO_PAUSES.labels(server.name).inc()
+                log.warning("server %s paused: %s", server.name, paused)
         note_accepted(conn, server.id, len(verified.events), last, now)
         return tally
 
@@ -255,13 +261,9 @@ class WebhookReceiver:
             policy=self.policy,
             now=now,
             suppression_reason=suppression_reason(result, report, self.policy),
+            check_pause=False,
         )
-        if not applied.written:
-            return "duplicate"
-        if applied.paused is not None:
-            AUTO_PAUSES.labels(server.name).inc()
-            log.warning("server %s paused: %s", server.name, applied.paused)
-        return "applied"
+        return "applied" if applied.written else "duplicate"
 
 
 def _find(conn: Connection, server_id: int, event: VendorEvent) -> SentMessage | None:

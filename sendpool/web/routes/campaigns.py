@@ -10,7 +10,7 @@ from sendpool.http.context import Now, RuntimeDep
 from sendpool.services.campaigns import overview
 from sendpool.services.errors import ConflictError, FieldError
 from sendpool.web.deps import Admin, Form
-from sendpool.web.render import SignedIn, page, redirect_with_flash
+from sendpool.web.render import page, redirect_with_flash
 from sendpool.web.route import PageRoute
 from sendpool.web.session import Flash
 from sendpool.web.views import campaigns as campaign_views
@@ -21,10 +21,6 @@ PAGE_SIZE = 50
 Recipient = Annotated[str | None, Query(max_length=320)]
 Offset = Annotated[int, Query(ge=0, le=10_000_000)]
 Filter = Annotated[str | None, Query(max_length=200)]
-
-
-def _actor(admin: SignedIn) -> str:
-    return f"admin:{admin.email}"
 
 
 def _back(request: Request, uid: str, flash: Flash) -> Response:
@@ -77,7 +73,7 @@ async def pause(
     uid: str, request: Request, admin: Admin, _: Form, rt: RuntimeDep, now: Now
 ) -> Response:
     try:
-        report, moved = await rt.db.run(overview.pause_campaign, uid, actor=_actor(admin), now=now)
+        report, moved = await rt.db.run(overview.pause_campaign, uid, actor=admin.actor, now=now)
     except ConflictError as exc:
         return _back(request, uid, Flash("error", "Not paused", str(exc)))
     if not moved:
@@ -94,7 +90,7 @@ async def resume(
     uid: str, request: Request, admin: Admin, _: Form, rt: RuntimeDep, now: Now
 ) -> Response:
     try:
-        report, moved = await rt.db.run(overview.resume_campaign, uid, actor=_actor(admin), now=now)
+        report, moved = await rt.db.run(overview.resume_campaign, uid, actor=admin.actor, now=now)
     except ConflictError as exc:
         return _back(request, uid, Flash("error", "Not resumed", str(exc)))
     if not moved:
@@ -110,7 +106,7 @@ async def send_waiting(
 ) -> Response:
     """Make its messages that wait for a window due now; the workers look again at once."""
     try:
-        name, woken = await rt.db.run(overview.send_waiting, uid, actor=_actor(admin), now=now)
+        name, woken = await rt.db.run(overview.send_waiting, uid, actor=admin.actor, now=now)
     except ConflictError as exc:
         return _back(request, uid, Flash("error", "Not sent now", str(exc)))
     if not woken:

@@ -17,10 +17,6 @@ router = APIRouter(prefix="/admin/customers", route_class=PageRoute, include_in_
 FIELDS = ("name", "plan", "region")
 
 
-def _actor(admin: SignedIn) -> str:
-    return f"admin:{admin.email}"
-
-
 def _typed(form: FormData) -> dict[str, str]:
     return {k: text(form, k) for k in FIELDS}
 
@@ -29,17 +25,20 @@ def _redirect(request: Request, to: str, flash: Flash) -> Response:
     return redirect_with_flash(request, to, flash)
 
 
-async def _list_page(
+async def list_page(
     request: Request,
     admin: SignedIn,
     rt: RuntimeDep,
     values: dict[str, str] | None = None,
     errors: dict[str, str] | None = None,
+    *,
+    template: str = "customers.html",
 ) -> Response:
+    """The customers with their plans and the region rules, in one of the two pages on them."""
     info = await rt.db.run(views.customers_page)
     return page(
         request,
-        "customers.html",
+        template,
         admin=admin,
         info=info,
         values=values or {},
@@ -50,7 +49,7 @@ async def _list_page(
 
 @router.get("")
 async def list_customers(request: Request, admin: Admin, rt: RuntimeDep) -> Response:
-    return await _list_page(request, admin, rt)
+    return await list_page(request, admin, rt)
 
 
 @router.post("")
@@ -59,12 +58,12 @@ async def create_customer(
 ) -> Response:
     typed = _typed(form)
     if not typed["name"]:
-        return await _list_page(request, admin, rt, typed, {"name": "required"})
+        return await list_page(request, admin, rt, typed, {"name": "required"})
     fields = {k: v or None for k, v in typed.items()}
     try:
-        made = await rt.db.run(views.add_customer, fields=fields, actor=_actor(admin), now=now)
+        made = await rt.db.run(views.add_customer, fields=fields, actor=admin.actor, now=now)
     except FieldError as exc:
-        return await _list_page(request, admin, rt, typed, dict(exc.errors))
+        return await list_page(request, admin, rt, typed, dict(exc.errors))
     plan = made.effective_plan.name if made.effective_plan else "none yet: its mail waits"
     flash = Flash("ok", f"Customer {made.name} created", f"Effective plan: {plan}.")
     return _redirect(request, f"/admin/customers/{made.uid}", flash)
@@ -112,7 +111,7 @@ async def save_customer(
     changes = {k: v or None for k, v in typed.items()}
     try:
         saved = await rt.db.run(
-            views.save_customer, uid, changes=changes, actor=_actor(admin), now=now
+            views.save_customer, uid, changes=changes, actor=admin.actor, now=now
         )
     except FieldError as exc:
         return await _customer_page(request, admin, rt, uid, typed, dict(exc.errors))

@@ -17,10 +17,6 @@ from sendpool.web.views import plans as plan_views
 router = APIRouter(prefix="/admin/plans", route_class=PageRoute, include_in_schema=False)
 
 
-def _actor(admin: SignedIn) -> str:
-    return f"admin:{admin.email}"
-
-
 def _plan_fields(form: FormData) -> tuple[str, int | None, dict[str, str]]:
     """(name, burst threshold, errors) as typed; the service checks the rest."""
     name, burst = text(form, "name"), text(form, "burst_threshold")
@@ -49,7 +45,7 @@ async def create_plan(
     if not errors:
         try:
             plan = await rt.db.run(
-                plan_views.add_plan, name=name, burst_threshold=burst, actor=_actor(admin), now=now
+                plan_views.add_plan, name=name, burst_threshold=burst, actor=admin.actor, now=now
             )
         except FieldError as exc:
             errors = dict(exc.errors)
@@ -106,7 +102,7 @@ async def save_plan(
                 uid,
                 name=name,
                 burst_threshold=burst,
-                actor=_actor(admin),
+                actor=admin.actor,
                 now=now,
             )
         except FieldError as exc:
@@ -127,7 +123,7 @@ async def attach(
             request, f"/admin/plans/{uid}", Flash("error", "Choose a server to attach")
         )
     plan = await rt.db.run(
-        plans.attach_server, uid, server, attach=True, actor=_actor(admin), now=now
+        plans.attach_server, uid, server, attach=True, actor=admin.actor, now=now
     )
     name = next((s.name for s in plan.servers if server in (s.uid, s.name)), server)
     back = safe_next(text(form, "next") or f"/admin/plans/{plan.uid}")
@@ -139,7 +135,7 @@ async def detach(
     uid: str, server_uid: str, request: Request, admin: Admin, form: Form, rt: RuntimeDep, now: Now
 ) -> Response:
     plan = await rt.db.run(
-        plans.attach_server, uid, server_uid, attach=False, actor=_actor(admin), now=now
+        plans.attach_server, uid, server_uid, attach=False, actor=admin.actor, now=now
     )
     back = safe_next(text(form, "next") or f"/admin/plans/{plan.uid}")
     return _redirect(request, back, Flash("ok", f"Server detached from {plan.name}"))

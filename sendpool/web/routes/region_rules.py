@@ -11,8 +11,9 @@ from sendpool.http.context import Now, RuntimeDep
 from sendpool.services.errors import FieldError
 from sendpool.services.tenancy import customers
 from sendpool.web.deps import Admin, Form, text
-from sendpool.web.render import SignedIn, page, redirect_with_flash
+from sendpool.web.render import redirect_with_flash
 from sendpool.web.route import PageRoute
+from sendpool.web.routes.customers import list_page
 from sendpool.web.session import Flash
 from sendpool.web.views import customers as views
 
@@ -21,36 +22,13 @@ PATH = "/admin/region-rules"
 Region = Annotated[str, Path(min_length=1, max_length=64)]
 
 
-def _actor(admin: SignedIn) -> str:
-    return f"admin:{admin.email}"
-
-
 def _redirect(request: Request, flash: Flash) -> Response:
     return redirect_with_flash(request, PATH, flash)
 
 
-async def _rules_page(
-    request: Request,
-    admin: SignedIn,
-    rt: RuntimeDep,
-    values: dict[str, str] | None = None,
-    errors: dict[str, str] | None = None,
-) -> Response:
-    info = await rt.db.run(views.customers_page)
-    return page(
-        request,
-        "region_rules.html",
-        admin=admin,
-        info=info,
-        values=values or {},
-        errors=errors or {},
-        status=422 if errors else 200,
-    )
-
-
 @router.get("")
 async def list_rules(request: Request, admin: Admin, rt: RuntimeDep) -> Response:
-    return await _rules_page(request, admin, rt)
+    return await list_page(request, admin, rt, template="region_rules.html")
 
 
 @router.post("")
@@ -60,10 +38,12 @@ async def put_rule(
     """Set a region's plan; setting the same rule twice changes nothing."""
     region, plan = text(form, "region"), text(form, "plan")
     try:
-        rule = await rt.db.run(views.put_rule, region, plan=plan, actor=_actor(admin), now=now)
+        rule = await rt.db.run(views.put_rule, region, plan=plan, actor=admin.actor, now=now)
     except FieldError as exc:
         values = {"region": region, "plan": plan}
-        return await _rules_page(request, admin, rt, values, dict(exc.errors))
+        return await list_page(
+            request, admin, rt, values, dict(exc.errors), template="region_rules.html"
+        )
     detail = f"Customers tagged {rule.region} send through {rule.plan.name}."
     return _redirect(request, Flash("ok", f"Region {rule.region} → {rule.plan.name}", detail))
 
@@ -73,7 +53,7 @@ async def delete_rule(
     region: Region, request: Request, admin: Admin, _: Form, rt: RuntimeDep, now: Now
 ) -> Response:
     try:
-        await rt.db.run(customers.delete_region_rule, region, actor=_actor(admin), now=now)
+        await rt.db.run(customers.delete_region_rule, region, actor=admin.actor, now=now)
     except NotFoundError as exc:
         return _redirect(request, Flash("error", "Not deleted", str(exc)))
     detail = "Its customers send through their own plan again."

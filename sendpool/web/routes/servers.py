@@ -30,10 +30,6 @@ router = APIRouter(prefix="/admin/servers", route_class=PageRoute, include_in_sc
 TypeName = Annotated[str, Query(max_length=32)]
 
 
-def _actor(admin: SignedIn) -> str:
-    return f"admin:{admin.email}"
-
-
 def _back(request: Request, uid: str, flash: Flash) -> Response:
     return redirect_with_flash(request, f"/admin/servers/{uid}", flash)
 
@@ -98,7 +94,7 @@ async def create_server(
                 rt.box,
                 fields=parsed.fields,
                 handlers=parsed.handlers,
-                actor=_actor(admin),
+                actor=admin.actor,
                 now=now,
             )
         except FieldError as exc:
@@ -174,7 +170,7 @@ async def save_server(
                 uid,
                 changes=parsed.fields,
                 handlers=parsed.handlers,
-                actor=_actor(admin),
+                actor=admin.actor,
                 now=now,
             )
         except FieldError as exc:
@@ -239,7 +235,7 @@ async def attach_to_plan(
     if not plan_ref:
         return _back(request, uid, Flash("error", "Choose a plan to attach the server to"))
     plan = await rt.db.run(
-        plans.attach_server, plan_ref, uid, attach=True, actor=_actor(admin), now=now
+        plans.attach_server, plan_ref, uid, attach=True, actor=admin.actor, now=now
     )
     return _back(request, uid, Flash("ok", f"Attached to {plan.name}"))
 
@@ -263,7 +259,7 @@ async def resume_server(
     uid: str, request: Request, admin: Admin, _: Form, rt: RuntimeDep, now: Now
 ) -> Response:
     """Enabled is not a resume (services/servers/fields.py): this button is, docs/design.md §6.4."""
-    detail, resumed = await rt.db.run(_resume, rt.box, uid, actor=_actor(admin), now=now)
+    detail, resumed = await rt.db.run(_resume, rt.box, uid, actor=admin.actor, now=now)
     if resumed:
         return _back(request, detail.uid, Flash("ok", "Resumed", f"{detail.name} sends again."))
     flash = Flash("error", "Not paused", f"{detail.name} is {detail.status}: nothing to resume.")

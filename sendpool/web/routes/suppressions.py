@@ -88,7 +88,7 @@ async def add(request: Request, admin: Admin, form: Form, rt: RuntimeDep, now: N
             customer_id,
             email=email[: MAX_EMAIL + 1],
             reason=reason or None,
-            actor=f"admin:{admin.email}",
+            actor=admin.actor,
             now=now,
         )
     except FieldError as exc:
@@ -117,7 +117,7 @@ async def import_csv(
             suppressions.import_suppressions,
             customer_id,
             stream=upload.file,
-            actor=f"admin:{admin.email}",
+            actor=admin.actor,
             now=now,
         )
     except FieldError as exc:
@@ -173,7 +173,7 @@ async def remove(request: Request, admin: Admin, form: Form, rt: RuntimeDep, now
             suppressions.remove_suppression,
             customer_id,
             email,
-            actor=f"admin:{admin.email}",
+            actor=admin.actor,
             now=now,
         )
     except NotFoundError as exc:

@@ -19,10 +19,6 @@ router = APIRouter(prefix="/admin/tokens", route_class=PageRoute, include_in_sch
 ADMIN_KIND = "admin"  # the customer select's value for an admin token
 
 
-def _actor(admin: SignedIn) -> str:
-    return f"admin:{admin.email}"
-
-
 async def _tokens_page(
     request: Request,
     admin: SignedIn,
@@ -65,7 +61,7 @@ async def create_token(
     customer = None if owner == ADMIN_KIND else owner
     try:
         issued = await rt.db.run(
-            views.issue_token, name=name, customer=customer, actor=_actor(admin), now=now
+            views.issue_token, name=name, customer=customer, actor=admin.actor, now=now
         )
     except FieldError as exc:
         return await _tokens_page(request, admin, rt, values=values, errors=dict(exc.errors))
@@ -78,7 +74,7 @@ async def revoke_token(
 ) -> Response:
     back = safe_next(text(form, "next") or "/admin/tokens")
     try:
-        info = await rt.db.run(tokens.revoke_token, uid, actor=_actor(admin), now=now)
+        info = await rt.db.run(tokens.revoke_token, uid, actor=admin.actor, now=now)
         flash = Flash("ok", f"Token {info.name} revoked", "Calls with it are refused from now on.")
     except NotFoundError as exc:
         flash = Flash("error", "Not revoked", str(exc))
