@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import func, select
@@ -19,6 +19,7 @@ from sendpool.store.tables import Message
 from sendpool.transports.base import Health
 from sendpool.transports.message import OutgoingMessage
 from sendpool.transports.spec import ServerSpec
+from tests.support.clock import away_from_an_hour_end
 from tests.support.scenario import apply, make_campaign, smtp_server
 from tests.support.settings import make_settings
 
@@ -95,7 +96,7 @@ def setup(tmp_path: Path) -> Runtime:
 
 async def test_units_of_messages_never_handed_over_come_back(tmp_path: Path) -> None:
     with setup(tmp_path) as rt:
-        now = datetime.now(UTC)
+        now = away_from_an_hour_end()  # it looks 31 s ahead, in the same day
         hanging = await crash_while_sending(rt)
         assert hanging.started == SLOTS
         assert used(rt, now) == N, "the dead worker had reserved a unit for each"
@@ -118,7 +119,7 @@ async def test_units_of_messages_never_handed_over_come_back(tmp_path: Path) -> 
 
 async def test_a_ledger_rebuild_counts_what_a_dead_worker_held(tmp_path: Path) -> None:
     with setup(tmp_path) as rt:
-        now = datetime.now(UTC)
+        now = away_from_an_hour_end()  # it looks 31 s ahead, in the same day
         await crash_while_sending(rt)
         later = now + timedelta(seconds=31)
         # Redis restarted after the crash; the rebuild runs once the leases ran out.
@@ -133,7 +134,7 @@ async def test_a_kept_unit_is_still_counted_after_its_marks_are_cleared(tmp_path
     # A Redis ledger rebuilt after the take-over must still count the units of
     # messages that may have gone out: the row records that attempt.
     with setup(tmp_path) as rt:
-        now = datetime.now(UTC)
+        now = away_from_an_hour_end()  # it looks 31 s ahead, in the same day
         await crash_while_sending(rt)
         later = now + timedelta(seconds=31)
         claimed = await rt.queue.claim("next", N, later, later + timedelta(seconds=30))

@@ -12,8 +12,7 @@ the truth, and a counter that is too low lets a server pass its cap.
 
 from __future__ import annotations
 
-import time
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import select, update
@@ -24,6 +23,7 @@ from sendpool.pipeline.takeback import not_yet, take_back
 from sendpool.runtime import Runtime
 from sendpool.store.records import Held, ReservationMark
 from sendpool.store.tables import Message, SendingServer
+from tests.support.clock import away_from_an_hour_end
 from tests.support.scenario import apply, make_campaign, smtp_server
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
@@ -62,12 +62,7 @@ def setup(rt: Runtime) -> tuple[int, list[int]]:
 
 def mid_hour() -> datetime:
     """A moment after the messages were queued, and not in the last seconds of an hour."""
-    now = datetime.now(UTC)
-    left = windows_at(now).hour.seconds_left(now)
-    if left < 30:
-        time.sleep(left + 0.1)  # the test's windows must hold still
-        now = datetime.now(UTC)
-    return now + timedelta(seconds=1)
+    return away_from_an_hour_end(30) + timedelta(seconds=1)
 
 
 async def claimed_by_a_dead_worker(rt: Runtime, ids: list[int], now: datetime) -> None:
