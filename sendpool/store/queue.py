@@ -277,11 +277,17 @@ def _lock_servers(conn: Connection, ids: set[int]) -> None:
     """Lock the server rows a write-back changes, in id order, before changing any.
 
     PostgreSQL locks rows as it updates them: two workers updating the same
-    servers in different orders would deadlock. SQLite holds one write lock.
+    servers in different orders would deadlock. The lock is FOR NO KEY UPDATE,
+    the one an UPDATE of these columns takes: every write-back whose messages
+    name a server holds that row FOR KEY SHARE (the foreign key's check) until
+    it commits, and FOR UPDATE would wait for it; two write-backs doing both
+    would deadlock, and so would their retries, round after round. SQLite holds
+    one write lock.
     """
     if ids and conn.dialect.name == "postgresql":
         S = table(SendingServer)
-        conn.execute(select(S.c.id).where(S.c.id.in_(ids)).order_by(S.c.id).with_for_update())
+        stmt = select(S.c.id).where(S.c.id.in_(ids)).order_by(S.c.id)
+        conn.execute(stmt.with_for_update(key_share=True))
 
 
 def _record_activity(conn: Connection, activity: dict[int, datetime]) -> None:
@@ -294,7 +300,9 @@ def _record_activity(conn: Connection, activity: dict[int, datetime]) -> None:
     for server_id, at in sorted(activity.items()):
         where = S.c.id == server_id
         if conn.dialect.name == "postgresql":
-            free = select(S.c.id).where(where).with_for_update(skip_locked=True)
+            # NO KEY UPDATE, as above: FOR UPDATE would skip every server named by
+            # another write-back's messages, which is nearly always.
+            free = select(S.c.id).where(where).with_for_update(skip_locked=True, key_share=True)
             where = S.c.id.in_(free.scalar_subquery())
         conn.execute(update(S).where(where).values(last_activity_at=at))
 

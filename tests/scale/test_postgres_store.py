@@ -16,6 +16,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import Connection, inspect, select, update
 
 from sendpool.core.servers import Caps
+from sendpool.core.states import MessageStatus, ServerHealth
 from sendpool.core.windows import windows_at
 from sendpool.pipeline.ports import QuotaLedger
 from sendpool.runtime import Runtime
@@ -25,9 +26,10 @@ from sendpool.store.database import Database
 from sendpool.store.db import make_engine, migrate
 from sendpool.store.ledger_redis import RedisLedger
 from sendpool.store.ledger_sql import SqlLedger
-from sendpool.store.queue import SqlQueue, claim_sync
+from sendpool.store.queue import SqlQueue, claim_sync, record_sync
+from sendpool.store.records import HealthChange, MessageUpdate, RecordBatch
 from sendpool.store.recount import SqlRecount
-from sendpool.store.tables import Base, RotationCursor, table
+from sendpool.store.tables import Base, Message, RotationCursor, SendingServer, table
 from tests.support.scenario import apply, make_campaign, smtp_server
 from tests.support.services import PgDatabases, PrivateRedis
 
@@ -237,3 +239,49 @@ def test_two_processes_never_exceed_the_cap(
         assert p.exitcode == 0
     assert sum(granted) == CAP
     assert all(g > 0 for g in granted), "both processes should have won some units"
+
+
+def test_a_write_back_changing_a_server_passes_one_whose_messages_name_it(
+    runtime: Runtime,
+) -> None:
+    """A message written back with its server holds that server's row FOR KEY SHARE (the
+    foreign key's check) until its transaction ends. A write-back that changes the server
+    (a health check, a pause) must not wait for that: when each of two write-backs does
+    both, a lock that waited would deadlock them, and their retries, every round."""
+    apply(
+        runtime,
+        {
+            "servers": [smtp_server("s", 1)],
+            "plans": [{"name": "P", "servers": ["s"]}],
+            "customers": [{"name": "acme", "plan": "P", "sending_domains": ["example.com"]}],
+        },
+    )
+    make_campaign(runtime, 2)
+    now = datetime.now(UTC)
+    M, S = table(Message), table(SendingServer)
+    ours, theirs = runtime.db.transaction(
+        lambda c: c.execute(select(M.c.id).order_by(M.c.id)).scalars().all()
+    )
+    server = runtime.db.transaction(lambda c: c.execute(select(S.c.id)).scalar_one())
+    runtime.db.transaction(lambda c: c.execute(update(M).values(claimed_by="w", status="sending")))
+    other = runtime.db.engine.connect()
+    try:
+        other.begin()
+        other.execute(update(M).where(M.c.id == theirs).values(server_id=server))
+        batch = RecordBatch(
+            updates=[MessageUpdate(ours, MessageStatus.SENT, now, 1, server, sent_at=now)],
+            health=[HealthChange(server, ServerHealth.DEGRADED, now, "lost reply", now)],
+        )
+
+        def write_back(conn: Connection) -> None:
+            conn.exec_driver_sql("SET LOCAL lock_timeout = '3s'")
+            record_sync(conn, "w", batch, now)
+
+        runtime.db.transaction(write_back)
+    finally:
+        other.rollback()
+        other.close()
+    health = runtime.db.transaction(
+        lambda c: c.execute(select(S.c.health).where(S.c.id == server)).scalar_one()
+    )
+    assert health == ServerHealth.DEGRADED
