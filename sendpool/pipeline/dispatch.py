@@ -20,7 +20,7 @@ from sendpool.core.dispatcher import select
 from sendpool.core.filters import Skip, SkipCode
 from sendpool.core.filters.quota import cap_skip
 from sendpool.core.quota import Denial, Grant
-from sendpool.core.selectors import selector_for
+from sendpool.core.selectors import DealRequest, selector_for
 from sendpool.core.servers import AddressNeed, DispatchContext, SendClass, ServerView, Usage
 from sendpool.metrics import DENIALS, PICKS
 from sendpool.pipeline.pool import PoolState
@@ -169,7 +169,8 @@ class Dispatcher:
                 (by_server[prefer] if prefer in ids else rest).append(job)
             if rest:
                 start = await self.ledger.advance_cursor(plan_id, len(rest))
-                dealt = selector.deal(sel.candidates, start, len(rest))
+                request = DealRequest(start, [j.deal_item for j in rest], pool.weights(plan_id))
+                dealt = selector.deal(sel.candidates, request)
                 for job, server in zip(rest, dealt, strict=True):
                     by_server[server.id].append(job)
             pending = []

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -73,6 +74,10 @@ class PoolState:
 
     def plan_members(self, plan_id: int) -> frozenset[int]:
         return self.rows.plan_servers.get(plan_id, frozenset())
+
+    def weights(self, plan_id: int) -> Mapping[int, int]:
+        """Each member's weight in the plan; a member not named weighs 1."""
+        return self.rows.plan_weights.get(plan_id, {})
 
 
 class PoolCache:

@@ -11,6 +11,7 @@ from sendpool.content.render import CampaignTemplate
 from sendpool.core.filters.smtputf8 import unsendable
 from sendpool.core.plans import resolve_plan
 from sendpool.core.return_path import make_token
+from sendpool.core.selectors import DealItem
 from sendpool.core.servers import (
     AddressNeed,
     SendClass,
@@ -45,6 +46,16 @@ class Job:
     windows: ServerWindows | None = None
     need: AddressNeed = AddressNeed.ASCII  # what its wire addresses ask of a server
     reserved_at: datetime | None = None  # when its unit was reserved, as its marks say
+    group: str | None = None  # the recipient's provider group (core/providers.py), if any
+
+    @property
+    def domain(self) -> str:
+        """The recipient's domain, lower-case: what sticky routing and provider groups read."""
+        return self.row.recipient.rpartition("@")[2].lower()
+
+    @property
+    def deal_item(self) -> DealItem:
+        return DealItem(self.domain, self.group)
 
     def held(self) -> Held:
         """Its unit, named for the ledger: exactly this reservation of this message."""

@@ -49,6 +49,8 @@ class PoolRows:
     plan_burst: dict[int, int | None]
     region_rules: dict[str, int]
     plan_selector: dict[int, str] = field(default_factory=dict)  # absent: round-robin
+    # plan id -> server id -> the attachment's weight; absent: 1 (core/selectors).
+    plan_weights: dict[int, dict[int, int]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

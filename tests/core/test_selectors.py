@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from sendpool.core.selectors import UnknownSelector, selector_for
+from sendpool.core.selectors import DealItem, DealRequest, UnknownSelector, selector_for
 from sendpool.core.selectors.round_robin import RoundRobin
+from sendpool.core.servers import ServerView
+
+A, B, C = (ServerView(i, name) for i, name in ((1, "a"), (2, "b"), (3, "c")))
+SERVERS = [A, B, C]
 
 
 @pytest.mark.parametrize("name", [None, "", "round_robin"])
@@ -14,7 +18,8 @@ def test_round_robin_is_the_default(name: str | None) -> None:
 
 
 def test_round_robin_deals_from_the_shared_cursor() -> None:
-    assert selector_for(None).deal(["a", "b", "c"], 4, 4) == ["b", "c", "a", "b"]
+    items = [DealItem("example.com")] * 4
+    assert selector_for(None).deal(SERVERS, DealRequest(4, items)) == [B, C, A, B]
 
 
 def test_an_unknown_selector_is_named_with_the_known_ones() -> None:

@@ -2,29 +2,60 @@
 
 A plan names its selector (``Plan.selector``); the dispatcher asks
 ``selector_for`` for it and deals each batch through it. Round-robin is the
-default and, for now, the only one. A new selector (smooth weighted, sticky by
-recipient domain) is a module here that implements ``Selector`` and a line in
-``SELECTORS``; its shared state, if any, lives behind the quota ledger's
-interface like the round-robin cursor (docs/design.md §1, §2).
+default. Every selector is a pure function of the candidates and a
+``DealRequest``: the plan's shared cursor where this deal starts (moved on by
+the batch's size in the quota ledger, so any number of workers together walk
+one sequence), what each message is keyed by for stickiness, and the weight
+of each server in the plan (docs/design.md §1.3).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
 from sendpool.core.selectors.round_robin import RoundRobin
 
-T = TypeVar("T")
+
+class HasId(Protocol):
+    @property
+    def id(self) -> int: ...
+
+
+S = TypeVar("S", bound=HasId)
 
 DEFAULT = "round_robin"
+
+
+@dataclass(frozen=True, slots=True)
+class DealItem:
+    """What a selector may know of one message: its recipient's domain and provider group."""
+
+    domain: str  # lower-case, as it goes on the wire (A-labels)
+    group: str | None = None  # the provider group of the domain (core/providers.py), if any
+
+
+@dataclass(frozen=True, slots=True)
+class DealRequest:
+    """One deal: where the plan's shared cursor stood, the messages, the servers' weights."""
+
+    start: int
+    items: Sequence[DealItem]
+    # Server id -> its weight in this plan (1 when the attachment names none), with
+    # warm-up shares applied; a candidate missing here weighs 1.
+    weights: Mapping[int, int] = field(default_factory=dict)
+
+    @property
+    def count(self) -> int:
+        return len(self.items)
 
 
 class Selector(Protocol):
     name: str
 
-    def deal(self, candidates: Sequence[T], start: int, count: int) -> list[T]:
-        """The server for each of ``count`` messages, given the plan's shared cursor."""
+    def deal(self, candidates: Sequence[S], request: DealRequest) -> list[S]:
+        """The server for each message of ``request``, in order, from ``candidates``."""
         ...
 
 

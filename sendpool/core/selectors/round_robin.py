@@ -9,7 +9,10 @@ stickiness and equal servers stay within one message of each other.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
+
+if TYPE_CHECKING:
+    from sendpool.core.selectors import DealRequest
 
 T = TypeVar("T")
 
@@ -35,5 +38,5 @@ class RoundRobin:
 
     name = "round_robin"
 
-    def deal(self, candidates: Sequence[T], start: int, count: int) -> list[T]:
-        return deal(candidates, start, count)
+    def deal(self, candidates: Sequence[T], request: DealRequest) -> list[T]:
+        return deal(candidates, request.start, request.count)
