@@ -8,6 +8,7 @@ on at this first start, moves no declared limit.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 from collections.abc import AsyncIterator
@@ -54,7 +55,7 @@ async def live(tmp_path: Path, sinks: StartSinks) -> AsyncIterator[Live]:
         {
             "servers": [
                 smtp_server("relay-a", a.port, CAP, timezone=zone),
-                smtp_server("relay-c", c.port, 100, timezone=zone),
+                smtp_server("relay-c", c.port, 100, timezone=zone, enabled=True),
             ],
             "plans": [{"name": "P", "servers": ["relay-a"]}],
             "customers": [{"name": "acme", "plan": "P", "sending_domains": ["example.com"]}],
@@ -130,3 +131,72 @@ async def test_attaching_a_server_through_the_api_releases_the_backlog(
     assert kept == 2
     (plan,) = pool["plans"]
     assert plan["plan"] == "P" and plan["shares"]
+
+
+def _run(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    # A wide terminal, so tables keep each row on one line.
+    wide = {**env, "COLUMNS": "200"}
+    return subprocess.run(
+        [SENDPOOL, *args], cwd=cwd, env=wide, capture_output=True, text=True, timeout=120
+    )
+
+
+async def test_the_pool_file_doctor_and_the_database_in_use_beside_a_live_serve(
+    live: Live, tmp_path: Path
+) -> None:
+    """Findings 3-5 against the running ``serve``: a change made through its API is drift the
+    pool file keeps, doctor names the pool's symptoms, and a command run from another
+    folder refuses to make a database of its own."""
+    rt, base, (token, a, c) = live
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SENDPOOL_")}
+    env |= {"SENDPOOL_DATABASE_URL": rt.settings.database_url}
+    env["SENDPOOL_SECRET_KEY"] = rt.settings.secret_key or ""
+    zone = noon_zone(datetime.now(UTC))
+    pool = tmp_path / "pool.toml"
+    pool.write_text(
+        "".join(
+            f'[[servers]]\nname = "{name}"\ntype = "smtp"\nhost = "127.0.0.1"\nport = {port}\n'
+            f'encryption = "none"\nsending_limit = {cap}\ntimezone = "{zone}"\nenabled = true\n'
+            for name, port, cap in (("relay-a", a.port, CAP), ("relay-c", c.port, 100))
+        )
+        + '[[plans]]\nname = "P"\nservers = ["relay-a"]\n'
+    )
+    # 4. Doctor names the symptoms of this pool: a server in no plan, a plan of one server.
+    doctor = await asyncio.to_thread(_run, "doctor", "--json", cwd=tmp_path, env=env)
+    checks = {ch["name"]: ch for ch in json.loads(doctor.stdout)["checks"]}
+    assert "in no plan" in checks["server relay-c plans"]["detail"]
+    assert checks["plan P servers"]["status"] == "warn"
+    uid = rt.db.transaction(
+        lambda conn: conn.execute(
+            select(SendingServer.uid).where(SendingServer.name == "relay-c")
+        ).scalar_one()
+    )
+    async with httpx.AsyncClient(
+        base_url=base, headers={"Authorization": f"Bearer {token}"}
+    ) as client:
+        r = await client.patch(f"/api/v1/admin/sending-servers/{uid}", json={"status": "disabled"})
+        assert r.status_code == 200, r.text
+    # 3. The dry run names the field changed through the API, as drift, and writes nothing.
+    dry = await asyncio.to_thread(
+        _run, "pool", "apply", "--dry-run", str(pool), cwd=tmp_path, env=env
+    )
+    flat = " ".join(dry.stdout.split())
+    assert dry.returncode == 1, dry.stdout + dry.stderr
+    assert "server relay-c │ status │ disabled │ active (changed elsewhere: kept)" in flat
+    real = await asyncio.to_thread(_run, "pool", "apply", str(pool), cwd=tmp_path, env=env)
+    assert real.returncode == 1, real.stdout + real.stderr  # drift kept, and said so
+    status = rt.db.transaction(
+        lambda conn: conn.execute(
+            select(SendingServer.status).where(SendingServer.uid == uid)
+        ).scalar_one()
+    )
+    assert status == "disabled"
+    # 5. From another folder, with no database named, a reading command refuses.
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    bare = {k: v for k, v in env.items() if k != "SENDPOOL_DATABASE_URL"}
+    lost = await asyncio.to_thread(_run, "campaign", "list", cwd=elsewhere, env=bare)
+    assert lost.returncode != 0
+    said = " ".join((lost.stdout + lost.stderr).split())
+    assert "no database at ./sendpool.db; run `sendpool migrate` here" in said
+    assert list(elsewhere.iterdir()) == []
