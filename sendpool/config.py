@@ -135,6 +135,16 @@ class Settings(BaseSettings):
     pause_bounce_rate: float = Field(0.05, gt=0, le=1)
     pause_complaint_rate: float = Field(0.001, gt=0, le=1)
 
+    # Provider groups by MX host pattern (docs/design.md §1.9): off, only domains listed by
+    # name have a group. On, each worker looks MX records up in the background and caches
+    # them (their TTL, clipped); a domain not yet looked up has no group until it is.
+    mx_lookups: bool = False
+    mx_nameservers: list[str] = Field(default_factory=list)  # addresses; empty: the system's
+    mx_port: int = Field(53, ge=1, le=65535)  # of mx_nameservers
+    mx_timeout: float = Field(2.0, gt=0, le=30)
+    mx_cache_size: int = Field(10_000, ge=1, le=1_000_000)
+    mx_negative_ttl: float = Field(300.0, ge=1, le=86_400)  # no MX, or no such domain
+
     # JSON API: request bodies above these sizes are refused with 413.
     api_max_body_bytes: int = Field(1 << 20, ge=1024)
     api_max_upload_bytes: int = Field(64 << 20, ge=1024)

@@ -41,6 +41,11 @@ AUTO_PAUSES = Counter(
     "Servers paused by sendpool because a bounce or complaint rate crossed its threshold.",
     ["server"],
 )
+STICKY_FALLBACKS = Counter(
+    "sendpool_sticky_fallbacks",
+    "Messages a sticky selector dealt past their domain's server, which was out, per plan.",
+    ["plan"],
+)
 SEND_LATENCY = Histogram(
     "sendpool_send_latency_seconds",
     "Time to hand one message to a server, by server type.",

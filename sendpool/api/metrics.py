@@ -17,6 +17,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from sendpool.core.states import ServerHealth, ServerStatus
+from sendpool.services.operations.backoffs import ActiveBackoff
 from sendpool.services.operations.observability import MetricsSnapshot
 
 HEALTH_STATES = (
@@ -72,6 +73,20 @@ class SnapshotCollector(Collector):
                 family.add_metric([srv.name], getattr(srv.usage, name))
         yield health
         yield from gauges.values()
+        yield backoff_gauge(s.backoffs)
+
+
+def backoff_gauge(backoffs: list[ActiveBackoff]) -> Metric:
+    """The share of its rate each backed-off server x provider group may use now (absent: all)."""
+    family = GaugeMetricFamily(
+        "sendpool_backoff_factor",
+        "Share of the server's rate to a provider group allowed by its adaptive back-off "
+        "(1 when none is engaged, so no series).",
+        labels=["server", "group", "rule"],
+    )
+    for b in backoffs:
+        family.add_metric([b.server, b.group, b.rule], b.factor)
+    return family
 
 
 def render_metrics(snap: MetricsSnapshot) -> bytes:

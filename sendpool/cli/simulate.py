@@ -3,74 +3,35 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
 from sendpool.cli.common import console, friendly_errors
+from sendpool.cli.simulate_view import as_json, render
 from sendpool.config import Settings
 from sendpool.core.servers import SendClass
 from sendpool.errors import ConfigError, InputError
 from sendpool.pipeline.embedded import run_async
 from sendpool.services.operations import simulation
+from sendpool.services.operations.domain_mix import mix_from_csv, parse_mix
 from sendpool.services.operations.forecasts import simulate_forecast
-
-BAR = 20
-CLASS = {SendClass.LOW_VOLUME: "low-volume", SendClass.BURST: "burst"}
-
-
-def _render(r: simulation.SimulationReport) -> None:
-    console.print(
-        f"[bold]plan {escape(r.plan)}[/]: {r.messages:,} {CLASS[r.send_class]} message(s) ({r.chosen_by})",
-        soft_wrap=True,
-    )
-    table = Table()
-    table.add_column("server")
-    table.add_column("messages", justify="right")
-    table.add_column("share", justify="right")
-    table.add_column("", no_wrap=True)
-    for s in r.split:
-        table.add_row(escape(s.server), f"{s.messages:,}", f"{100 * s.share:.1f} %", _bar(s.share))
-    console.print(table)
-    console.print(
-        f"{r.ready:,} would be sent now, {r.waiting:,} would wait "
-        f"({r.workers} worker(s), batches of {r.batch_size:,}); nothing was sent or written",
-        soft_wrap=True,
-    )
-    if r.skips:
-        console.print("\n[bold]Servers left out[/] (messages: reason)")
-    for k in r.skips:
-        console.print(
-            f"  {escape(k.server)}: {k.messages:,} message(s): {escape(k.reason)}",
-            soft_wrap=True,
-            highlight=False,
-        )
-    if r.waits:
-        console.print(
-            "\n[bold]Messages that would wait[/] (until the earliest time a server may take them)"
-        )
-    for w in r.waits:
-        console.print(
-            f"  {w.messages:,} until {w.until:%Y-%m-%d %H:%M:%S} UTC: {escape(w.reason)}",
-            soft_wrap=True,
-            highlight=False,
-        )
-
-
-def _bar(share: float) -> str:
-    full = round(BAR * share)
-    return "█" * full + "·" * (BAR - full)
 
 
 @friendly_errors
 def simulate(
     plan: Annotated[str, typer.Option(help="The plan's name (or uid).")],
     messages: Annotated[
-        int,
-        typer.Option(min=1, max=simulation.MAX_MESSAGES, help="How many messages to deal out."),
-    ],
+        int | None,
+        typer.Option(
+            min=1,
+            max=simulation.MAX_MESSAGES,
+            help="How many messages to deal out (default with --recipients: one per row).",
+            show_default=False,
+        ),
+    ] = None,
     burst: Annotated[bool, typer.Option("--burst", help="Simulate a burst send.")] = False,
     low_volume: Annotated[
         bool, typer.Option("--low-volume", help="Simulate a low-volume send.")
@@ -94,21 +55,67 @@ def simulate(
             show_default=False,
         ),
     ] = None,
+    policy: Annotated[
+        str | None,
+        typer.Option(
+            help="Deal by this selector instead of the plan's own "
+            f"({', '.join(simulation.policy_names())}), or 'all' to compare them side by side.",
+            show_default=False,
+        ),
+    ] = None,
+    domains: Annotated[
+        str | None,
+        typer.Option(
+            help="The recipients' domain mix by weight, e.g. "
+            "gmail.com=40,yahoo.com=20,example.org=40 (default: a consumer-list mix).",
+            show_default=False,
+        ),
+    ] = None,
+    recipients: Annotated[
+        Path | None,
+        typer.Option(
+            help="Take the domain mix from a recipients CSV (an 'email' column).",
+            show_default=False,
+        ),
+    ] = None,
+    top: Annotated[
+        int, typer.Option(min=0, max=1000, help="Domains shown in the sticky map.")
+    ] = 10,
+    as_json_flag: Annotated[
+        bool, typer.Option("--json", help="One JSON object, for scripts.")
+    ] = False,
 ) -> None:
     """Run the real dispatcher over N virtual messages; send nothing, write nothing.
 
     Quota already used today counts, so the split is the one a send started now
     would get. Without --burst or --low-volume, the plan's burst threshold
-    decides, as it does for a campaign of N recipients.
+    decides, as it does for a campaign of N recipients. The messages go to a mix
+    of recipient domains, so the report shows where each domain's mail lands
+    (the sticky map) and what would wait, and why.
+
+    Examples:
+
+      sendpool simulate --plan Marketing --messages 20000 --policy all
+
+      sendpool simulate --plan Marketing --recipients people.csv --policy sticky_domain
     """
     if burst and low_volume:
         raise InputError("choose one of --burst and --low-volume, not both")
+    if domains is not None and recipients is not None:
+        raise InputError("choose one of --domains and --recipients, not both")
+    simulation.check_policy(policy)
+    mix = parse_mix(domains) if domains is not None else None
+    if recipients is not None:
+        mix, rows = mix_from_csv(recipients)
+        messages = messages or min(rows, simulation.MAX_MESSAGES)
+    if messages is None:
+        raise InputError("give --messages N (or --recipients FILE to send one per row)")
     chosen = SendClass.BURST if burst else SendClass.LOW_VOLUME if low_volume else None
     try:
         settings = Settings()
     except ValueError as exc:
         raise ConfigError(f"settings are not valid: {exc}") from None
-    report = run_async(
+    reports = run_async(
         simulation.simulate(
             settings,
             plan=plan,
@@ -116,13 +123,21 @@ def simulate(
             send_class=chosen,
             workers=workers,
             now=datetime.now(UTC),
+            policy=policy,
+            mix=mix,
         )
     )
-    _render(report)
+    sentence = None
     if with_forecast:
         f = run_async(
             simulate_forecast(
                 settings, plan=plan, messages=messages, rate=rate, now=datetime.now(UTC)
             )
         )
-        console.print(f"\n[bold]Forecast[/]: {escape(f.sentence)}", soft_wrap=True)
+        sentence = f.sentence
+    if as_json_flag:
+        typer.echo(as_json(reports, forecast=sentence))
+        return
+    render(reports, top)
+    if sentence is not None:
+        console.print(f"\n[bold]Forecast[/]: {escape(sentence)}", soft_wrap=True)

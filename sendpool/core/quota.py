@@ -12,6 +12,7 @@ class Denial(StrEnum):
     DAILY_CAP = "daily_cap"
     HOURLY_CAP = "hourly_cap"
     RATE = "rate"
+    GROUP_RATE = "group_rate"  # the server's rate to the message's provider group
     UNAVAILABLE = "ledger_unavailable"
 
 

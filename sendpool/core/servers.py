@@ -8,6 +8,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from sendpool.core.warmup import WarmupSchedule
+from sendpool.core.warmup_share import ShareWarmup
 from sendpool.core.windows import ServerWindows, windows_at
 
 
@@ -70,6 +71,13 @@ class ServerView:
     # Why it is paused (status "paused": a rate over its threshold, or an operator);
     # None when it is not. A paused server is not enabled either.
     paused_reason: str | None = None
+    warmup_share: ShareWarmup | None = None  # a share of the plan's sends (core/warmup_share.py)
+
+    def share_percent(self, now: datetime) -> int | None:
+        """Today's percent of the plan's sends while it warms by share; None if it does not."""
+        if self.warmup_share is None:
+            return None
+        return self.warmup_share.percent_on(self.windows(now).local_day, self.warmup_held_days)
 
     def windows(self, now: datetime) -> ServerWindows:
         return windows_at(now, self.timezone)

@@ -21,11 +21,15 @@ from sendpool.core.filters import Skip, SkipCode
 from sendpool.core.filters.quota import cap_skip
 from sendpool.core.quota import Denial, Grant
 from sendpool.core.selectors import DealRequest, selector_for
+from sendpool.core.selectors.sticky import fallbacks
 from sendpool.core.servers import AddressNeed, DispatchContext, SendClass, ServerView, Usage
+from sendpool.core.shares import shaped
 from sendpool.metrics import DENIALS, PICKS
 from sendpool.pipeline.pool import PoolState
 from sendpool.pipeline.ports import QuotaLedger
 from sendpool.pipeline.prepare import Job
+from sendpool.pipeline.sticky_notes import NOTES
+from sendpool.pipeline.throttles import Throttle, group_pace, group_rate_skip, throttle_for
 from sendpool.store.records import ReservationMark, SkipCount
 
 MAX_ROUNDS = 8
@@ -101,16 +105,18 @@ class Dispatcher:
 
     async def assign(self, jobs: list[Job], pool: PoolState, now: datetime) -> Assignment:
         out = Assignment()
-        groups: dict[tuple[int | None, SendClass, AddressNeed], list[Job]] = defaultdict(list)
+        groups: dict[tuple[int | None, SendClass, AddressNeed, str | None], list[Job]]
+        groups = defaultdict(list)
         for job in jobs:
-            groups[(job.plan_id, job.send_class, job.need)].append(job)
-        for (plan_id, send_class, need), group in groups.items():
+            # By provider group too: a server's rate to Gmail is spent for Gmail's mail only.
+            groups[(job.plan_id, job.send_class, job.need, job.group)].append(job)
+        for (plan_id, send_class, need, provider), group in groups.items():
             if plan_id is None or plan_id not in pool.rows.plan_names:
                 until = now + timedelta(seconds=self.idle_recheck)
                 reason = "waiting: the customer has no plan, and no region rule gives one"
                 out.waiting.extend(Waiting(j, until, reason) for j in group)
                 continue
-            await self._assign_group(plan_id, send_class, group, pool, now, out, need)
+            await self._assign_group(plan_id, send_class, group, pool, now, out, need, provider)
         return out
 
     async def _assign_group(
@@ -122,6 +128,7 @@ class Dispatcher:
         now: datetime,
         out: Assignment,
         need: AddressNeed = AddressNeed.ASCII,
+        provider: str | None = None,
     ) -> None:
         members = pool.plan_members(plan_id)
         selector = selector_for(pool.rows.plan_selector.get(plan_id))
@@ -154,7 +161,7 @@ class Dispatcher:
                     pool.views[s.server_id].caps(now).rate or 0.0
                     for s in skipped
                     if s.code is SkipCode.RATE and s.server_id in pool.views
-                )
+                ) + group_pace(pool, skipped, provider, now)
                 out.waiting.extend(
                     Waiting(j, until + timedelta(seconds=i / pace) if pace else until, reason)
                     for i, j in enumerate(pending)
@@ -169,8 +176,14 @@ class Dispatcher:
                 (by_server[prefer] if prefer in ids else rest).append(job)
             if rest:
                 start = await self.ledger.advance_cursor(plan_id, len(rest))
-                request = DealRequest(start, [j.deal_item for j in rest], pool.weights(plan_id))
-                dealt = selector.deal(sel.candidates, request)
+                # Warm-up shares (core/shares.py) may turn a round-robin deal weighted.
+                dealer, weights = shaped(selector, sel.candidates, pool.weights(plan_id), now)
+                request = DealRequest(start, [j.deal_item for j in rest], weights)
+                dealt = dealer.deal(sel.candidates, request)
+                # A sticky domain whose server is out went to the next in its order: say so.
+                plan_weights = pool.weights(plan_id)
+                fell = fallbacks(selector, members, sel.candidates, request, dealt, plan_weights)
+                NOTES.note(pool.rows.plan_names.get(plan_id, "?"), fell, pool.views, now)
                 for job, server in zip(rest, dealt, strict=True):
                     by_server[server.id].append(job)
             pending = []
@@ -209,7 +222,10 @@ class Dispatcher:
                         reason = "waiting: the reservation could not be recorded"
                         out.waiting.extend(Waiting(j, until, reason) for j in rest)
                         return
-                grant = await self.ledger.reserve(sid, w, view.caps(now), len(group), now, mark)
+                throttle = throttle_for(pool, sid, provider, now)
+                grant = await self.ledger.reserve(
+                    sid, w, view.caps(now), len(group), now, mark, throttle=throttle
+                )
                 if grant.denied is Denial.UNAVAILABLE:
                     # The ledger itself is down or rebuilding: no server can be
                     # reserved, so everything not yet reserved waits for it.
@@ -227,7 +243,7 @@ class Dispatcher:
                     )
                 if grant.granted < len(group):
                     pending.extend(group[grant.granted :])
-                    excluded[sid] = _denied(view, grant, now)
+                    excluded[sid] = _denied(view, grant, now, throttle)
                     self.tally.add(plan_id, [excluded[sid]], day, _unseen(group[grant.granted :]))
             if not pending:
                 return
@@ -249,7 +265,9 @@ def _busy(view: ServerView, now: datetime) -> Skip:
     return Skip(view.id, view.name, SkipCode.BUSY, why, until)
 
 
-def _denied(view: ServerView, grant: Grant, now: datetime) -> Skip:
+def _denied(
+    view: ServerView, grant: Grant, now: datetime, throttle: Throttle | None = None
+) -> Skip:
     """A shortfall at reservation: the window filled up while this batch was dealt."""
     caps = view.caps(now)
     if grant.denied is Denial.DAILY_CAP:
@@ -259,4 +277,6 @@ def _denied(view: ServerView, grant: Grant, now: datetime) -> Skip:
     until = now + timedelta(seconds=grant.retry_after or 1.0)
     if grant.denied is Denial.RATE:
         return Skip(view.id, view.name, SkipCode.RATE, f"rate {caps.rate:g}/s reached", until)
+    if grant.denied is Denial.GROUP_RATE and throttle is not None:
+        return group_rate_skip(view, throttle, until)
     return Skip(view.id, view.name, SkipCode.RACE, "quota ledger unavailable", until)

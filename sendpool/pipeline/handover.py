@@ -16,6 +16,10 @@ ahead of their slots, in one write, so the mark never holds a slot up.
 The hand-over also keeps what each server holds on this worker and how fast
 it has been sending, so the dispatcher never deals a server more than it can
 send within a lease.
+
+A server's ``max_connections`` to a provider group (core/providers.py) is a
+second slot per server x group, per worker: a job of that group takes it
+before its server's slot, so mail of other groups never waits behind it.
 """
 
 from __future__ import annotations
@@ -95,6 +99,9 @@ class Handover:
         self._pace: dict[int, _Pace] = defaultdict(_Pace)
         self._writes: set[asyncio.Task[None]] = set()
         self.closed = False
+        # (server id, group) -> (its limit, its slots); message id -> the slots it holds.
+        self._group_lanes: dict[tuple[int, str], tuple[int, asyncio.Semaphore]] = {}
+        self._group_held: dict[int, asyncio.Semaphore] = {}
 
     # -- what the dispatcher asks ------------------------------------------
 
@@ -136,6 +143,42 @@ class Handover:
 
     async def enter(self, job: Job, connections: int) -> str | None:
         """Wait for a slot; None once the job may be sent, else why it goes back."""
+        await self._enter_group(job)
+        try:
+            why = await self._enter(job, connections)
+        except BaseException:
+            self._leave_group(job)
+            raise
+        if why is not None:
+            self._leave_group(job)
+        return why
+
+    async def _enter_group(self, job: Job) -> None:
+        """Take the job's server x group slot, if its server limits connections to the group."""
+        assert job.server is not None
+        if job.group is None:
+            return
+        state = await self.pool.get(self.clock())
+        limits = state.group_limits(job.server.id, job.group)
+        if limits is None or limits.max_connections is None:
+            return
+        key = (job.server.id, job.group)
+        lane = self._group_lanes.get(key)
+        if lane is None or lane[0] != limits.max_connections:
+            # A changed limit starts afresh; slots taken under the old one still go back to it.
+            lane = self._group_lanes[key] = (
+                limits.max_connections,
+                asyncio.Semaphore(limits.max_connections),
+            )
+        await lane[1].acquire()
+        self._group_held[job.row.id] = lane[1]
+
+    def _leave_group(self, job: Job) -> None:
+        slot = self._group_held.pop(job.row.id, None)
+        if slot is not None:
+            slot.release()
+
+    async def _enter(self, job: Job, connections: int) -> str | None:
         assert job.server is not None
         server_id, message_id = job.server.id, job.row.id
         lane = self._lane(server_id, connections)
@@ -188,6 +231,7 @@ class Handover:
     def leave(self, job: Job) -> None:
         assert job.server is not None
         self._lanes[job.server.id].slot.release()
+        self._leave_group(job)
 
     async def why_not(self, job: Job) -> str | None:
         """Why this job may no longer go to its server, as the pool stands now."""

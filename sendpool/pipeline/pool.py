@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol
 
+from sendpool.core.providers import GroupLimits, ProviderMap, with_shipped
 from sendpool.core.servers import ServerView
 from sendpool.core.states import ServerHealth, ServerStatus
 from sendpool.pipeline.ports import Catalog
-from sendpool.store.catalog import warmup_schedule
+from sendpool.store.catalog import warmup_schedule, warmup_share
 from sendpool.store.records import PoolRows, ServerRow
 from sendpool.transports.registry import offers_smtputf8
 from sendpool.transports.spec import ServerSpec
@@ -33,6 +35,7 @@ def view_of(row: ServerRow) -> ServerView:
         timezone=row.timezone,
         warmup=warmup_schedule(row.warmup),
         warmup_held_days=row.warmup_held_days,
+        warmup_share=warmup_share(row.warmup),
         next_check_at=row.next_check_at,
         paused_until=row.paused_until,
         smtputf8=offers_smtputf8(row.type, row.smtputf8),
@@ -66,11 +69,48 @@ def spec_of(
     )
 
 
+class MxHosts(Protocol):
+    """A domain's MX hosts if known now, without waiting (pipeline/mx.py)."""
+
+    def hosts(self, domain: str) -> Sequence[str] | None: ...
+
+
+def with_group_limits(
+    specs: dict[int, ServerSpec], limits: Mapping[tuple[int, str], GroupLimits]
+) -> dict[int, ServerSpec]:
+    """Each spec with its messages per connection per group: the transport closes by it."""
+    per: dict[int, dict[str, int]] = {}
+    for (server_id, group), lim in limits.items():
+        if lim.messages_per_connection is not None:
+            per.setdefault(server_id, {})[group] = lim.messages_per_connection
+    return {
+        i: dataclasses.replace(s, group_messages_per_connection=per[i]) if i in per else s
+        for i, s in specs.items()
+    }
+
+
 @dataclass(frozen=True, slots=True)
 class PoolState:
     rows: PoolRows
     views: dict[int, ServerView]
     specs: dict[int, ServerSpec]
+    mx: MxHosts | None = None  # set when MX lookups are on (Settings.mx_lookups)
+    providers: ProviderMap = field(init=False)
+
+    def __post_init__(self) -> None:
+        # Indexed once per load of the pool, not once per message.
+        object.__setattr__(self, "providers", ProviderMap(with_shipped(self.rows.provider_groups)))
+
+    def group_of(self, domain: str) -> str | None:
+        """The provider group of a recipient domain (A-label, lower-case), if any."""
+        named = self.providers.by_domain(domain)
+        if named is not None or self.mx is None or not self.providers.uses_mx:
+            return named
+        hosts = self.mx.hosts(domain)
+        return self.providers.by_mx(hosts) if hosts else None
+
+    def group_limits(self, server_id: int, group: str | None) -> GroupLimits | None:
+        return None if group is None else self.rows.provider_limits.get((server_id, group))
 
     def plan_members(self, plan_id: int) -> frozenset[int]:
         return self.rows.plan_servers.get(plan_id, frozenset())
@@ -89,8 +129,10 @@ class PoolCache:
         send_timeout: float = 30.0,
         bounce_domain: str | None = None,
         bounce_local: str = "bounces",
+        mx: MxHosts | None = None,
     ) -> None:
         self.catalog = catalog
+        self.mx = mx
         self.ttl = ttl
         self.send_timeout = send_timeout
         self.bounce = (bounce_domain, bounce_local)  # the return path's defaults (§6)
@@ -130,7 +172,8 @@ class PoolCache:
                 view = dataclasses.replace(view, paused_until=paused)
             views[row.id] = view
         specs = {r.id: spec_of(r, self.send_timeout, *self.bounce) for r in rows.servers}
-        return PoolState(rows, views, specs)
+        specs = with_group_limits(specs, rows.provider_limits)
+        return PoolState(rows, views, specs, self.mx)
 
     def mark_degraded(self, server_id: int, at: datetime, next_check: datetime | None) -> bool:
         """True the first time, so an outage is logged once and not once per message."""

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Protocol
 
 from sendpool.core.quota import Grant
+from sendpool.core.ratelimit import Throttle
 from sendpool.core.servers import Caps, Usage
 from sendpool.core.windows import ServerWindows
 from sendpool.store.records import (
@@ -38,7 +39,11 @@ class QuotaLedger(Protocol):
         count: int,
         now: datetime,
         mark: ReservationMark | None = None,
-    ) -> Grant: ...
+        throttle: Throttle | None = None,
+    ) -> Grant:
+        """Check and take ``count`` units at once: the windows, the server's rate and,
+        given a ``throttle``, the server's rate to that provider group."""
+        ...
 
     async def release(
         self, releases: Mapping[tuple[int, ServerWindows], int], held: Sequence[Held] = ()

@@ -239,7 +239,9 @@ class Preparer:
                 # Before the MIME is built, so every server it may go to sends the same bytes.
                 message.return_token = make_token(m.id, self.return_path_key)
             send_class = send_class_for(count, threshold)
-            out.jobs.append(Job(m, message, plan_id, send_class, need=need))
+            group = pool.group_of(message.recipient.rpartition("@")[2].lower())
+            message.provider_group = group
+            out.jobs.append(Job(m, message, plan_id, send_class, need=need, group=group))
         return out
 
     def _listed_token(self, listed: object) -> str | None:

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from sendpool.core.backoff_rules import Deferral
 from sendpool.core.consequences import ServerEffect, consequence
 from sendpool.core.outcomes import Outcome
 from sendpool.core.retry import RetryPolicy
@@ -104,6 +105,9 @@ class OutcomeRecorder:
         batch.events.extend(newer.events)
         batch.activity.update(newer.activity)
         batch.skips.extend(newer.skips)
+        batch.deferrals.extend(newer.deferrals)
+        for key, n in newer.group_sent.items():
+            batch.group_sent[key] = batch.group_sent.get(key, 0) + n
         self.held[:0] = held
 
     def batch_health(self, change: HealthChange) -> None:
@@ -126,6 +130,7 @@ class OutcomeRecorder:
             draw=self.rng.random(),
         )
         message_counter(c.counter, server.name).inc()
+        self._backoff_facts(job, outcome, c.status is MessageStatus.SENT, now)
         if c.release_unit:
             self.held.append(job.held())
         if c.server is ServerEffect.PAUSE:
@@ -170,6 +175,23 @@ class OutcomeRecorder:
                     outcome.enhanced,
                 )
             )  # fmt: skip
+
+    def _backoff_facts(self, job: Job, outcome: Outcome, sent: bool, now: datetime) -> None:
+        """What adaptive back-off judges: a provider group's 4xx replies and its accepted mail.
+
+        A 4xx is a deferral whatever class it took (451 4.7.500 refuses the sender
+        for now, 421 4.7.28 defers the recipient): a provider asking to slow down.
+        """
+        server = job.server
+        if job.group is None or server is None:
+            return
+        if sent:
+            key = (server.id, job.group)
+            self.batch.group_sent[key] = self.batch.group_sent.get(key, 0) + 1
+        elif outcome.code is not None and 400 <= outcome.code < 500:
+            self.batch.deferrals.append(
+                Deferral(server.id, job.group, outcome.code, outcome.enhanced, outcome.text, now)
+            )
 
     def _degrade(self, server_id: int, name: str, outcome: Outcome, now: datetime) -> None:
         next_check = now + timedelta(seconds=self.health_interval)

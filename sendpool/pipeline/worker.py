@@ -28,6 +28,7 @@ from sendpool.metrics import MESSAGES, latency
 from sendpool.pipeline.dispatch import Dispatcher, Waiting
 from sendpool.pipeline.handover import Handover
 from sendpool.pipeline.health import HealthChecker
+from sendpool.pipeline.mx import mx_cache
 from sendpool.pipeline.periodic import Every, sleep_unless_stopped
 from sendpool.pipeline.pool import PoolCache
 from sendpool.pipeline.ports import Catalog, MessageQueue, QuotaLedger
@@ -93,12 +94,15 @@ class Worker:
         self.flush_interval = flush_interval
         self.launch_check_interval = launch_check_interval
         self._halt = threading.Event()  # tells a launch running on a thread to stop
+        # Provider groups by MX pattern need MX hosts: looked up in the background (§1.9).
+        self.mx = mx_cache(settings) if settings.mx_lookups else None
         self.pool = PoolCache(
             catalog,
             ttl=2.0,
             send_timeout=settings.send_timeout,
             bounce_domain=settings.bounce_domain,
             bounce_local=settings.bounce_local,
+            mx=self.mx,
         )
         self.preparer = Preparer(
             catalog,
@@ -211,6 +215,8 @@ class Worker:
         # Jobs still waiting for a slot go back at once; sends under way get a
         # short grace, then stop (their outcome is unknown, their unit spent).
         self.handover.close()
+        if self.mx is not None:
+            await self.mx.close()
         sends = list(self._tasks)
         if sends:
             grace = min(self.settings.send_timeout + 5, STOP_GRACE_SECONDS)

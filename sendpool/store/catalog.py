@@ -11,9 +11,12 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy import Connection, func, select, update
 
 from sendpool.core.warmup import WarmupSchedule, held_days
+from sendpool.core.warmup_share import DEFAULT_START_PERCENT, ShareWarmup
 from sendpool.secretbox import SecretBox
+from sendpool.store.backoffs import end_recovered, load_backoffs
 from sendpool.store.database import Database
 from sendpool.store.launches import finish_stalled_launches
+from sendpool.store.providers import load_providers
 from sendpool.store.records import CampaignRow, CustomerRow, PoolRows, ServerRow
 from sendpool.store.tables import (
     Campaign,
@@ -31,7 +34,8 @@ from sendpool.store.tables import (
 
 
 def warmup_schedule(data: dict[str, object] | None) -> WarmupSchedule | None:
-    if not data:
+    """The daily-cap part of a warm-up; None when it has none (a warm-up by share only)."""
+    if not data or data.get("start_daily") is None:
         return None
     gate = data.get("gate_bounce_rate")
     return WarmupSchedule(
@@ -41,6 +45,27 @@ def warmup_schedule(data: dict[str, object] | None) -> WarmupSchedule | None:
         started_on=date.fromisoformat(str(data["started_on"])),
         gate_bounce_rate=float(str(gate)) if gate is not None else None,
     )
+
+
+def warmup_share(data: dict[str, object] | None) -> ShareWarmup | None:
+    """The share part of a warm-up (``percent_per_day`` given); None when it has none."""
+    if not data or data.get("percent_per_day") is None:
+        return None
+    start = data.get("start_percent")
+    return ShareWarmup(
+        percent_per_day=int(str(data["percent_per_day"])),
+        started_on=date.fromisoformat(str(data["started_on"])),
+        start_percent=DEFAULT_START_PERCENT if start is None else int(str(start)),
+    )
+
+
+def _gate(data: dict[str, object] | None) -> WarmupSchedule | None:
+    """What the reputation gate reads: the cap schedule, or for a share only its start and gate."""
+    schedule = warmup_schedule(data)
+    if schedule is not None or not data or data.get("gate_bounce_rate") is None:
+        return schedule
+    started = date.fromisoformat(str(data["started_on"]))
+    return WarmupSchedule(0, 0.0, 0, started, float(str(data["gate_bounce_rate"])))
 
 
 # Below this many sends in a day, its bounce rate does not hold warm-up back
@@ -103,8 +128,7 @@ def server_row(
     *,
     gate_min_sent: int = DEFAULT_GATE_MIN_SENT,
 ) -> ServerRow:
-    schedule = warmup_schedule(s.warmup)
-    held = warmup_held(conn, s.id, schedule, today, gate_min_sent=gate_min_sent)
+    held = warmup_held(conn, s.id, _gate(s.warmup), today, gate_min_sent=gate_min_sent)
     return ServerRow(
         id=s.id,
         uid=s.uid,
@@ -144,16 +168,25 @@ def load_pool(
         today = now.date()
         rows = tuple(server_row(conn, s, box, today, gate_min_sent=gate_min_sent) for s in servers)
     members: dict[int, set[int]] = defaultdict(set)
-    for plan_id, server_id in conn.execute(select(PlanServer.plan_id, PlanServer.server_id)):
+    weights: dict[int, dict[int, int]] = defaultdict(dict)
+    attached = select(PlanServer.plan_id, PlanServer.server_id, PlanServer.weight)
+    for plan_id, server_id, weight in conn.execute(attached):
         members[plan_id].add(server_id)
+        if weight != 1:  # absent weighs 1 (core/selectors)
+            weights[plan_id][server_id] = int(weight)
     plans = conn.execute(select(Plan.id, Plan.name, Plan.burst_threshold, Plan.selector)).all()
+    provider_groups, provider_limits = load_providers(conn)
     return PoolRows(
         servers=rows,
         plan_servers={p: frozenset(members.get(p, ())) for p, _n, _b, _s in plans},
         plan_names={p: n for p, n, _b, _s in plans},
         plan_burst={p: b for p, _n, b, _s in plans},
         plan_selector={int(p): str(s) for p, _n, _b, s in plans},
+        plan_weights=dict(weights),
         region_rules=region_rules(conn),
+        backoffs=load_backoffs(conn, now),
+        provider_groups=provider_groups,
+        provider_limits=provider_limits,
     )
 
 
@@ -206,6 +239,7 @@ def heartbeat_sync(conn: Connection, worker: str, now: datetime, stopping: bool)
     import socket
 
     T = table(WorkerRecord)
+    end_recovered(conn, now)  # adaptive back-offs: audited when they end, if idle
     values = {"heartbeat_at": now, "stopped_at": now if stopping else None}
     updated = conn.execute(update(T).where(T.c.id == worker).values(**values)).rowcount
     if not updated:

@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from sendpool.core.quota import Denial, Grant, grantable
-from sendpool.core.ratelimit import gcra
+from sendpool.core.ratelimit import Throttle, take_rates
 from sendpool.core.servers import Caps, Usage
 from sendpool.core.windows import ServerWindows
 from sendpool.store.records import Held, ReservationMark
@@ -20,6 +20,7 @@ class MemoryLedger:
     def __init__(self) -> None:
         self.used: dict[tuple[int, str, str], int] = {}
         self.tat: dict[int, float] = {}
+        self.group_tat: dict[tuple[int, str], float] = {}  # server x provider group
         self.cursors: dict[int, int] = {}
 
     marks_reservations = False
@@ -44,14 +45,26 @@ class MemoryLedger:
         count: int,
         now: datetime,
         mark: ReservationMark | None = None,
+        throttle: Throttle | None = None,
     ) -> Grant:
         n, denial = grantable(caps, self._get(server_id, windows), count)
         retry_after = None
-        if n > 0 and caps.rate:
-            d = gcra(self.tat.get(server_id, 0.0), now.timestamp(), caps.rate, n)
-            self.tat[server_id] = d.new_tat
-            if d.granted < n:
-                n, denial, retry_after = d.granted, Denial.RATE, d.retry_after
+        if n > 0 and (caps.rate or throttle is not None):
+            gkey = (server_id, throttle.group if throttle else "")
+            d = take_rates(
+                n,
+                now.timestamp(),
+                caps.rate,
+                self.tat.get(server_id, 0.0),
+                throttle,
+                self.group_tat.get(gkey, 0.0),
+            )
+            if d.server_tat is not None:
+                self.tat[server_id] = d.server_tat
+            if d.group_tat is not None:
+                self.group_tat[gkey] = d.group_tat
+            if d.limited_by is not None:
+                n, denial, retry_after = d.granted, Denial(d.limited_by), d.retry_after
         for kind, key in (("day", windows.day.key), ("hour", windows.hour.key)):
             self.used[(server_id, kind, key)] = self.used.get((server_id, kind, key), 0) + n
         return Grant(n, denial, retry_after)

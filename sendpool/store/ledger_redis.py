@@ -43,6 +43,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
 from sendpool.core.quota import Denial, Grant
+from sendpool.core.ratelimit import Throttle
 from sendpool.core.servers import Caps, Usage
 from sendpool.core.windows import ServerWindows, Window
 from sendpool.store.records import Held, ReservationMark
@@ -105,6 +106,9 @@ class Keys:
 
     def rate(self, server_id: int) -> str:
         return f"{self.base}:rate:{server_id}"
+
+    def group_rate(self, server_id: int, group: str) -> str:
+        return f"{self.base}:grate:{server_id}:{group}"
 
     def cursor(self, plan_id: int) -> str:
         return f"{self.base}:cursor:{plan_id}"
@@ -200,6 +204,7 @@ class RedisLedger:
         count: int,
         now: datetime,
         mark: ReservationMark | None = None,
+        throttle: Throttle | None = None,
     ) -> Grant:
         if count <= 0:
             return Grant(0)
@@ -210,6 +215,7 @@ class RedisLedger:
             k.rate(server_id),
             k.ready,
             k.held,
+            k.group_rate(server_id, throttle.group if throttle else ""),
         ]
         args: list[Any] = [
             count,
@@ -220,6 +226,8 @@ class RedisLedger:
             _ms(windows.day.end + GRACE),
             _ms(windows.hour.end + GRACE),
             _ms(now),
+            repr(float(throttle.rate if throttle else 0.0)),
+            repr(float(throttle.burst or 0.0) if throttle else 0.0),
             *(mark.message_ids if mark is not None else ()),
         ]
         for _ in range(2):

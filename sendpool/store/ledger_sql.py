@@ -13,13 +13,19 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, Connection, and_, or_, select, update
 
 from sendpool.core.quota import Denial, Grant, grantable
-from sendpool.core.ratelimit import gcra
+from sendpool.core.ratelimit import Throttle, take_rates
 from sendpool.core.servers import Caps, Usage
 from sendpool.core.windows import ServerWindows
 from sendpool.store.database import Database, insert_for
 from sendpool.store.holdings import mark_reserved_sync
 from sendpool.store.records import Held, ReservationMark
-from sendpool.store.tables import QuotaUsage, RateState, RotationCursor, table
+from sendpool.store.tables import (
+    ProviderRateState,
+    QuotaUsage,
+    RateState,
+    RotationCursor,
+    table,
+)
 
 Q = table(QuotaUsage)
 
@@ -76,6 +82,7 @@ def reserve_sync(
     count: int,
     now: datetime,
     mark: ReservationMark | None = None,
+    throttle: Throttle | None = None,
 ) -> Grant:
     if count <= 0:
         return Grant(0)
@@ -87,8 +94,8 @@ def reserve_sync(
     used = {window: n for window, n in conn.execute(stmt)}
     n, denial = grantable(caps, Usage(used.get("day", 0), used.get("hour", 0)), count)
     retry_after = None
-    if n > 0 and caps.rate:
-        n, denial, retry_after = _take_rate(conn, server_id, caps.rate, n, now, denial)
+    if n > 0 and (caps.rate or throttle is not None):
+        n, denial, retry_after = _take_rates(conn, server_id, caps.rate, throttle, n, now, denial)
     if n > 0:
         conn.execute(update(Q).where(_match(server_id, w)).values(used=Q.c.used + n))
         if mark is not None:
@@ -98,19 +105,41 @@ def reserve_sync(
     return Grant(n, denial, retry_after)
 
 
-def _take_rate(
-    conn: Connection, server_id: int, rate: float, n: int, now: datetime, denial: Denial | None
-) -> tuple[int, Denial | None, float | None]:
-    R = table(RateState)
-    conn.execute(insert_for(conn, R).values(server_id=server_id, tat=0.0).on_conflict_do_nothing())
-    stmt = select(R.c.tat).where(R.c.server_id == server_id)
+def _tat(
+    conn: Connection, model: type[RateState] | type[ProviderRateState], **key: object
+) -> float:
+    """The row's TAT, locked on PostgreSQL; created at 0 (no sends yet) if missing."""
+    T = table(model)
+    conn.execute(insert_for(conn, T).values(**key, tat=0.0).on_conflict_do_nothing())
+    stmt = select(T.c.tat).where(*(T.c[k] == v for k, v in key.items()))
     if conn.dialect.name == "postgresql":
         stmt = stmt.with_for_update()
-    tat = conn.execute(stmt).scalar_one()
-    d = gcra(tat, now.timestamp(), rate, n)
-    conn.execute(update(R).where(R.c.server_id == server_id).values(tat=d.new_tat))
-    if d.granted < n:
-        return d.granted, Denial.RATE, d.retry_after
+    return float(conn.execute(stmt).scalar_one())
+
+
+def _take_rates(
+    conn: Connection,
+    server_id: int,
+    rate: float | None,
+    throttle: Throttle | None,
+    n: int,
+    now: datetime,
+    denial: Denial | None,
+) -> tuple[int, Denial | None, float | None]:
+    # The server's row before its group's, in every transaction: a fixed lock order.
+    tat = _tat(conn, RateState, server_id=server_id) if rate else 0.0
+    gkey = {"server_id": server_id, "group_name": throttle.group} if throttle else {}
+    group_tat = _tat(conn, ProviderRateState, **gkey) if throttle else 0.0
+    d = take_rates(n, now.timestamp(), rate, tat, throttle, group_tat)
+    if d.server_tat is not None:
+        R = table(RateState)
+        conn.execute(update(R).where(R.c.server_id == server_id).values(tat=d.server_tat))
+    if d.group_tat is not None:
+        G = table(ProviderRateState)
+        where = (G.c.server_id == server_id, G.c.group_name == gkey["group_name"])
+        conn.execute(update(G).where(*where).values(tat=d.group_tat))
+    if d.limited_by is not None:
+        return d.granted, Denial(d.limited_by), d.retry_after
     return d.granted, denial, None
 
 
@@ -160,8 +189,9 @@ class SqlLedger:
         count: int,
         now: datetime,
         mark: ReservationMark | None = None,
+        throttle: Throttle | None = None,
     ) -> Grant:
-        return await self.db.run(reserve_sync, server_id, windows, caps, count, now, mark)
+        return await self.db.run(reserve_sync, server_id, windows, caps, count, now, mark, throttle)
 
     async def release(
         self, releases: Mapping[tuple[int, ServerWindows], int], held: Sequence[Held] = ()

@@ -26,6 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.sql.selectable import TextualSelect
 
 from sendpool.core.states import MessageStatus, ServerHealth
+from sendpool.store.backoffs import record_backoffs
 from sendpool.store.campaign_done import campaigns_of, mark_done
 from sendpool.store.database import Database, insert_for
 from sendpool.store.holdings import (
@@ -260,6 +261,7 @@ def record_sync(conn: Connection, worker: str, batch: RecordBatch, now: datetime
             ],
         )
     _record_skips(conn, batch)
+    record_backoffs(conn, batch.deferrals, batch.group_sent, now)  # last: its locks come last
 
 
 def _recovering(conn: Connection, batch: RecordBatch) -> list[int]:

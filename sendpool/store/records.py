@@ -7,6 +7,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from sendpool.core.backoff import BackoffState
+from sendpool.core.backoff_rules import Deferral
+from sendpool.core.providers import GroupLimits, ProviderGroup
 from sendpool.core.windows import ServerWindows
 
 
@@ -51,6 +54,12 @@ class PoolRows:
     plan_selector: dict[int, str] = field(default_factory=dict)  # absent: round-robin
     # plan id -> server id -> the attachment's weight; absent: 1 (core/selectors).
     plan_weights: dict[int, dict[int, int]] = field(default_factory=dict)
+    # (server id, provider group) -> its engaged adaptive back-off (store/backoffs.py).
+    backoffs: dict[tuple[int, str], BackoffState] = field(default_factory=dict)
+    # The operator's provider groups, in precedence order (core/providers.py), and
+    # (server id, group) -> that server's limits to the group (store/providers.py).
+    provider_groups: tuple[ProviderGroup, ...] = ()
+    provider_limits: dict[tuple[int, str], GroupLimits] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,10 +218,16 @@ class RecordBatch:
     events: list[EventRecord] = field(default_factory=list)
     skips: list[SkipCount] = field(default_factory=list)
     activity: dict[int, datetime] = field(default_factory=dict)
+    # Adaptive back-off's facts (store/backoffs.py): each 4xx reply with the
+    # recipient's provider group, and messages accepted per (server id, group).
+    deferrals: list[Deferral] = field(default_factory=list)
+    group_sent: dict[tuple[int, str], int] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
         return bool(
-            self.updates
+            self.deferrals
+            or self.group_sent
+            or self.updates
             or self.health
             or self.paused
             or self.suppressions

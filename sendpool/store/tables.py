@@ -35,6 +35,13 @@ from sendpool.store.tables_access import AdminUser as AdminUser
 from sendpool.store.tables_access import ApiToken as ApiToken
 from sendpool.store.tables_access import AuditEntry as AuditEntry
 from sendpool.store.tables_access import SigninCounter as SigninCounter
+from sendpool.store.tables_backoffs import Backoff as Backoff
+from sendpool.store.tables_backoffs import BackoffHit as BackoffHit
+from sendpool.store.tables_backoffs import BackoffRuleRow as BackoffRuleRow
+from sendpool.store.tables_backoffs import GroupSends as GroupSends
+from sendpool.store.tables_providers import ProviderGroupRow as ProviderGroupRow
+from sendpool.store.tables_providers import ProviderLimit as ProviderLimit
+from sendpool.store.tables_providers import ProviderRateState as ProviderRateState
 from sendpool.store.tables_webhooks import WebhookReceipt as WebhookReceipt
 from sendpool.store.tables_webhooks import WebhookReplay as WebhookReplay
 from sendpool.store.tables_webhooks import WebhookUnmatched as WebhookUnmatched
@@ -106,6 +113,8 @@ class PlanServer(Base):
     server_id: Mapped[int] = mapped_column(
         ForeignKey("sending_servers.id", ondelete="CASCADE"), primary_key=True
     )
+    # Its share in this plan's smooth weighted rotation (0012): 1..1000, 1 by default.
+    weight: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))
 
 
 class RegionRule(Base):

@@ -36,6 +36,7 @@ class OutgoingMessage:
     date: str
     headers: dict[str, str] = field(default_factory=dict)
     return_token: str | None = None
+    provider_group: str | None = None  # the recipient's (core/providers.py), for the transport
     _mime: bytes | None = None
 
     @property

@@ -14,7 +14,7 @@ import contextlib
 import functools
 import socket
 import ssl
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import aiosmtplib
 
@@ -103,6 +103,7 @@ class _Connection:
     pipelining: bool = False
     dsn: bool = False  # RFC 3461: the EHLO offered DSN
     wire: ReplyReader | None = None
+    by_group: dict[str, int] = field(default_factory=dict)  # messages per provider group
 
     @property
     def alive(self) -> bool:
@@ -275,6 +276,8 @@ class SmtpTransport:
             await self._recover(conn, owed, r.code)
             return refused
         conn.sent += 1
+        if msg.provider_group is not None:
+            conn.by_group[msg.provider_group] = conn.by_group.get(msg.provider_group, 0) + 1
         if r.code != 250:
             return smtp_outcome(Stage.DATA, r.code, r.message)
         return accepted(_remote_id(r.message), r.message.strip())
@@ -313,9 +316,16 @@ class SmtpTransport:
             self._keep_or_close(conn)
             return outcome
 
-    def _keep_or_close(self, conn: _Connection) -> None:
+    def _used_up(self, conn: _Connection) -> bool:
+        """Whether the connection carried its most, in all or of one provider group."""
         limit = self.spec.max_messages_per_connection
-        if self._closed or not conn.alive or (limit is not None and conn.sent >= limit):
+        if limit is not None and conn.sent >= limit:
+            return True
+        per_group = self.spec.group_messages_per_connection
+        return any(conn.by_group.get(g, 0) >= n for g, n in per_group.items())
+
+    def _keep_or_close(self, conn: _Connection) -> None:
+        if self._closed or not conn.alive or self._used_up(conn):
             # The loop keeps only a weak reference to a task: hold it until done,
             # and let close() wait for it.
             task = asyncio.ensure_future(self._quit(conn))

@@ -17,6 +17,8 @@ class ServerSpec:
     ``bounce_domain`` is the server's return-path domain, its own or the global
     default; None: its messages keep their sender as envelope sender.
     ``bounce_local`` is the local part before ``+TOKEN`` (docs/design.md §6).
+    ``group_messages_per_connection``: per provider group, how many of its
+    messages one connection carries before it is closed (SMTP; §1.9).
     """
 
     id: int
@@ -30,3 +32,4 @@ class ServerSpec:
     timeout: float = 30.0
     bounce_domain: str | None = None
     bounce_local: str = "bounces"
+    group_messages_per_connection: Mapping[str, int] = field(default_factory=dict)

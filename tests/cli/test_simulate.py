@@ -53,8 +53,8 @@ def use(name: str, units: int) -> None:
 
 
 def split(output: str) -> dict[str, int]:
-    """server -> messages, read from the table's rows."""
-    rows = re.findall(r"│ (\S+)\s+│\s+([\d,]+) │", output)
+    """server -> messages, read from the split table's rows (the sticky map's read otherwise)."""
+    rows = re.findall(r"^│ (\S+)\s+│\s+([\d,]+) │", output, re.M)
     return {name: int(n.replace(",", "")) for name, n in rows}
 
 

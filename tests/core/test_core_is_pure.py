@@ -25,6 +25,7 @@ ALLOWED_STDLIB = {
     "enum",
     "functools",
     "hashlib",  # SHA-256 for the return-path MAC: a function of its input
+    "heapq",  # the smooth weighted period by earliest deadline: pure, O(W log n)
     "hmac",  # the return-path MAC and its constant-time check; the key is an argument
     "itertools",  # islice and chain over a report's lazily read blocks
     "json",  # vendor webhook bodies, parsed from bytes in memory

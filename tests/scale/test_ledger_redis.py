@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sendpool.core.quota import Denial, grantable
-from sendpool.core.ratelimit import gcra
+from sendpool.core.ratelimit import Throttle, gcra, take_rates
 from sendpool.core.servers import Caps, Usage
 from sendpool.core.windows import windows_at
 from sendpool.store.ledger_redis import Keys, Recounted, RedisLedger
@@ -55,6 +55,10 @@ async def test_release_gives_units_back_and_never_below_zero(ledger: RedisLedger
 
 async def test_rate_per_second(ledger: RedisLedger) -> None:
     await contract.rate_per_second(ledger, NOW)
+
+
+async def test_rate_per_server_and_provider_group(ledger: RedisLedger) -> None:
+    await contract.rate_per_server_and_provider_group(ledger, NOW)
 
 
 async def test_cursors_advance_per_plan(ledger: RedisLedger) -> None:
@@ -132,3 +136,50 @@ def test_the_script_does_the_core_arithmetic(
     assert (granted, denied) == (n, denial)
     assert retry == retry_after
     assert stored == new_tat
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    rate=st.none() | st.sampled_from([0.5, 2.0, 7.5, 40.0]),
+    group_rate=st.sampled_from([0.5, 1.0, 3.0, 7.5, 100.0]),
+    burst=st.none() | st.integers(1, 20),
+    tat_ahead=st.floats(-5.0, 5.0),
+    group_ahead=st.floats(-5.0, 5.0),
+    count=st.integers(1, 40),
+)
+def test_the_script_does_the_core_arithmetic_for_a_group_rate(
+    shared_private_redis: PrivateRedis,
+    rate: float | None,
+    group_rate: float,
+    burst: int | None,
+    tat_ahead: float,
+    group_ahead: float,
+    count: int,
+) -> None:
+    throttle = Throttle("gmail", group_rate, None if burst is None else float(burst))
+    caps = Caps(1000, None, rate)
+    w = windows_at(NOW)
+    keys = Keys("gprop")
+    tat, gtat = NOW.timestamp() + tat_ahead, NOW.timestamp() + group_ahead
+    d = take_rates(count, NOW.timestamp(), rate, tat, throttle, gtat)
+
+    async def reserve() -> tuple[object, ...]:
+        led = RedisLedger.open(shared_private_redis.url, no_usage, prefix="gprop")
+        try:
+            await led.reserve(99, w, Caps(1), 1, NOW)  # the first call makes the counters whole
+            led.client.delete(keys.counter(1, w.day), keys.counter(1, w.hour))
+            led.client.set(keys.rate(1), repr(tat))
+            led.client.set(keys.group_rate(1, "gmail"), repr(gtat))
+            grant = await led.reserve(1, w, caps, count, NOW, throttle=throttle)
+            stored = float(led.client.get(keys.rate(1)) or 0)
+            gstored = float(led.client.get(keys.group_rate(1, "gmail")) or 0)
+            return grant.granted, grant.denied, grant.retry_after, stored, gstored
+        finally:
+            led.close()
+
+    granted, denied, retry, stored, gstored = asyncio.run(reserve())
+    assert granted == d.granted
+    assert denied == (Denial(d.limited_by) if d.limited_by else None)
+    assert retry == d.retry_after
+    assert gstored == d.group_tat
+    assert stored == (d.server_tat if d.server_tat is not None else tat)

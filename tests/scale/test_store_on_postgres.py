@@ -8,3 +8,4 @@ from tests.services.test_pool_as_code import *  # noqa: F403
 from tests.services.test_send_waiting_now import *  # noqa: F403
 from tests.store.test_ledger_sql import *  # noqa: F403
 from tests.store.test_queue import *  # noqa: F403
+from tests.store.test_weighted_cursor import *  # noqa: F403

@@ -43,3 +43,7 @@ def test_close_is_harmless() -> None:
     ledger = MemoryLedger()
     ledger.close()
     ledger.close()
+
+
+async def test_rate_per_server_and_provider_group() -> None:
+    await contract.rate_per_server_and_provider_group(MemoryLedger(), NOW)

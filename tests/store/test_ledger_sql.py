@@ -40,3 +40,7 @@ def test_expired_windows_are_purged(runtime: Runtime) -> None:
     assert runtime.db.transaction(purge_expired_sync, NOW + timedelta(days=1)) == 0
     assert runtime.db.transaction(purge_expired_sync, NOW + timedelta(days=1, hours=1)) == 1
     assert runtime.db.transaction(purge_expired_sync, NOW + timedelta(days=3)) == 1
+
+
+async def test_rate_per_server_and_provider_group(runtime: Runtime) -> None:
+    await contract.rate_per_server_and_provider_group(SqlLedger(runtime.db), NOW)

@@ -27,6 +27,8 @@ async def create_plan(body: PlanCreate, admin: Admin, rt: RuntimeDep, now: Now) 
         name=body.name,
         burst_threshold=body.burst_threshold,
         servers=body.servers,
+        selector=body.selector,
+        weights=body.weights,
         actor=admin.actor,
         now=now,
     )

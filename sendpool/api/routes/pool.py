@@ -8,9 +8,13 @@ from fastapi import APIRouter
 
 from sendpool.api.body import JsonBodyRoute
 from sendpool.api.deps import Admin
+from sendpool.api.schemas.backoffs import BackoffOut
+from sendpool.api.schemas.provider_limits import GroupLimitOut
 from sendpool.api.schemas.servers import CapHitOut, PlanStoryOut, PoolOut, PoolServerOut, ShareOut
 from sendpool.http.context import Now, RuntimeDep
+from sendpool.services.operations.backoffs import active_backoffs
 from sendpool.services.operations.explain import PlanStory, plan_stories
+from sendpool.services.operations.provider_limits import group_limits
 from sendpool.services.servers import stats as server_stats
 
 router = APIRouter(tags=["admin: pool"], route_class=JsonBodyRoute)
@@ -29,7 +33,16 @@ async def pool(_: Admin, rt: RuntimeDep, now: Now) -> PoolOut:
         for s in p.servers
     ]
     plans = [_story(s) for s in stories]
-    return PoolOut(by_type=p.by_type, by_health=p.by_health, servers=servers, plans=plans)
+    backoffs = [BackoffOut(**dataclasses.asdict(b)) for b in await rt.db.run(active_backoffs, now)]
+    limits = [GroupLimitOut(**dataclasses.asdict(v)) for v in await rt.db.run(group_limits)]
+    return PoolOut(
+        by_type=p.by_type,
+        by_health=p.by_health,
+        servers=servers,
+        plans=plans,
+        backoffs=backoffs,
+        provider_limits=limits,
+    )
 
 
 def _story(s: PlanStory) -> PlanStoryOut:

@@ -8,8 +8,14 @@ from typing import Annotated, Any
 from pydantic import BaseModel, Field
 
 from sendpool.api.schemas.common import NAME_PATTERN, Name, OptionalName, Ref, RequestBody
+from sendpool.services.tenancy.weights import SelectorName
 
 ServerRefs = list[Annotated[str, Field(min_length=1, max_length=200)]]
+# Checked by the service (services/tenancy/weights.py), so each bad weight is named with its
+# server: {"weights.relay-a": "must be from 1 to 1000, not 0"}.
+Weights = dict[Annotated[str, Field(min_length=1, max_length=200)], Any]
+SELECTOR_HELP = "How servers share the plan's mail: round_robin (default), smooth_weighted, ..."
+WEIGHTS_HELP = "Server uid or name -> its weight in this plan, 1 to 1000 (default 1)."
 Region = Field(None, min_length=1, max_length=64, pattern=NAME_PATTERN)
 
 
@@ -19,12 +25,23 @@ class PlanCreate(RequestBody):
         None, ge=1, le=1_000_000_000, description="Campaigns this big or bigger are burst sends."
     )
     servers: ServerRefs = Field(default_factory=list, max_length=1000)
+    selector: SelectorName | None = Field(None, description=SELECTOR_HELP)
+    weights: Weights | None = Field(None, max_length=1000, description=WEIGHTS_HELP)
 
 
 class PlanPatch(RequestBody):
     name: str | None = OptionalName
     burst_threshold: int | None = Field(None, ge=1, le=1_000_000_000)
     servers: ServerRefs | None = Field(None, max_length=1000, description="Replaces the servers.")
+    selector: SelectorName | None = Field(None, description=SELECTOR_HELP)
+    weights: Weights | None = Field(
+        None, max_length=1000, description=WEIGHTS_HELP + " Servers not named keep theirs."
+    )
+
+
+class PlanServerOut(Ref):
+    weight: int = Field(description="Its weight in this plan (1 to 1000).")
+    share: float = Field(description="Weight over the plan's total: its smooth weighted share.")
 
 
 class PlanOut(BaseModel):
@@ -32,7 +49,7 @@ class PlanOut(BaseModel):
     name: str
     selector: str
     burst_threshold: int | None
-    servers: list[Ref]
+    servers: list[PlanServerOut]
     customers: int
     created_at: datetime
 

@@ -13,7 +13,9 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
+from sendpool.api.schemas.backoffs import BackoffOut
 from sendpool.api.schemas.common import Ref, RequestBody
+from sendpool.api.schemas.provider_limits import GroupLimitOut
 from sendpool.services.servers.fields import (
     COMMON,
     HANDLERS,
@@ -211,6 +213,9 @@ class PoolOut(BaseModel):
     by_health: dict[str, int]
     servers: list[PoolServerOut]
     plans: list[PlanStoryOut] = Field(default_factory=list)
+    backoffs: list[BackoffOut] = Field(default_factory=list)  # adaptive back-offs engaged now
+    # Per server x provider group limits (docs/design.md §1.9).
+    provider_limits: list[GroupLimitOut] = Field(default_factory=list)
 
 
 class CheckOut(BaseModel):

@@ -25,6 +25,7 @@ class SkipCode(StrEnum):
     PREFER_WARMING = "prefer_warming"
     NO_SMTPUTF8 = "no_smtputf8"
     RATE = "rate"
+    GROUP_RATE = "group_rate"  # its rate to the job's provider group is spent
     RACE = "race"
     BUSY = "busy"  # holds as much on this worker as it can send within a lease
 

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
 from sendpool.core.selectors.round_robin import RoundRobin
+from sendpool.core.selectors.smooth_weighted import SmoothWeighted
+from sendpool.core.selectors.sticky import Sticky, StickyProvider
 
 
 class HasId(Protocol):
@@ -60,6 +62,9 @@ class Selector(Protocol):
 
 
 SELECTORS: dict[str, Selector] = {RoundRobin.name: RoundRobin()}
+SELECTORS[SmoothWeighted.name] = SmoothWeighted()  # each server its weight's share
+# Sticky by recipient domain, or by provider group where the domain has one.
+SELECTORS.update({s.name: s for s in (Sticky(), StickyProvider())})
 
 
 class UnknownSelector(ValueError):

@@ -9,10 +9,18 @@ stickiness and equal servers stay within one message of each other.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, TypeVar
+from typing import Protocol, TypeVar
 
-if TYPE_CHECKING:
-    from sendpool.core.selectors import DealRequest
+
+# What this module reads of a deal (core/selectors DealRequest), declared here so
+# the package's registry can import this module without a cycle.
+class DealRequest(Protocol):
+    @property
+    def start(self) -> int: ...
+
+    @property
+    def count(self) -> int: ...
+
 
 T = TypeVar("T")
 

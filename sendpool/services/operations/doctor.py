@@ -26,6 +26,7 @@ from sendpool.pipeline.pool import view_of
 from sendpool.pipeline.ports import QuotaLedger
 from sendpool.runtime import open_ledger
 from sendpool.secretbox import SecretBox
+from sendpool.services.operations.backoffs import backoff_checks
 from sendpool.services.operations.doctor_checks import (
     Check,
     Status,
@@ -40,6 +41,7 @@ from sendpool.services.operations.doctor_checks import (
 )
 from sendpool.services.operations.metrics_access import check_metrics
 from sendpool.services.operations.pool_symptoms import pool_symptoms
+from sendpool.services.operations.provider_limits import provider_limit_checks
 from sendpool.services.servers.checks import check_server, list_servers, record_check
 from sendpool.store.catalog import live_workers
 from sendpool.store.database import Database
@@ -164,6 +166,8 @@ async def diagnose(
         previews = _previews(pool, usage, now)
         checks.extend(_plan_checks(previews))
         checks.extend(await db.run(pool_symptoms, pool, settings, now, usage))
+        checks.extend(await db.run(backoff_checks, now))  # adaptive back-offs engaged now
+        checks.extend(await db.run(provider_limit_checks, mx_lookups=settings.mx_lookups))
     finally:
         if isinstance(ledger, RedisLedger):
             ledger.close()

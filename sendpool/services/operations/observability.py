@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import Connection, func, select, text
 
 from sendpool.secretbox import SecretBox
+from sendpool.services.operations.backoffs import ActiveBackoff, active_backoffs
 from sendpool.services.servers.stats import WindowUsage, server_rows, window_usage
 from sendpool.store.tables import PENDING_STATES, Message, SendingServer
 
@@ -27,6 +28,7 @@ class MetricsSnapshot:
     queue_due: int  # pending messages whose time has come
     queue_waiting: int  # pending messages held for later (windows, back-off, pauses)
     servers: list[ServerGauge]
+    backoffs: list[ActiveBackoff] = field(default_factory=list)  # adaptive back-offs now
 
 
 def metrics_snapshot(conn: Connection, box: SecretBox, now: datetime) -> MetricsSnapshot:
@@ -43,7 +45,9 @@ def metrics_snapshot(conn: Connection, box: SecretBox, now: datetime) -> Metrics
     rows = server_rows(conn, box, ids, now)
     usage = window_usage(conn, rows, now)
     servers = [ServerGauge(r.name, r.type, r.status, r.health, usage[r.id]) for r in rows]
-    return MetricsSnapshot(messages, int(due), int(later), servers)
+    return MetricsSnapshot(
+        messages, int(due), int(later), servers, backoffs=active_backoffs(conn, now)
+    )
 
 
 def database_ok(conn: Connection) -> bool:

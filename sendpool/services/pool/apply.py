@@ -20,12 +20,14 @@ from typing import Any, Generic, Protocol, TypeVar
 from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
+from sendpool.core.selectors import DEFAULT as DEFAULT_SELECTOR
 from sendpool.core.states import ServerHealth, ServerStatus
 from sendpool.errors import ConfigError
 from sendpool.secretbox import SecretBox
 from sendpool.services.errors import ConflictError
 from sendpool.services.messages.waiting import capacity_added
 from sendpool.services.operations.audit import write_audit
+from sendpool.services.pool.backoff_rules import apply_backoff_rules
 from sendpool.services.pool.diff import (
     HIDDEN,
     ApplyReport,
@@ -34,6 +36,8 @@ from sendpool.services.pool.diff import (
     member_changes,
 )
 from sendpool.services.pool.file import PoolFile, ServerDecl
+from sendpool.services.pool.plan_weights import apply_weights
+from sendpool.services.pool.providers import apply_providers
 from sendpool.services.servers.fields import enabled_status
 from sendpool.services.tenancy.sending_domains import set_domains
 from sendpool.store.tables import Customer, Plan, PlanServer, RegionRule, SendingServer
@@ -166,7 +170,7 @@ def apply_pool(
         plans = _ByName(session.scalars(select(Plan)))
         names = {o.id: o.name for o in session.scalars(select(SendingServer))}
         for p in pool.plans:
-            missing = [n for n in p.servers if n not in servers]
+            missing = [n for n in p.server_names if n not in servers]
             if missing:
                 raise ConfigError(f"plan {p.name!r}: unknown server(s) {', '.join(missing)}")
             plan = plans.get(p.name)
@@ -179,6 +183,8 @@ def apply_pool(
             values: dict[str, Any] = {"name": p.name}
             if created or "burst_threshold" in p.model_fields_set:
                 values["burst_threshold"] = p.burst_threshold
+            if created or "selector" in p.model_fields_set:
+                values["selector"] = p.selector or DEFAULT_SELECTOR
             changed, _room = apply_fields(plan, values, what, report, force=force)
             session.flush()
             have_ids = set(
@@ -188,7 +194,7 @@ def apply_pool(
             applied = None if created or record is None else frozenset(record)
             attach, detach, kept = member_changes(
                 {names[i] for i in have_ids},
-                {servers[n].name for n in p.servers},
+                {servers[n].name for n in p.server_names},
                 applied,
                 what,
                 report,
@@ -201,7 +207,11 @@ def apply_pool(
             if attach:
                 joined.add(plan.id)
             plan.pool_applied = {**(plan.pool_applied or {}), "servers": sorted(kept)}
-            _note(report, what, created, changed or bool(attach or detach))
+            session.flush()
+            file_weights = {servers[n].name: w for n, w in p.weights.items()}
+            ids = {servers[n].name: servers[n].id for n in p.server_names}
+            weighed = apply_weights(session, plan, file_weights, ids, what, report, force=force)
+            _note(report, what, created, changed or weighed or bool(attach or detach))
             session.flush()
             _audit_changes(conn, report, what, created, now)
         session.flush()
@@ -249,6 +259,10 @@ def apply_pool(
                 rules[r.region] = rule
             _note(report, f"region {r.region}", created, _apply_values(rule, {"plan_id": pid}))
         session.flush()
+    apply_providers(
+        conn, report, pool.provider_groups, pool.provider_limits, [d.name for d in decls], now
+    )
+    apply_backoff_rules(conn, pool.backoff_rules, report, now)  # after the groups it names
     capacity_added(conn, servers=roomier, plans=joined, now=now)
     if report.changed or report.drift:
         summary = {

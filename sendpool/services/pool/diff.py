@@ -2,7 +2,8 @@
 
 Which fields the file owns: a server's entry owns the keys it writes (and
 always its type, connection settings and secrets); a plan owns its list of
-servers and, if written, its burst threshold. A field the file owns that
+servers, the weight of each (plan_weights.py) and, if written, its burst
+threshold and selector. A field the file owns that
 was changed elsewhere since the last apply is drift (core/pool_drift.py):
 reported, and kept unless ``--force``.
 """

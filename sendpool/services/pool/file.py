@@ -24,6 +24,8 @@ from pydantic import (
 from sendpool.core.sender_domains import clashes
 from sendpool.errors import ConfigError
 from sendpool.services.errors import FieldError
+from sendpool.services.pool.backoff_rules import BackoffRules
+from sendpool.services.pool.providers import ProviderGroupIn, ProviderLimitIn, check_providers
 from sendpool.services.servers.changes import check_settings
 from sendpool.services.servers.fields import (
     MAX_COUNT,
@@ -35,6 +37,7 @@ from sendpool.services.servers.fields import (
     status_of,
 )
 from sendpool.services.tenancy.sending_domains import normalise_domain
+from sendpool.services.tenancy.weights import SelectorName, Weight
 from sendpool.transports.registry import ServerSettingsError, server_type
 
 
@@ -62,11 +65,32 @@ _STRICT = ConfigDict(extra="forbid", strict=True)
 Region = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
 
 
+class PlanServerIn(BaseModel):
+    """``{ name = "relay-a", weight = 3 }``: a server of the plan and its weight in it."""
+
+    model_config = _STRICT
+    name: NameRef
+    weight: Weight = 1
+
+
 class PlanIn(BaseModel):
     model_config = _STRICT
     name: Name
-    servers: list[NameRef] = Field(default_factory=list)
+    # A name, or an inline table with its weight: `servers = ["a", { name = "b", weight = 3 }]`.
+    servers: list[NameRef | PlanServerIn] = Field(default_factory=list)
     burst_threshold: int | None = Field(None, ge=1, le=MAX_COUNT)
+    selector: SelectorName | None = None
+
+    @property
+    def server_names(self) -> list[str]:
+        return [s if isinstance(s, str) else s.name for s in self.servers]
+
+    @property
+    def weights(self) -> dict[str, int]:
+        """Each listed server's weight, 1 for a bare name."""
+        return {s: 1 for s in self.servers if isinstance(s, str)} | {
+            s.name: s.weight for s in self.servers if not isinstance(s, str)
+        }
 
 
 class CustomerIn(BaseModel):
@@ -114,6 +138,11 @@ class PoolFile(BaseModel):
     plans: list[PlanIn] = Field(default_factory=list)
     customers: list[CustomerIn] = Field(default_factory=list)
     region_rules: list[RegionRuleIn] = Field(default_factory=list)
+    # Provider groups and per server x group limits (services/pool/providers.py); left out:
+    # left alone.
+    provider_groups: list[ProviderGroupIn] | None = None
+    provider_limits: list[ProviderLimitIn] | None = None
+    backoff_rules: BackoffRules = None  # adaptive back-off (services/pool/backoff_rules.py)
 
 
 def _said(errors: list[tuple[str, str]]) -> str:
@@ -222,6 +251,7 @@ def parse_pool(
     decls = [_split(i, s, env) for i, s in enumerate(pool.servers)]
     _no_repeats(pool, decls)
     _domain_clash(pool.customers)
+    check_providers(pool.provider_groups, pool.provider_limits)
     return pool, decls
 
 

@@ -23,14 +23,13 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
-    ValidationError,
     create_model,
     model_validator,
 )
-from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from sendpool.config import mail_domain
 from sendpool.content.addresses import normalise_address
+from sendpool.services.servers.warmup_checks import CAP_KEYS, cap_keys_together, warmup_error
 from sendpool.transports.text_checks import HostName, OneLine
 
 REQUIRED: Any = ...  # no default: the key must be given when a server is made
@@ -99,12 +98,28 @@ NameRef = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, 
 Count = Annotated[int, Field(ge=0, le=MAX_COUNT)]
 Secret = Annotated[str, Field(min_length=1, max_length=MAX_SECRET)]
 
+# A daily cap that grows (start_daily, growth_percent, target_daily), a share of the
+# plan's sends that grows (percent_per_day, start_percent), or both: both are honoured.
 WARMUP: tuple[FieldDef, ...] = (
-    FieldDef("start_daily", Count, "Start", "Messages on the first day."),
     FieldDef(
-        "growth_percent", Annotated[float, Field(ge=0, le=1000)], "Growth", "Percent per day."
+        "start_daily",
+        Count,
+        "Start",
+        "Messages on the first day.",
+        default=None,
+        nullable=True,
     ),
-    FieldDef("target_daily", Count, "Target", "Warm once this is reached."),
+    FieldDef(
+        "growth_percent",
+        Annotated[float, Field(ge=0, le=1000)],
+        "Growth",
+        "Percent per day.",
+        default=None,
+        nullable=True,
+    ),
+    FieldDef(
+        "target_daily", Count, "Target", "Warm once this is reached.", default=None, nullable=True
+    ),
     # JSON and form text carry dates as ISO strings, so this one field reads them.
     FieldDef(
         "started_on",
@@ -120,11 +135,39 @@ WARMUP: tuple[FieldDef, ...] = (
         default=None,
         nullable=True,
     ),
+    FieldDef(
+        "percent_per_day",
+        Annotated[int, Field(ge=0, le=100)],
+        "Share growth",
+        "Warm up by share of the plan's sends: points a day, up to the weight's share.",
+        default=None,
+        nullable=True,
+    ),
+    FieldDef(
+        "start_percent",
+        Annotated[int, Field(ge=1, le=100)],
+        "Start share",
+        "Percent of the plan's sends on the first day (10 if left out).",
+        default=None,
+        nullable=True,
+    ),
 )
+
+
+def full_warmup(data: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """A stored warm-up with every key, those written before a key existed as null."""
+    if not data:
+        return None
+    return {d.name: data.get(d.name) for d in WARMUP}
 
 
 class _WarmupBase(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _cap_keys_together(cls, data: Any, handler: Any) -> Any:
+        return cap_keys_together(data, handler)
 
     @model_validator(mode="after")
     def _start_within_target(self) -> _WarmupBase:
@@ -132,9 +175,15 @@ class _WarmupBase(BaseModel):
         # send its full limit from day one, which is what warm-up is there to prevent.
         start, target = getattr(self, "start_daily", None), getattr(self, "target_daily", None)
         if isinstance(start, int) and isinstance(target, int) and start > target:
-            error = PydanticCustomError("warmup_order", "must not exceed target_daily")
-            detail = InitErrorDetails(type=error, loc=("start_daily",), input=start)
-            raise ValidationError.from_exception_data("Warmup", [detail])
+            raise warmup_error("start_daily", "warmup_order", "must not exceed target_daily", start)
+        cap = [getattr(self, k, None) is not None for k in CAP_KEYS]
+        share = getattr(self, "percent_per_day", None) is not None
+        if getattr(self, "start_percent", None) is not None and not share:
+            said = "a warm-up by share needs percent_per_day"
+            raise warmup_error("percent_per_day", "missing", said, None)
+        if not any(cap) and not share:
+            said = "give a daily cap (start_daily, growth_percent, target_daily), a share, or both"
+            raise warmup_error("percent_per_day", "missing", said, None)
         return self
 
 

@@ -10,6 +10,7 @@ from sqlalchemy import Connection, select
 
 from sendpool.secretbox import SecretBox
 from sendpool.services import refs
+from sendpool.services.servers.fields import full_warmup
 from sendpool.store.tables import Plan, PlanServer, SendingServer, table
 
 
@@ -79,7 +80,7 @@ def server_detail(conn: Connection, box: SecretBox, server_id: int) -> ServerDet
         timezone=s.timezone,
         default_from_email=s.default_from_email,
         bounce_domain=s.bounce_domain,
-        warmup=s.warmup,
+        warmup=full_warmup(s.warmup),
         plans=plans_of(conn, s.id),
         last_activity_at=s.last_activity_at,
         created_at=s.created_at,

@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, func, select, update
 
+from sendpool.core.selectors import DEFAULT as DEFAULT_SELECTOR
 from sendpool.core.states import UNFINISHED_CAMPAIGN_STATES
 from sendpool.errors import NotFoundError
 from sendpool.services import refs
@@ -16,6 +17,7 @@ from sendpool.services.errors import ConflictError, FieldError, check_name
 from sendpool.services.messages.waiting import capacity_added
 from sendpool.services.operations.audit import write_audit
 from sendpool.services.servers.queries import Ref
+from sendpool.services.tenancy.weights import resolve_weights, set_weights, weights_of
 from sendpool.store.tables import (
     Campaign,
     Customer,
@@ -29,12 +31,20 @@ from sendpool.store.types import new_uid
 
 
 @dataclass(frozen=True, slots=True)
+class PlanMember(Ref):
+    """A server of the plan, its weight in it and the share of sends that weight asks."""
+
+    weight: int = 1
+    share: float = 0.0  # weight over the plan's total: what smooth weighted rotation deals
+
+
+@dataclass(frozen=True, slots=True)
 class PlanDetail:
     uid: str
     name: str
     selector: str
     burst_threshold: int | None
-    servers: list[Ref]
+    servers: list[PlanMember]
     customers: int
     created_at: datetime
 
@@ -42,11 +52,12 @@ class PlanDetail:
 def plan_detail(conn: Connection, plan_id: int) -> PlanDetail:
     p = conn.execute(select(table(Plan)).where(Plan.id == plan_id)).one()
     servers = conn.execute(
-        select(SendingServer.uid, SendingServer.name)
+        select(SendingServer.uid, SendingServer.name, PlanServer.weight)
         .join(PlanServer, PlanServer.server_id == SendingServer.id)
         .where(PlanServer.plan_id == plan_id)
         .order_by(SendingServer.name)
-    )
+    ).all()
+    total = sum(int(w) for _u, _n, w in servers) or 1
     customers = conn.execute(
         select(func.count()).select_from(Customer).where(Customer.plan_id == plan_id)
     ).scalar_one()
@@ -55,7 +66,7 @@ def plan_detail(conn: Connection, plan_id: int) -> PlanDetail:
         name=p.name,
         selector=p.selector,
         burst_threshold=p.burst_threshold,
-        servers=[Ref(u, n) for u, n in servers],
+        servers=[PlanMember(u, n, int(w), int(w) / total) for u, n, w in servers],
         customers=int(customers),
         created_at=p.created_at,
     )
@@ -97,19 +108,30 @@ def create_plan(
     name: str,
     burst_threshold: int | None = None,
     servers: list[str] | None = None,
+    selector: str | None = None,
+    weights: Mapping[str, object] | None = None,
     actor: str,
     now: datetime,
 ) -> PlanDetail:
+    """``weights``: server uid or name -> weight (1..1000), each a server of ``servers``."""
     server_ids = _server_ids(conn, servers or [])
+    weighed = resolve_weights(conn, weights or {}, server_ids)
     name = check_name("name", name)
     _name_free(conn, name)
     T = table(Plan)
     plan_id = conn.execute(
         T.insert()
-        .values(uid=new_uid(), name=name, burst_threshold=burst_threshold, created_at=now)
+        .values(
+            uid=new_uid(),
+            name=name,
+            burst_threshold=burst_threshold,
+            selector=selector or DEFAULT_SELECTOR,
+            created_at=now,
+        )
         .returning(T.c.id)
     ).scalar_one()
     _set_servers(conn, plan_id, server_ids)
+    set_weights(conn, plan_id, weighed)
     write_audit(conn, actor=actor, action="plan.create", now=now, detail={"plan": name})
     return plan_detail(conn, plan_id)
 
@@ -117,27 +139,32 @@ def create_plan(
 def update_plan(
     conn: Connection, ref: str, *, changes: Mapping[str, Any], actor: str, now: datetime
 ) -> PlanDetail:
-    """``changes`` may hold name, burst_threshold (None clears it) and servers (replaces them)."""
+    """``changes`` may hold name, burst_threshold (None clears it), servers (replaces them),
+    selector, and weights (server -> weight, for servers of the plan as it will be; others
+    keep theirs, and servers given anew weigh 1 unless named here)."""
     plan_id = refs.plan_id(conn, ref)
     nulls = [
-        (k, "must not be null") for k in ("name", "servers") if k in changes and changes[k] is None
+        (k, "must not be null")
+        for k in ("name", "servers", "selector", "weights")
+        if k in changes and changes[k] is None
     ]
     if nulls:
         raise FieldError(nulls)
-    values = {k: v for k, v in changes.items() if k in ("name", "burst_threshold")}
+    values = {k: v for k, v in changes.items() if k in ("name", "burst_threshold", "selector")}
     if "name" in values:
         values["name"] = check_name("name", values["name"])
         _name_free(conn, values["name"], plan_id)
+    old = weights_of(conn, plan_id)
+    members = set(old)
+    wanted = _server_ids(conn, list(changes["servers"])) if "servers" in changes else members
+    weighed = resolve_weights(conn, changes.get("weights") or {}, wanted)
     if "servers" in changes:
-        members = set(
-            conn.execute(select(PlanServer.server_id).where(PlanServer.plan_id == plan_id))
-            .scalars()
-            .all()
-        )
-        wanted = _server_ids(conn, list(changes["servers"]))
         _set_servers(conn, plan_id, wanted)
+        # A server that stays keeps its weight; one given anew weighs 1.
+        set_weights(conn, plan_id, {s: w for s, w in old.items() if s in wanted and w != 1})
         if wanted - members:
             capacity_added(conn, plans=[plan_id], now=now)
+    set_weights(conn, plan_id, weighed)
     if values:
         conn.execute(update(table(Plan)).where(Plan.id == plan_id).values(**values))
     detail = {"plan": plan_detail(conn, plan_id).name, "changes": sorted(changes)}

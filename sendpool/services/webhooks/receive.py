@@ -56,6 +56,7 @@ from sendpool.services.inbound.handle import (
 )
 from sendpool.services.lists.unsubscribe import unsubscribe
 from sendpool.services.webhooks import secret
+from sendpool.services.webhooks.backoff import vendor_deferrals
 from sendpool.services.webhooks.sns import read_sns
 from sendpool.services.webhooks.sns_certs import SnsCertificates
 from sendpool.store.reports import NewEvent, SentMessage, suppress
@@ -200,9 +201,12 @@ class WebhookReceiver:
                 raise WebhookRefused(403, "replayed: this signed token was used before")
         tally: Counter[str] = Counter()
         last = None
+        applied: list[VendorEvent] = []  # each event once: a redelivery is a duplicate
         for event in verified.events:
             outcome = self._one(conn, server, event, now)
             tally[outcome] += 1
+            if outcome == "applied":
+                applied.append(event)
             last = f"{event.kind.value} for {event.our_id or event.vendor_message_id or '?'}: {outcome}"
         if tally["applied"]:
             # Once per request, after all its events: a batch is about one server.
@@ -210,6 +214,7 @@ class WebhookReceiver:
             if paused is not None:
                 AUTO_PAUSES.labels(server.name).inc()
                 log.warning("server %s paused: %s", server.name, paused)
+        vendor_deferrals(conn, server.id, applied, now)  # adaptive back-off hears them too
         note_accepted(conn, server.id, len(verified.events), last, now)
         return tally
 

@@ -9,7 +9,9 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from sendpool.http.context import Now, RuntimeDep
+from sendpool.services.operations.backoffs import active_backoffs
 from sendpool.services.operations.explain import plan_stories
+from sendpool.services.operations.provider_limits import group_limits
 from sendpool.web.deps import Admin
 from sendpool.web.render import ago, number, page, percent
 from sendpool.web.route import PageRoute
@@ -64,6 +66,8 @@ async def pool(request: Request, admin: Admin, rt: RuntimeDep, now: Now) -> Resp
     p = await rt.db.run(pool_views.pool_page, rt.box, now)
     every = live(p, now)["every"]
     stories = await rt.db.run(plan_stories, now)  # the _forecast.html partial's
+    backoffs = await rt.db.run(active_backoffs, now)  # the _backoffs.html partial's
+    provider_limits = await rt.db.run(group_limits)  # the _provider_limits.html partial's
     return page(
         request,
         "pool.html",
@@ -72,6 +76,8 @@ async def pool(request: Request, admin: Admin, rt: RuntimeDep, now: Now) -> Resp
         every=every,
         chip_names=CHIP_NAMES,
         stories=stories,
+        backoffs=backoffs,
+        provider_limits=provider_limits,
     )
 
 

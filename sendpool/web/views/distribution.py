@@ -148,6 +148,6 @@ def distribution(conn: Connection, now: datetime) -> list[PlanDistribution]:
             for s in skip_reasons(conn, plan_id, first.isoformat())
         ]
         out.append(
-            PlanDistribution(plan.uid, plan.name, plan.servers, shares, days, skips, verdict)
+            PlanDistribution(plan.uid, plan.name, list(plan.servers), shares, days, skips, verdict)
         )
     return out
