@@ -26,7 +26,7 @@ typecheck: venv
 
 pytest: venv
 	$(BIN)/pytest -q -p no:cacheprovider tests/core --cov=sendpool.core --cov-branch --cov-fail-under=100 --cov-report=term-missing:skip-covered
-	$(BIN)/pytest -q -n 2
+	$(BIN)/pytest -q -n 2 --dist worksteal --ignore=tests/core
 
 test: lint typecheck pytest
 

@@ -189,9 +189,11 @@ def group_of(
 class GroupLimits:
     """One server's limits to one group; None is no limit.
 
-    ``rate_per_second`` with ``burst`` sends at once (None: a second's worth) is
-    a GCRA (core/ratelimit.py): over any span of t seconds at most
-    ``burst + rate * t`` sends. ``max_connections`` is per worker (its hand-over);
+    ``rate_per_second`` with ``burst`` sends at once is a GCRA
+    (core/ratelimit.py): over any span of t seconds at most ``burst + rate * t``
+    sends. With no burst the sends are spaced ``1 / rate`` apart, one at a time
+    (``STRICT_BURST``): never more than the rate in any one-second window, which
+    is what a receiver that counts per second sees. ``max_connections`` is per worker (its hand-over);
     ``messages_per_connection`` closes an SMTP connection after that many of the group.
     """
 
@@ -201,14 +203,18 @@ class GroupLimits:
     messages_per_connection: int | None = None
 
 
-def effective_burst(limits: GroupLimits | None, rate: float) -> float | None:
+# Without a configured burst: one send at a time, 1 / rate apart.
+STRICT_BURST = 1.0
+
+
+def effective_burst(limits: GroupLimits | None, rate: float) -> float:
     """The burst at ``rate``: the configured one, scaled down with a backed-off rate.
 
     A back-off that halves the rate halves the burst too (never below one send),
     or a provider asking us to slow down would still get the full burst at once.
     """
     if limits is None or limits.burst is None:
-        return None
+        return STRICT_BURST
     configured = limits.rate_per_second
     if configured is None or rate >= configured:
         return limits.burst

@@ -36,7 +36,9 @@ class ProviderLimit(Base):
     )
     group_name: Mapped[str] = mapped_column(String(64), primary_key=True)
     rate_per_second: Mapped[float | None] = mapped_column(Float)
-    burst: Mapped[float | None] = mapped_column(Float)  # sends at once; NULL: a second's worth
+    burst: Mapped[float | None] = mapped_column(
+        Float
+    )  # sends at once; NULL: one at a time, 1/rate apart
     max_connections: Mapped[int | None] = mapped_column(Integer)
     messages_per_connection: Mapped[int | None] = mapped_column(Integer)
 

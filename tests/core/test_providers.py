@@ -116,8 +116,8 @@ def test_host_matches(pattern: str, host: str, hit: bool) -> None:
 @pytest.mark.parametrize(
     ("limits", "rate", "burst"),
     [
-        (None, 5.0, None),
-        (GroupLimits(rate_per_second=5.0), 5.0, None),
+        (None, 5.0, 1.0),  # a back-off's own rate: one send at a time
+        (GroupLimits(rate_per_second=5.0), 5.0, 1.0),  # no burst: spaced 1/rate apart
         (GroupLimits(rate_per_second=10.0, burst=20), 10.0, 20),
         (GroupLimits(rate_per_second=10.0, burst=20), 5.0, 10.0),  # backed off: halved
         (GroupLimits(rate_per_second=10.0, burst=4), 1.0, 1.0),  # never below one send
@@ -125,5 +125,5 @@ def test_host_matches(pattern: str, host: str, hit: bool) -> None:
     ],
     ids=[f"b{i}" for i in range(6)],
 )
-def test_effective_burst(limits: GroupLimits | None, rate: float, burst: float | None) -> None:
+def test_effective_burst(limits: GroupLimits | None, rate: float, burst: float) -> None:
     assert effective_burst(limits, rate) == burst

@@ -26,8 +26,8 @@ from tests.support.workers import (
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 
-N = 20_000
-CAPS = [5000, 5000, 2000]
+N = 10_000
+CAPS = [2500, 2500, 1000]
 
 
 @pytest.fixture

@@ -3,18 +3,21 @@
 Workers share one ledger (memory) or one database (SQL, each worker its own
 ledger object); each has its own clock, which only moves forward; the order
 their calls land in is drawn. Over every span of reservation times the grants
-stay within ``burst + rate x span``, so within ``burst + rate`` in any second.
+stay within ``burst + rate x span``; with no burst configured (one send at a
+time), no second holds more than the rate, rounded up.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import math
 from datetime import UTC, datetime, timedelta
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from sendpool.core.providers import STRICT_BURST
 from sendpool.core.quota import Denial
 from sendpool.core.ratelimit import Throttle
 from sendpool.core.servers import Caps
@@ -48,7 +51,8 @@ async def run(
     ledgers: list[QuotaLedger], plan: dict[str, object], server: int
 ) -> list[tuple[float, int]]:
     rate, burst = float(plan["rate"]), plan["burst"]  # type: ignore[arg-type]
-    throttle = Throttle("gmail", rate, None if burst is None else float(burst))  # type: ignore[arg-type]
+    # No burst configured: one send at a time, as the dispatcher asks (core/providers.py).
+    throttle = Throttle("gmail", rate, STRICT_BURST if burst is None else float(burst))  # type: ignore[arg-type]
     caps = Caps(1_000_000, rate=plan["server_rate"])  # type: ignore[arg-type]
     clocks = [0.0] * 8
     grants: list[tuple[float, int]] = []
@@ -67,9 +71,12 @@ async def run(
 
 def check(grants: list[tuple[float, int]], plan: dict[str, object]) -> None:
     rate = float(plan["rate"])  # type: ignore[arg-type]
-    burst = float(plan["burst"] or max(1.0, rate))  # type: ignore[arg-type]
+    burst = float(plan["burst"] or STRICT_BURST)  # type: ignore[arg-type]
     assert worst_window(grants, rate, burst) <= SLACK * rate
     assert one_second_windows(grants) <= burst + rate + SLACK
+    if plan["burst"] is None:
+        # Spaced 1/rate apart: no second ever holds more than the rate, rounded up.
+        assert one_second_windows(grants, 1.0 - SLACK) <= math.ceil(rate)
 
 
 @settings(max_examples=150, deadline=None)

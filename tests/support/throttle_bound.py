@@ -26,10 +26,10 @@ def worst_window(grants: Sequence[tuple[float, int]], rate: float, burst: float)
     return worst
 
 
-def one_second_windows(grants: Sequence[tuple[float, int]]) -> int:
-    """The most units granted in any window [t, t + 1) of reservation times."""
+def one_second_windows(grants: Sequence[tuple[float, int]], length: float = 1.0) -> int:
+    """The most units granted in any window [t, t + length) of reservation times."""
     points = sorted((t, n) for t, n in grants if n > 0)
     best = 0
     for i, (a, _) in enumerate(points):
-        best = max(best, sum(n for b, n in points[i:] if b < a + 1.0))
+        best = max(best, sum(n for b, n in points[i:] if b < a + length))
     return best

@@ -9,7 +9,9 @@ class GroupLimitOut(BaseModel):
     server_uid: str
     server: str
     group: str
-    rate_per_second: float | None  # GCRA, with `burst` sends at once (None: a second's worth)
+    rate_per_second: (
+        float | None
+    )  # GCRA, with `burst` sends at once (None: one at a time, 1/rate apart)
     burst: float | None
     max_connections: int | None  # per worker
     messages_per_connection: int | None
