@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from rich.markup import escape
 from rich.table import Table
@@ -164,8 +164,11 @@ def _skips_and_waits(r: SimulationReport) -> None:
             "\n[bold]Messages that would wait[/] (until the earliest time a server may take them)"
         )
     for w in r.waits:
+        when = f"until {w.until:%Y-%m-%d %H:%M:%S} UTC"
+        if w.last is not None and w.last - w.until >= timedelta(seconds=1):
+            when = f"from {w.until:%Y-%m-%d %H:%M:%S} to {w.last:%H:%M:%S} UTC, at its pace"
         console.print(
-            f"  {w.messages:,} until {w.until:%Y-%m-%d %H:%M:%S} UTC: {escape(w.reason)}",
+            f"  {w.messages:,} {when}: {escape(w.reason)}",
             soft_wrap=True,
             highlight=False,
         )

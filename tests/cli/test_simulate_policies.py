@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from tests.cli.test_simulate import dump, pool, split
+from tests.cli.test_simulate import dump, opened, pool, split
 from tests.support.cli_env import CliEnv
-from tests.support.scenario import smtp_server
+from tests.support.scenario import apply, smtp_server
 
 MIX = "gmail.com=40,yahoo.com=20,example.org=30,example.net=10"
 
@@ -194,3 +194,30 @@ def test_sticky_provider_keeps_a_providers_domains_together(cli: CliEnv) -> None
     by_domain = simulate(cli, "--messages", "500", "--policy", "sticky_domain", "--domains", mix)
     (policy,) = by_domain["policies"]
     assert len({next(iter(s)) for s in sticky_map(policy).values()}) > 2
+
+
+def test_mail_held_back_by_a_provider_rate_waits_at_its_pace_on_one_line(cli: CliEnv) -> None:
+    servers = [smtp_server(f"relay-{i}", 2525 + i, 100_000) for i in range(2)]
+    with opened() as rt:
+        apply(
+            rt,
+            {
+                "servers": servers,
+                "plans": [{"name": "Marketing", "servers": [s["name"] for s in servers]}],
+                "provider_limits": [
+                    {"server": s["name"], "group": "gmail", "rate_per_second": 5} for s in servers
+                ],
+            },
+        )
+    data = simulate(cli, "--messages", "1000", "--domains", "gmail.com=50,example.org=50")
+    (policy,) = data["policies"]
+    # Each server takes one gmail message now (one at a time, 1/rate apart); the rest wait.
+    assert policy["waiting"] == 500 - 2
+    (wait,) = policy["waits"]
+    assert wait["reason"] == (
+        "waiting: relay-0: gmail: rate 5/s reached; relay-1: gmail: rate 5/s reached"
+    )
+    assert wait["last"] > wait["until"]  # spread at the two servers' pace, not all at once
+    shown = cli.invoke(["simulate", "--plan", "Marketing", "--messages", "1000", "--domains",
+                        "gmail.com=50,example.org=50"])  # fmt: skip
+    assert "498 from " in shown.output and "at its pace" in shown.output

@@ -26,8 +26,8 @@ from tests.support.workers import (
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 
-N = 10_000
-CAPS = [2500, 2500, 1000]
+N = 6000
+CAPS = [1500, 1500, 600]
 
 
 @pytest.fixture

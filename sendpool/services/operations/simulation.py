@@ -55,9 +55,10 @@ class SkipLine:
 
 @dataclass(frozen=True, slots=True)
 class WaitLine:
-    until: datetime
+    until: datetime  # the first of these messages may go then
     reason: str
     messages: int
+    last: datetime | None = None  # and the last then, when they go at a rate's pace
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,14 +267,32 @@ def _sticky_map(domains: list[str], by_domain: Counter[tuple[str, str]]) -> list
 
 
 def _waits(waits: Counter[tuple[datetime, str]]) -> list[WaitLine]:
-    """One line per time: batches list the same full servers in different orders."""
-    total: Counter[datetime] = Counter()
-    said: dict[datetime, tuple[int, str]] = {}
+    """One line per reason, from its first time to its last.
+
+    Batches list the same full servers in different orders, so a reason is read
+    with its parts sorted; jobs held back by a rate wait at that pace, each at
+    its own time, and are one line, not one per slot.
+    """
+    total: Counter[str] = Counter()
+    first: dict[str, datetime] = {}
+    last: dict[str, datetime] = {}
     for (until, reason), n in waits.items():
-        total[until] += n
-        if n > said.get(until, (0, ""))[0]:
-            said[until] = (n, reason)
-    return [WaitLine(until, said[until][1], n) for until, n in sorted(total.items())]
+        key = _same_reason(reason)
+        total[key] += n
+        first[key] = min(first.get(key, until), until)
+        last[key] = max(last.get(key, until), until)
+    return [
+        WaitLine(first[key], key, n, last[key])
+        for key, n in sorted(total.items(), key=lambda kv: (first[kv[0]], kv[0]))
+    ]
+
+
+def _same_reason(reason: str) -> str:
+    """The reason with its servers' parts in one order: "waiting: b: x; a: y" is "a: y; b: x"."""
+    head, sep, rest = reason.partition("waiting: ")
+    if head or not sep:
+        return reason
+    return sep + "; ".join(sorted(rest.split("; ")))
 
 
 def _placeholder(now: datetime) -> OutgoingMessage:
