@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from click.testing import Result
 from sqlalchemy import Connection, event, select, update
+from sqlalchemy.exc import OperationalError
 
 from sendpool.core.states import CampaignStatus, MessageStatus
 from sendpool.runtime import Runtime
@@ -297,9 +298,12 @@ def fast_forward(cli: CliEnv) -> Iterator[list[int]]:
 
     def run() -> None:
         while not stop.wait(0.1):
-            with engine.connect() as conn:
-                if not conn.execute(select(Message.id).where(deferred).limit(1)).first():
-                    continue
+            try:
+                with engine.connect() as conn:
+                    if not conn.execute(select(Message.id).where(deferred).limit(1)).first():
+                        continue
+            except OperationalError:  # the command has not made its tables yet
+                continue
             time.sleep(1.5)
             with engine.begin() as conn:
                 now = datetime.now(UTC)
