@@ -47,9 +47,12 @@ from sendpool.core.servers import SendClass  # noqa: E402
 from sendpool.pipeline.dispatch import Dispatcher  # noqa: E402
 from sendpool.pipeline.pool import PoolState, view_of  # noqa: E402
 from sendpool.pipeline.prepare import Job  # noqa: E402
+from sendpool.services.operations.simulation import (  # noqa: E402
+    placeholder_message,
+    virtual_job,
+)
 from sendpool.store.ledger_memory import MemoryLedger  # noqa: E402
-from sendpool.store.records import ClaimedMessage, PoolRows  # noqa: E402
-from sendpool.transports.message import OutgoingMessage  # noqa: E402
+from sendpool.store.records import PoolRows  # noqa: E402
 from tests.support.pool_rows import pool_rows, server_row  # noqa: E402
 
 PLAN = 1
@@ -92,33 +95,12 @@ def rows_for(policy: str) -> PoolRows:
 
 
 def jobs_for(recipients: list[str], state: PoolState) -> list[Job]:
-    body = OutgoingMessage(
-        uid="bench",
-        envelope_from="bench@sendpool.invalid",
-        recipient="bench@sendpool.invalid",
-        from_header="bench@sendpool.invalid",
-        subject="",
-        text="",
-        html=None,
-        message_id="<bench@sendpool.invalid>",
-        date=NOW.isoformat(),
-    )
+    """The virtual messages `sendpool simulate` deals, each with its provider group."""
+    body = placeholder_message(NOW)
     groups: dict[str, str | None] = {}
     out = []
     for i, domain in enumerate(recipients):
-        row = ClaimedMessage(
-            id=i + 1,
-            uid=f"b{i}",
-            customer_id=1,
-            campaign_id=1,
-            subscriber_id=None,
-            recipient=f"r{i}@{domain}",
-            kind="campaign",
-            attempts=0,
-            queued_at=NOW,
-            payload=None,
-        )
-        job = Job(row, body, PLAN, SendClass.LOW_VOLUME)
+        job = virtual_job(i + 1, PLAN, SendClass.LOW_VOLUME, body, NOW, domain)
         if domain not in groups:
             groups[domain] = state.group_of(domain)
         job.group = groups[domain]  # as pipeline/prepare.py finds it

@@ -177,11 +177,11 @@ class Dispatcher:
             if rest:
                 start = await self.ledger.advance_cursor(plan_id, len(rest))
                 # Warm-up shares (core/shares.py) may turn a round-robin deal weighted.
-                dealer, weights = shaped(selector, sel.candidates, pool.weights(plan_id), now)
+                plan_weights = pool.weights(plan_id)
+                dealer, weights = shaped(selector, sel.candidates, plan_weights, now)
                 request = DealRequest(start, [j.deal_item for j in rest], weights)
                 dealt = dealer.deal(sel.candidates, request)
                 # A sticky domain whose server is out went to the next in its order: say so.
-                plan_weights = pool.weights(plan_id)
                 fell = fallbacks(selector, members, sel.candidates, request, dealt, plan_weights)
                 NOTES.note(pool.rows.plan_names.get(plan_id, "?"), fell, pool.views, now)
                 for job, server in zip(rest, dealt, strict=True):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -16,19 +14,9 @@ from sendpool.core.selectors.smooth_weighted import (
     weighted_deal,
 )
 from sendpool.core.servers import ServerView
+from tests.support.weighted_cursor import within_one
 
 WEIGHTS = st.lists(st.integers(1, 1000), min_size=1, max_size=8)
-
-
-def prefix_error_ok(weights: Sequence[int], dealt: Sequence[int]) -> bool:
-    """|count_i(k) - k * w_i / W| <= 1 for every prefix k, in integers."""
-    total = sum(weights)
-    counts = [0] * len(weights)
-    for k, i in enumerate(dealt, 1):
-        counts[i] += 1
-        if any(abs(c * total - k * w) > total for c, w in zip(counts, weights, strict=True)):
-            return False
-    return True
 
 
 @given(WEIGHTS)
@@ -38,7 +26,7 @@ def test_every_prefix_is_within_one_message(weights: list[int]) -> None:
     seq = period(ws)
     assert len(seq) == sum(ws)
     assert [seq.count(i) for i in range(len(ws))] == list(ws)  # a whole period is exact
-    assert prefix_error_ok(ws, seq + seq)  # and the next period starts where it began
+    assert within_one(ws, seq + seq)  # and the next period starts where it began
 
 
 @given(
@@ -60,13 +48,13 @@ def test_workers_sharing_one_cursor_deal_one_sequence(
         for k, s in enumerate(SmoothWeighted().deal(servers, request)):
             by_position[start + k] = s.id - 1
     dealt = [by_position[k] for k in range(cursor)]
-    assert prefix_error_ok(weights, dealt)
+    assert within_one(weights, dealt)
 
 
 def test_nginx_rule_would_miss_the_bound() -> None:
     """The weights where picking the server furthest behind goes 1.23 messages behind."""
     ws = reduced([10, 813, 9, 206, 3, 9, 817, 5])
-    assert prefix_error_ok(ws, period(ws))
+    assert within_one(ws, period(ws))
 
 
 @pytest.mark.parametrize(

@@ -197,7 +197,7 @@ class _Run:
             for _ in range(self.workers)
         ]
         state = PoolState(rows, self.views, {})
-        placeholder = _placeholder(now)
+        placeholder = placeholder_message(now)
         # Every server of the plan has a line, even one that would get nothing.
         sent: Counter[str] = Counter(
             {names[i]: 0 for i in rows.plan_servers[plan_id] if i in names}
@@ -209,7 +209,7 @@ class _Run:
         while done < messages:
             n = min(settings.batch_size, messages - done)
             jobs = [
-                _job(done + k, plan_id, self.send_class, placeholder, now, domains[done + k])
+                virtual_job(done + k, plan_id, self.send_class, placeholder, now, domains[done + k])
                 for k in range(n)
             ]
             for j in jobs:
@@ -295,7 +295,7 @@ def _same_reason(reason: str) -> str:
     return sep + "; ".join(sorted(rest.split("; ")))
 
 
-def _placeholder(now: datetime) -> OutgoingMessage:
+def placeholder_message(now: datetime) -> OutgoingMessage:
     """One body every virtual message shares: the dispatcher never reads it."""
     return OutgoingMessage(
         uid="simulated",
@@ -310,7 +310,7 @@ def _placeholder(now: datetime) -> OutgoingMessage:
     )
 
 
-def _job(
+def virtual_job(
     i: int,
     plan_id: int,
     send_class: SendClass,
