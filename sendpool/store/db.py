@@ -62,11 +62,17 @@ def _keep_private(path: Path, *, tighten: bool) -> None:
             make_private(file, "database file")
 
 
-def make_engine(url: str, *, tighten: bool = True, **kwargs: Any) -> Engine:
+def make_engine(
+    url: str, *, tighten: bool = True, read_only: bool = False, **kwargs: Any
+) -> Engine:
     """An engine for ``url``; a SQLite file is created, or kept, readable by its owner only.
 
     ``tighten=False`` leaves an existing file's mode as it is, for the commands
     that only look (``sendpool doctor`` reports the mode instead).
+    ``read_only=True`` (SQLite) makes an engine for pages and scrapes: its
+    transactions begin deferred and may not write (``PRAGMA query_only``), so
+    in WAL mode they read a snapshot beside the writer instead of queueing
+    for the write lock behind the workers.
     """
     url = normalise_url(url)
     if not is_sqlite(url):
@@ -87,13 +93,15 @@ def make_engine(url: str, *, tighten: bool = True, **kwargs: Any) -> Engine:
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA busy_timeout=60000")
+        if read_only:
+            cur.execute("PRAGMA query_only=1")
         cur.close()
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
         # BEGIN IMMEDIATE takes the write lock up front: two processes can
         # never both read a quota row and then both upgrade to write it.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
     return engine
 

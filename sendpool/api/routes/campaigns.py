@@ -22,7 +22,7 @@ router = APIRouter(prefix="/campaigns", tags=["customer: campaigns"], route_clas
 
 @router.get("", response_model=list[CampaignOut])
 async def list_campaigns(customer: CustomerId, rt: RuntimeDep) -> list[CampaignInfo]:
-    return await rt.db.run(lifecycle.list_campaigns, customer)
+    return await rt.db.read(lifecycle.list_campaigns, customer)
 
 
 @router.post("", response_model=CampaignOut, status_code=201)
@@ -52,7 +52,7 @@ async def create_campaign(
 @router.get("/{uid}", response_model=ProgressOut)
 async def progress(uid: str, customer: CustomerId, rt: RuntimeDep, now: Now) -> CampaignReport:
     """Messages per status and, once sent, per server."""
-    return await rt.db.run(lifecycle.progress, customer, uid, now)
+    return await rt.db.read(lifecycle.progress, customer, uid, now)
 
 
 @router.post("/{uid}/launch", response_model=ProgressOut)
@@ -93,7 +93,7 @@ async def messages(
     offset: Offset = 0,
 ) -> LogPage:
     """The per-message log, with the server each message went through."""
-    rows = await rt.db.run(
+    rows = await rt.db.read(
         lifecycle.campaign_messages,
         customer,
         uid,

@@ -39,7 +39,7 @@ async def list_events(
     offset: Offset = 0,
 ) -> EventPage:
     """Newest first; an unknown server, customer or kind is refused (422) naming the filter."""
-    rows = await rt.db.run(
+    rows = await rt.db.read(
         events.list_events,
         server=server,
         kind=kind,

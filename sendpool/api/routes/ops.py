@@ -46,7 +46,7 @@ async def healthz(rt: RuntimeDep, response: Response) -> Health:
 async def _scrape(request: Request, rt: RuntimeDep, now: Now) -> Response:
     if not scrape_allowed(request.headers.get("authorization"), rt.settings.metrics_token):
         raise HTTPException(401, "a bearer token is required for /metrics", headers=CHALLENGE)
-    snap = await rt.db.run(metrics_snapshot, rt.box, now)
+    snap = await rt.db.read(metrics_snapshot, rt.box, now)
     return Response(render_metrics(snap), media_type=CONTENT_TYPE_LATEST)
 
 

@@ -23,8 +23,8 @@ router = APIRouter(tags=["admin: pool"], route_class=JsonBodyRoute)
 @router.get("/pool", response_model=PoolOut)
 async def pool(_: Admin, rt: RuntimeDep, now: Now) -> PoolOut:
     """Composition by type and health; each server's usage; each plan's split and forecast."""
-    p = await rt.db.run(server_stats.pool_overview, rt.box, now)
-    stories = await rt.db.run(plan_stories, now)
+    p = await rt.db.read(server_stats.pool_overview, rt.box, now)
+    stories = await rt.db.read(plan_stories, now)
     servers = [
         PoolServerOut(
             **{f.name: getattr(s, f.name) for f in dataclasses.fields(s) if f.name != "usage"},
@@ -33,8 +33,8 @@ async def pool(_: Admin, rt: RuntimeDep, now: Now) -> PoolOut:
         for s in p.servers
     ]
     plans = [_story(s) for s in stories]
-    backoffs = [BackoffOut(**dataclasses.asdict(b)) for b in await rt.db.run(active_backoffs, now)]
-    limits = [GroupLimitOut(**dataclasses.asdict(v)) for v in await rt.db.run(group_limits)]
+    backoffs = [BackoffOut(**dataclasses.asdict(b)) for b in await rt.db.read(active_backoffs, now)]
+    limits = [GroupLimitOut(**dataclasses.asdict(v)) for v in await rt.db.read(group_limits)]
     return PoolOut(
         by_type=p.by_type,
         by_health=p.by_health,

@@ -42,13 +42,13 @@ def render(detail: ServerDetail, handlers: dict[str, HandlerView]) -> dict[str, 
 
 
 async def _rendered(rt: RuntimeDep, details: list[ServerDetail]) -> list[dict[str, Any]]:
-    handlers = await rt.db.run(handlers_by_uid, [d.uid for d in details])
+    handlers = await rt.db.read(handlers_by_uid, [d.uid for d in details])
     return [render(d, handlers[d.uid]) for d in details]
 
 
 @router.get("", response_model=list[ServerOut])
 async def list_servers(_: Admin, rt: RuntimeDep) -> list[dict[str, Any]]:
-    return await _rendered(rt, await rt.db.run(server_queries.list_server_details, rt.box))
+    return await _rendered(rt, await rt.db.read(server_queries.list_server_details, rt.box))
 
 
 @router.post("", response_model=ServerOut, status_code=201)
@@ -65,7 +65,7 @@ async def create_server(
 
 @router.get("/{uid}", response_model=ServerOut)
 async def get_server(uid: str, _: Admin, rt: RuntimeDep) -> dict[str, Any]:
-    return (await _rendered(rt, [await rt.db.run(server_queries.get_server, rt.box, uid)]))[0]
+    return (await _rendered(rt, [await rt.db.read(server_queries.get_server, rt.box, uid)]))[0]
 
 
 @router.patch("/{uid}", response_model=ServerOut)
@@ -89,7 +89,7 @@ async def delete_server(uid: str, admin: Admin, rt: RuntimeDep, now: Now) -> Del
 
 @router.get("/{uid}/stats", response_model=ServerStatsOut)
 async def server_stats(uid: str, _: Admin, rt: RuntimeDep, now: Now) -> ServerStatsOut:
-    s = await rt.db.run(stats.server_stats, rt.box, uid, now)
+    s = await rt.db.read(stats.server_stats, rt.box, uid, now)
     skip = {"usage", "by_sending_domain"}
     common = {f.name: getattr(s, f.name) for f in dataclasses.fields(s) if f.name not in skip}
     domains = [

@@ -37,11 +37,11 @@ async def list_campaigns(
 ) -> Response:
     status, customer = (status or "").strip() or None, (customer or "").strip() or None
     try:
-        info = await rt.db.run(campaign_views.campaigns_page, status=status, customer=customer)
+        info = await rt.db.read(campaign_views.campaigns_page, status=status, customer=customer)
         errors: dict[str, str] = {}
     except FieldError as exc:
         errors = dict(exc.errors)
-        info = await rt.db.run(campaign_views.campaigns_page, status=None, customer=None)
+        info = await rt.db.read(campaign_views.campaigns_page, status=None, customer=None)
         info = CampaignsPage([], info.customers, info.statuses, status, customer)
     code = 422 if errors else 200
     return page(request, "campaigns.html", admin=admin, info=info, errors=errors, status=code)
@@ -57,7 +57,7 @@ async def show_campaign(
     recipient: Recipient = None,
     offset: Offset = 0,
 ) -> Response:
-    info = await rt.db.run(
+    info = await rt.db.read(
         campaign_views.campaign_page,
         uid,
         recipient=(recipient or "").strip() or None,

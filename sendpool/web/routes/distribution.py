@@ -18,7 +18,7 @@ PALETTE = 8
 
 @router.get("")
 async def distribution(request: Request, admin: Admin, rt: RuntimeDep, now: Now) -> Response:
-    plans = await rt.db.run(distribution_views.distribution, now)
+    plans = await rt.db.read(distribution_views.distribution, now)
     return page(
         request,
         "distribution.html",

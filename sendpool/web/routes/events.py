@@ -42,7 +42,7 @@ async def list_events(
     errors: dict[str, str] = {}
     try:
         start = events.parse_since(typed["since"], now) if typed["since"] else None
-        info = await rt.db.run(
+        info = await rt.db.read(
             views.events_page,
             server=typed["server"] or None,
             kind=typed["kind"] or None,
@@ -55,7 +55,7 @@ async def list_events(
         )
     except FieldError as exc:
         errors = dict(exc.errors)
-        info = await rt.db.run(
+        info = await rt.db.read(
             views.events_page,
             limit=0,
             offset=0,

@@ -63,11 +63,11 @@ def live(p: PoolPage, now: datetime) -> dict[str, Any]:
 
 @router.get("")
 async def pool(request: Request, admin: Admin, rt: RuntimeDep, now: Now) -> Response:
-    p = await rt.db.run(pool_views.pool_page, rt.box, now)
+    p = await rt.db.read(pool_views.pool_page, rt.box, now)
     every = live(p, now)["every"]
-    stories = await rt.db.run(plan_stories, now)  # the _forecast.html partial's
-    backoffs = await rt.db.run(active_backoffs, now)  # the _backoffs.html partial's
-    provider_limits = await rt.db.run(group_limits)  # the _provider_limits.html partial's
+    stories = await rt.db.read(plan_stories, now)  # the _forecast.html partial's
+    backoffs = await rt.db.read(active_backoffs, now)  # the _backoffs.html partial's
+    provider_limits = await rt.db.read(group_limits)  # the _provider_limits.html partial's
     return page(
         request,
         "pool.html",
@@ -83,5 +83,5 @@ async def pool(request: Request, admin: Admin, rt: RuntimeDep, now: Now) -> Resp
 
 @router.get("/usage.json")
 async def usage(_: Admin, rt: RuntimeDep, now: Now) -> Response:
-    p = await rt.db.run(pool_views.pool_page, rt.box, now)
+    p = await rt.db.read(pool_views.pool_page, rt.box, now)
     return JSONResponse(live(p, now))

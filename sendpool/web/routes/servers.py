@@ -36,7 +36,7 @@ def _back(request: Request, uid: str, flash: Flash) -> Response:
 
 @router.get("")
 async def list_servers(request: Request, admin: Admin, rt: RuntimeDep, now: Now) -> Response:
-    lines = await rt.db.run(server_views.server_lines, rt.box, now, Thresholds.of(rt.settings))
+    lines = await rt.db.read(server_views.server_lines, rt.box, now, Thresholds.of(rt.settings))
     return page(request, "servers.html", admin=admin, servers=lines)
 
 
@@ -120,9 +120,9 @@ async def _server_page(
     status: int = 200,
 ) -> Response:
     thresholds = Thresholds.of(rt.settings)
-    info = await rt.db.run(server_views.server_page, rt.box, uid, now, thresholds)
+    info = await rt.db.read(server_views.server_page, rt.box, uid, now, thresholds)
     refusals = webhook_receiver(request).refusals
-    webhook = await rt.db.run(webhook_info, rt.box, rt.settings.public_url, uid, refusals)
+    webhook = await rt.db.read(webhook_info, rt.box, rt.settings.public_url, uid, refusals)
     shown = forms.server_values(info)
     if values is not None:
         shown = {**shown, **values}
