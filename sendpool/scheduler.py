@@ -17,6 +17,7 @@ from sendpool.services.access.sessions import limits_from, purge_ended
 from sendpool.services.operations.rebalance import policy_from, run_if_due
 from sendpool.store.database import Database
 from sendpool.store.ledger_sql import purge_expired_sync
+from sendpool.store.rollups import upkeep as rollup_upkeep
 
 log = logging.getLogger("sendpool.scheduler")
 
@@ -56,6 +57,20 @@ class Scheduler(Periodic):
             await self.db.run(purge_ended, self.clock(), limits_from(self.settings))
         except Exception:
             log.exception("purging ended admin sessions failed; retrying at the next tick")
+        try:
+            # Settled messages and old events past their retention, once per daily slot.
+            from sendpool.services.operations.retention import run_if_due as retention_if_due
+
+            trimmed = await retention_if_due(self.db, self.settings, self.clock())
+            if trimmed is not None:
+                log.info("retention done: %s", trimmed.figures())
+        except Exception:  # what is left goes at the next run; finished batches stay done
+            log.exception("retention failed")
+        try:
+            # Rollup deltas into their totals (PostgreSQL), and minute buckets past use.
+            await self.db.run(rollup_upkeep, self.clock())
+        except Exception:
+            log.exception("folding the rollups failed; retrying at the next tick")
         if not self.settings.rebalance_enabled:
             return
         try:

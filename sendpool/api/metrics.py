@@ -2,7 +2,9 @@
 
 Counters live in each process that sends; what the database knows (messages
 by status, queue depth, server health and usage) is read when scraped, so
-every process that serves /metrics reports the same truth. With
+every process that serves /metrics reports the same truth. Message counts
+come from the rollups the database keeps (store/rollups.py), so a scrape
+costs the same at any size. With
 SENDPOOL_METRICS_TOKEN set, every scrape must carry it as a bearer token.
 """
 
@@ -37,7 +39,8 @@ class SnapshotCollector(Collector):
         s = self.snap
         messages = GaugeMetricFamily(
             "sendpool_messages_by_status",
-            "Messages in the database by status and by the server last used.",
+            "Messages by status and by the server last used, from the database's rollups; "
+            "sent and failed include messages retention has deleted since.",
             labels=["status", "server"],
         )
         for (status, server), n in sorted(s.messages.items()):

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import Connection, func, select, update
+from sqlalchemy.exc import SQLAlchemyError
 
 from sendpool.core.warmup import WarmupSchedule, held_days
 from sendpool.core.warmup_share import DEFAULT_START_PERCENT, ShareWarmup
@@ -18,11 +20,12 @@ from sendpool.store.database import Database
 from sendpool.store.launches import finish_stalled_launches
 from sendpool.store.providers import load_providers
 from sendpool.store.records import CampaignRow, CustomerRow, PoolRows, ServerRow
+from sendpool.store.rollups import sent_per_day
+from sendpool.store.rollups import upkeep as rollup_upkeep
 from sendpool.store.tables import (
     Campaign,
     Customer,
     DeliveryEvent,
-    Message,
     Plan,
     PlanServer,
     RegionRule,
@@ -80,28 +83,27 @@ def _daily_bounces(
 
     Times are stored in UTC. Bounces are hard ones and refusals about the server's
     reputation; events written at SMTP time carry no send time and count by their own.
+    The sends come from the day rollups and the events from two index ranges, so a
+    warming server costs its days and its bounces, not every message it ever sent
+    (the pool is loaded by every worker, often).
     """
     start = datetime.combine(since, datetime.min.time(), tzinfo=UTC)
-    sent = conn.execute(
-        select(func.date(Message.sent_at), func.count())
-        .where(Message.server_id == server_id, Message.sent_at >= start)
-        .group_by(func.date(Message.sent_at))
-    ).all()
-    at = func.coalesce(DeliveryEvent.sent_at, DeliveryEvent.created_at)
-    bounced = conn.execute(
-        select(func.date(at), func.count())
-        .where(
-            DeliveryEvent.server_id == server_id,
-            DeliveryEvent.kind.in_(("hard_bounce", "reputation")),
-            at >= start,
+    totals = sent_per_day(conn, server_id, since)
+    E = DeliveryEvent
+    kinds = E.kind.in_(("hard_bounce", "reputation"))
+    bounced: dict[date, int] = defaultdict(int)
+    for at, window in (
+        (E.sent_at, [E.sent_at >= start]),
+        (E.created_at, [E.sent_at.is_(None), E.created_at >= start]),
+    ):
+        stmt = (
+            select(func.date(at), func.count())
+            .where(E.server_id == server_id, kinds, *window)
+            .group_by(func.date(at))
         )
-        .group_by(func.date(at))
-    ).all()
-    totals = {date.fromisoformat(str(d)): int(n) for d, n in sent if d is not None}
-    rates: dict[date, float] = {}
-    for d, n in bounced:
-        day = date.fromisoformat(str(d))
-        rates[day] = n / max(1, totals.get(day, 0))
+        for d, n in conn.execute(stmt):
+            bounced[date.fromisoformat(str(d))] += int(n)
+    rates = {day: n / max(1, totals.get(day, 0)) for day, n in bounced.items()}
     return rates, totals
 
 
@@ -297,6 +299,11 @@ def load_suppressed(
     return out
 
 
+# How often a worker folds the rollups' deltas (store/rollups.py), beside serve's scheduler.
+ROLLUP_UPKEEP_SECONDS = 60.0
+log = logging.getLogger("sendpool.store")
+
+
 class SqlCatalog:
     def __init__(
         self, db: Database, box: SecretBox, *, gate_min_sent: int = DEFAULT_GATE_MIN_SENT
@@ -304,6 +311,7 @@ class SqlCatalog:
         self.db = db
         self.box = box
         self.gate_min_sent = gate_min_sent
+        self._upkeep_at: datetime | None = None
 
     async def pool(self, now: datetime) -> PoolRows:
         return await self.db.run(load_pool, self.box, now, self.gate_min_sent)
@@ -319,6 +327,15 @@ class SqlCatalog:
 
     async def heartbeat(self, worker: str, now: datetime, stopping: bool = False) -> None:
         await self.db.run(heartbeat_sync, worker, now, stopping)
+        if stopping or (self._upkeep_at is not None and now < self._upkeep_at):
+            return
+        # Workers fold the rollups' deltas too, so a pool run without `serve` keeps its
+        # reads short; the fold takes a lock only one process holds at a time.
+        self._upkeep_at = now + timedelta(seconds=ROLLUP_UPKEEP_SECONDS)
+        try:
+            await self.db.run(rollup_upkeep, now)
+        except SQLAlchemyError:
+            log.exception("folding the rollups failed; reads stay exact, the next turn retries")
 
     async def claim_health_check(self, server_id: int, now: datetime, until: datetime) -> bool:
         return await self.db.run(claim_health_check_sync, server_id, now, until)

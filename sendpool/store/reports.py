@@ -13,11 +13,13 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Connection, func, literal, select, update
 
 from sendpool.core.states import MessageStatus, ServerStatus
 from sendpool.store.database import insert_for
+from sendpool.store.rollups import sent_by_server, sent_counts
 from sendpool.store.tables import (
     Campaign,
     DeliveryEvent,
@@ -212,37 +214,39 @@ def sent_up_to(
     return int(conn.execute(select(func.count()).select_from(rows)).scalar_one())
 
 
+def _by_send_time(since: datetime, until: datetime) -> tuple[tuple[Any, ...], ...]:
+    """Events in [since, until] by original send time, as two conditions an index serves each.
+
+    coalesce(sent_at, created_at) would read every event of the server; these
+    are ranges of (server_id, sent_at) and (server_id, created_at).
+    """
+    E = DeliveryEvent
+    return (
+        (E.sent_at >= since, E.sent_at <= until),
+        (E.sent_at.is_(None), E.created_at >= since, E.created_at <= until),
+    )
+
+
 def figures(
     conn: Connection, server_ids: Iterable[int], since: datetime, until: datetime
 ) -> dict[int, Figures]:
     """Per server: messages sent in [since, until], and the events about those sends."""
     ids = list(server_ids)
-    sent = dict(
-        conn.execute(
-            select(Message.server_id, func.count())
-            .where(
-                Message.server_id.in_(ids),
-                Message.status == MessageStatus.SENT,
-                Message.sent_at >= since,
-                Message.sent_at <= until,
-            )
-            .group_by(Message.server_id)
-        ).all()
-    )
-    at = func.coalesce(DeliveryEvent.sent_at, DeliveryEvent.created_at)
+    sent = sent_by_server(conn, ids, since, until)  # the rollups, exact to the microsecond
     counts: dict[tuple[int, str], int] = {}
-    for server_id, kind, n in conn.execute(
-        select(DeliveryEvent.server_id, DeliveryEvent.kind, func.count())
-        .where(
-            DeliveryEvent.server_id.in_(ids),
-            DeliveryEvent.kind.in_((*BOUNCE_KINDS, COMPLAINT_KIND)),
-            at >= since,
-            at <= until,
-        )
-        .group_by(DeliveryEvent.server_id, DeliveryEvent.kind)
-    ):
-        if server_id is not None:
-            counts[(int(server_id), str(kind))] = int(n)
+    for window in _by_send_time(since, until):
+        for server_id, kind, n in conn.execute(
+            select(DeliveryEvent.server_id, DeliveryEvent.kind, func.count())
+            .where(
+                DeliveryEvent.server_id.in_(ids),
+                DeliveryEvent.kind.in_((*BOUNCE_KINDS, COMPLAINT_KIND)),
+                *window,
+            )
+            .group_by(DeliveryEvent.server_id, DeliveryEvent.kind)
+        ):
+            if server_id is not None:
+                key = (int(server_id), str(kind))
+                counts[key] = counts.get(key, 0) + int(n)
     return {
         i: Figures(
             sent=int(sent.get(i, 0)),
@@ -254,43 +258,40 @@ def figures(
 
 
 def sent_by_sender(
-    conn: Connection, since: datetime, until: datetime
+    conn: Connection, since: datetime, until: datetime, server_ids: Iterable[int] | None = None
 ) -> list[tuple[int, str | None, int]]:
-    """(server id, From address, messages sent) over [since, until]."""
-    sender = func.coalesce(Campaign.from_email, Message.payload["from_email"].as_string())
-    rows = conn.execute(
-        select(Message.server_id, sender, func.count())
-        .outerjoin(Campaign, Campaign.id == Message.campaign_id)
-        .where(
-            Message.server_id.is_not(None),
-            Message.status == MessageStatus.SENT,
-            Message.sent_at >= since,
-            Message.sent_at <= until,
-        )
-        .group_by(Message.server_id, sender)
-    ).all()
-    return [(int(s), f, int(n)) for s, f, n in rows if s is not None]
+    """(server id, sending domain, messages sent) over [since, until], from the rollups.
+
+    The domain is what follows the From address's last '@', lower-cased: the
+    campaign's From, or the transactional message's own. ``server_ids``: only those.
+    """
+    counts = sent_counts(conn, since, until, server_ids)
+    return [(s, d, n) for (s, d), n in sorted(counts.items())]
 
 
 def events_by_sender(
-    conn: Connection, since: datetime, until: datetime
+    conn: Connection, since: datetime, until: datetime, server_ids: Iterable[int] | None = None
 ) -> list[tuple[int, str | None, str, int]]:
     """(server id, From address, event kind, events) for the sends in [since, until]."""
     sender = func.coalesce(Campaign.from_email, Message.payload["from_email"].as_string())
-    at = func.coalesce(DeliveryEvent.sent_at, DeliveryEvent.created_at)
-    rows = conn.execute(
-        select(DeliveryEvent.server_id, sender, DeliveryEvent.kind, func.count())
-        .join(Message, Message.id == DeliveryEvent.message_id)
-        .outerjoin(Campaign, Campaign.id == Message.campaign_id)
-        .where(
-            DeliveryEvent.server_id.is_not(None),
-            DeliveryEvent.kind.in_((*BOUNCE_KINDS, COMPLAINT_KIND)),
-            at >= since,
-            at <= until,
-        )
-        .group_by(DeliveryEvent.server_id, sender, DeliveryEvent.kind)
-    ).all()
-    return [(int(s), f, str(k), int(n)) for s, f, k, n in rows if s is not None]
+    mine = (
+        DeliveryEvent.server_id.is_not(None)
+        if server_ids is None
+        else DeliveryEvent.server_id.in_(list(server_ids))
+    )
+    out: dict[tuple[int, str | None, str], int] = {}
+    for window in _by_send_time(since, until):
+        for s, f, k, n in conn.execute(
+            select(DeliveryEvent.server_id, sender, DeliveryEvent.kind, func.count())
+            .join(Message, Message.id == DeliveryEvent.message_id)
+            .outerjoin(Campaign, Campaign.id == Message.campaign_id)
+            .where(mine, DeliveryEvent.kind.in_((*BOUNCE_KINDS, COMPLAINT_KIND)), *window)
+            .group_by(DeliveryEvent.server_id, sender, DeliveryEvent.kind)
+        ):
+            if s is not None:
+                key = (int(s), f, str(k))
+                out[key] = out.get(key, 0) + int(n)
+    return [(s, f, k, n) for (s, f, k), n in out.items()]
 
 
 def pause_server(conn: Connection, server_id: int, reason: str, now: datetime) -> bool:

@@ -16,6 +16,8 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    column,
+    func,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
@@ -42,6 +44,15 @@ from sendpool.store.tables_backoffs import GroupSends as GroupSends
 from sendpool.store.tables_providers import ProviderGroupRow as ProviderGroupRow
 from sendpool.store.tables_providers import ProviderLimit as ProviderLimit
 from sendpool.store.tables_providers import ProviderRateState as ProviderRateState
+from sendpool.store.tables_rollups import CampaignCount as CampaignCount
+from sendpool.store.tables_rollups import CampaignCountDelta as CampaignCountDelta
+from sendpool.store.tables_rollups import QueuedByMinute as QueuedByMinute
+from sendpool.store.tables_rollups import QueuedDelta as QueuedDelta
+from sendpool.store.tables_rollups import SendDelta as SendDelta
+from sendpool.store.tables_rollups import SendsByDay as SendsByDay
+from sendpool.store.tables_rollups import SendsByMinute as SendsByMinute
+from sendpool.store.tables_rollups import ServerCount as ServerCount
+from sendpool.store.tables_rollups import ServerCountDelta as ServerCountDelta
 from sendpool.store.tables_webhooks import WebhookReceipt as WebhookReceipt
 from sendpool.store.tables_webhooks import WebhookReplay as WebhookReplay
 from sendpool.store.tables_webhooks import WebhookUnmatched as WebhookUnmatched
@@ -165,7 +176,11 @@ class MailingList(Base):
 
 class Subscriber(Base):
     __tablename__ = "subscribers"
-    __table_args__ = (UniqueConstraint("list_id", "email_key"),)
+    __table_args__ = (
+        UniqueConstraint("list_id", "email_key"),
+        # A launch walks a list in id order from its cursor (store/launches.py, 0015).
+        Index("ix_subscribers_list_id_id", "list_id", "id"),
+    )
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     list_id: Mapped[int] = mapped_column(ForeignKey("lists.id", ondelete="CASCADE"))
     email: Mapped[str] = mapped_column(String(320))  # as first written (store/subscribers.py)
@@ -209,11 +224,27 @@ class Message(Base):
             sqlite_where=text("status IN ('queued','deferred','sending')"),
             postgresql_where=text("status IN ('queued','deferred','sending')"),
         ),
-        Index("ix_messages_campaign_status", "campaign_id", "status"),
+        # With due_at: a campaign's report counts its waiting messages in the index (0016).
+        Index("ix_messages_campaign_status", "campaign_id", "status", "due_at"),
         Index("ix_messages_server_sent", "server_id", "sent_at"),
-        Index("ix_messages_recipient", "recipient"),
+        # The log's search by recipient, case-insensitive, per customer (0017; SQLite: NOCASE).
+        Index(
+            "ix_messages_customer_recipient",
+            "customer_id",
+            func.lower(column("recipient")).label("recipient_key"),
+            "id",
+            postgresql_ops={"recipient_key": "text_pattern_ops"},
+        ),
         # A vendor's event names the message by the id it gave at send (webhooks, 0010).
         Index("ix_messages_server_remote", "server_id", "remote_id"),
+        # Retention walks settled rows by settle time, in keyset batches (store/retention.py).
+        Index(
+            "ix_messages_settled_at",
+            "updated_at",
+            "id",
+            sqlite_where=text("status IN ('failed','sent')"),
+            postgresql_where=text("status IN ('failed','sent')"),
+        ),
     )
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     uid: Mapped[str] = mapped_column(String(32), unique=True)

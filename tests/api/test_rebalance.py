@@ -26,10 +26,11 @@ def seed(rt: Runtime, now: datetime) -> None:
     def run(conn: Any) -> None:
         from sqlalchemy import delete
 
-        from sendpool.store.tables import DeliveryEvent, Message
+        from sendpool.store.tables import DeliveryEvent, Message, SendsByMinute
 
         conn.execute(delete(DeliveryEvent))  # the world's own complaints and sends: start clean
         conn.execute(delete(Message))
+        conn.execute(delete(SendsByMinute))  # deleted messages keep their sends, by design
         for name, (sent, bounces) in TRAFFIC.items():
             seed_activity(conn, name, sent=sent, bounces=bounces, complaints=0, now=now)
             # Old traffic counts for nothing.

@@ -177,8 +177,10 @@ def test_the_report_reads_the_campaigns_rows_through_its_indexes(
         runtime.db.transaction(campaign_report, uid, datetime.now(UTC))
     finally:
         event.remove(runtime.db.engine, "before_cursor_execute", capture)
-    on_messages = [(s, p) for s, p in seen if "messages" in s]
-    assert len(on_messages) == 3  # by status, the pending ones' due times, by server
+    on_messages = [(s, p) for s, p in seen if re.search(r"\bmessages\b", s)]
+    # Counts by status and server come from the rollups; the messages give only the
+    # pending ones still to come: those due later, the earliest queued and deferred.
+    assert 1 <= len(on_messages) <= 3
 
     def plans(conn: Connection) -> list[list[str]]:
         return [

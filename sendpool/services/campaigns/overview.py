@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Connection, func, select
+from sqlalchemy import ColumnElement, Connection, select
 
 from sendpool.core.states import SETTLED_MESSAGE_STATES, CampaignStatus, MessageStatus
 from sendpool.errors import NotFoundError
@@ -21,7 +21,8 @@ from sendpool.services.campaigns.report import CampaignReport
 from sendpool.services.errors import FieldError
 from sendpool.services.messages.waiting import send_waiting_now
 from sendpool.services.operations.audit import write_audit
-from sendpool.store.tables import Campaign, Customer, Message, Plan
+from sendpool.store.rollups import campaign_counts
+from sendpool.store.tables import Campaign, Customer, Plan
 
 STATUSES = tuple(s.value for s in CampaignStatus)
 _HINTS = 5
@@ -75,13 +76,10 @@ def _lines(conn: Connection, where: list[ColumnElement[bool]], limit: int) -> li
     rows = conn.execute(stmt).all()
     counts: dict[tuple[int, str], int] = {}
     if rows:
-        for cid, status, n in conn.execute(
-            select(Message.campaign_id, Message.status, func.count())
-            .where(Message.campaign_id.in_([r.id for r in rows]))
-            .where(Message.status.in_(SETTLED_MESSAGE_STATES))
-            .group_by(Message.campaign_id, Message.status)
-        ):
-            counts[(int(cid or 0), str(status))] = int(n)
+        # From the rollups: a campaign's sent and failed survive retention's deletions.
+        for (cid, _server, status), n in campaign_counts(conn, [r.id for r in rows]).items():
+            if status in SETTLED_MESSAGE_STATES:
+                counts[(cid, status)] = counts.get((cid, status), 0) + n
     return [
         CampaignLine(
             uid=r.uid,

@@ -10,6 +10,7 @@ from sqlalchemy import Connection, func, select
 
 from sendpool.core.states import CampaignStatus, MessageStatus
 from sendpool.errors import NotFoundError
+from sendpool.store.rollups import NO_SERVER, campaign_counts
 from sendpool.store.tables import (
     Campaign,
     Message,
@@ -120,34 +121,53 @@ class _Pending:
     next_later: datetime | None
 
 
-def _pending(conn: Connection, campaign_id: int, now: datetime) -> dict[str, _Pending]:
-    """Queued and deferred messages, grouped by status: counts by due time and min(due_at).
+def _pending(
+    conn: Connection, campaign_id: int, counts: dict[str, int], now: datetime
+) -> dict[str, _Pending]:
+    """Queued and deferred messages by status: counts by due time, and the earliest due.
 
-    The (campaign_id, status) index finds exactly these rows; sent and failed
-    messages, most of a campaign once it has gone out, are never read.
+    The totals come from the rollups (``counts``); the messages are read only
+    for those due after ``now``, a range of the (campaign_id, status, due_at)
+    index, so a campaign whose mail is due now costs nothing however big.
+    What is due now is the total less what is due later; the earliest of a
+    status is the first entry of its range of that index.
     """
     due = Message.due_at
-    rows = conn.execute(
-        select(
-            Message.status,
-            func.count(),
-            func.min(due),
-            func.count().filter(due <= now),
-            func.count().filter(due <= now + SOON),
-            func.count().filter(due <= now + DUE_SOON),
-            func.count().filter(due > now),
-            func.min(due).filter(due > now),
+    states = (MessageStatus.QUEUED, MessageStatus.DEFERRED)
+    later = {
+        r[0]: r[1:]
+        for r in conn.execute(
+            select(
+                Message.status,
+                func.count(),
+                func.count().filter(due <= now + SOON),
+                func.count().filter(due <= now + DUE_SOON),
+                func.min(due),
+            )
+            .where(Message.campaign_id == campaign_id, Message.status.in_(states), due > now)
+            .group_by(Message.status)
         )
-        .where(
-            Message.campaign_id == campaign_id,
-            Message.status.in_((MessageStatus.QUEUED, MessageStatus.DEFERRED)),
-        )
-        .group_by(Message.status)
-    ).all()
-    return {
-        r[0]: _Pending(int(r[1]), r[2], int(r[3]), int(r[4]), int(r[5]), int(r[6]), r[7])
-        for r in rows
     }
+    out: dict[str, _Pending] = {}
+    for status in states:
+        count = counts.get(status, 0)
+        if not count:
+            continue
+        n_later, soon, shortly, next_later = later.get(status, (0, 0, 0, None))
+        due_now = max(0, count - int(n_later))  # the two reads may be a moment apart
+        earliest = next_later
+        if due_now:
+            earliest = conn.execute(
+                select(due)
+                .where(Message.campaign_id == campaign_id, Message.status == status)
+                .order_by(due)
+                .limit(1)
+            ).scalar()
+        out[status] = _Pending(
+            count, earliest, due_now, due_now + int(soon), due_now + int(shortly),
+            int(n_later), next_later,
+        )  # fmt: skip
+    return out
 
 
 def _waits(status: str, queued: _Pending, deferred: _Pending) -> dict[WaitReason, Wait]:
@@ -170,9 +190,8 @@ def campaign_report(
 ) -> CampaignReport:
     """The campaign's counts as of ``now``; ``servers=False`` skips the split per server.
 
-    Three indexed reads of the campaign's own messages: a count by status (the
-    (campaign_id, status) index alone answers it), the pending ones' due times,
-    and, unless told not, the sent ones' servers.
+    The counts by status and by server come from the rollups (store/rollups.py);
+    the messages are read only for the pending ones due later (``_pending``).
     """
     cond = Campaign.id == ref if isinstance(ref, int) else Campaign.uid == ref
     c = conn.execute(
@@ -182,25 +201,21 @@ def campaign_report(
     ).first()
     if c is None:
         raise NotFoundError(f"unknown campaign {ref!r}")
-    by_status = dict(
-        conn.execute(
-            select(Message.status, func.count())
-            .where(Message.campaign_id == c.id)
-            .group_by(Message.status)
-        ).all()
-    )
+    rolled = campaign_counts(conn, [c.id])
+    by_status: dict[str, int] = {}
+    sent_by: dict[int, int] = {}
+    for (_c, server_id, st), n in rolled.items():
+        by_status[st] = by_status.get(st, 0) + n
+        if st == MessageStatus.SENT and server_id != NO_SERVER:
+            sent_by[server_id] = sent_by.get(server_id, 0) + n
     by_server: dict[str, int] = {}
-    if servers:
-        by_server = dict(
-            conn.execute(
-                select(SendingServer.name, func.count())
-                .join(Message, Message.server_id == SendingServer.id)
-                .where(Message.campaign_id == c.id, Message.status == MessageStatus.SENT)
-                .group_by(SendingServer.name)
-                .order_by(SendingServer.name)
-            ).all()
-        )
-    pending = _pending(conn, c.id, now)
+    if servers and sent_by:
+        names = conn.execute(
+            select(SendingServer.id, SendingServer.name).where(SendingServer.id.in_(sent_by))
+        ).all()
+        for server_id, name in sorted(names, key=lambda r: r[1]):
+            by_server[name] = by_server.get(name, 0) + sent_by[server_id]
+    pending = _pending(conn, c.id, by_status, now)
     queued = pending.get(MessageStatus.QUEUED, NONE_PENDING)
     deferred = pending.get(MessageStatus.DEFERRED, NONE_PENDING)
     status = c.status  # ``done`` is stored by the write-back that settles the last message

@@ -5,12 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import Connection, func, select, text
+from sqlalchemy import Connection, select, text
 
 from sendpool.secretbox import SecretBox
 from sendpool.services.operations.backoffs import ActiveBackoff, active_backoffs
 from sendpool.services.servers.stats import WindowUsage, server_rows, window_usage
-from sendpool.store.tables import PENDING_STATES, Message, SendingServer
+from sendpool.store.rollups import NO_SERVER, queue_depth, server_counts
+from sendpool.store.tables import SendingServer
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,22 +33,25 @@ class MetricsSnapshot:
 
 
 def metrics_snapshot(conn: Connection, box: SecretBox, now: datetime) -> MetricsSnapshot:
-    counts = conn.execute(
-        select(Message.status, SendingServer.name, func.count())
-        .outerjoin(SendingServer, SendingServer.id == Message.server_id)
-        .group_by(Message.status, SendingServer.name)
-    )
-    messages = {(status, name or ""): int(n) for status, name, n in counts}
-    pending = Message.status.in_(PENDING_STATES)
-    due = conn.execute(select(func.count()).where(pending, Message.due_at <= now)).scalar_one()
-    later = conn.execute(select(func.count()).where(pending, Message.due_at > now)).scalar_one()
-    ids = conn.execute(select(SendingServer.id)).scalars().all()
+    """What a scrape shows, read from the rollups and indexes, never a scan of the messages.
+
+    ``messages`` counts every message by status and last server from the
+    rollups: settled ones (sent, failed) include those retention has since
+    deleted, so they only grow; pending ones are exact. A server deleted
+    since is left out. The queue's split is ``queue_depth``'s (store/rollups.py).
+    """
+    names = dict(conn.execute(select(SendingServer.id, SendingServer.name)).all())
+    messages: dict[tuple[str, str], int] = {}
+    for (server_id, status), n in server_counts(conn).items():
+        if server_id == NO_SERVER or server_id in names:
+            key = (status, names.get(server_id) or "")
+            messages[key] = messages.get(key, 0) + n
+    due, later = queue_depth(conn, now)
+    ids = list(names)
     rows = server_rows(conn, box, ids, now)
     usage = window_usage(conn, rows, now)
     servers = [ServerGauge(r.name, r.type, r.status, r.health, usage[r.id]) for r in rows]
-    return MetricsSnapshot(
-        messages, int(due), int(later), servers, backoffs=active_backoffs(conn, now)
-    )
+    return MetricsSnapshot(messages, due, later, servers, backoffs=active_backoffs(conn, now))
 
 
 def database_ok(conn: Connection) -> bool:

@@ -14,14 +14,15 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, select
 
 from sendpool.core.patterns import ServerSplit, Verdict, judge_split
-from sendpool.core.states import MessageStatus, ServerHealth, ServerStatus
+from sendpool.core.states import ServerHealth, ServerStatus
 from sendpool.pipeline.pool import view_of
 from sendpool.services.tenancy.customers import effective_plan_id
 from sendpool.store.records import PoolRows
-from sendpool.store.tables import Campaign, Customer, Message, SendingServer
+from sendpool.store.rollups import sends_by_day_since
+from sendpool.store.tables import Campaign, Customer, SendingServer
 
 DAYS = 30
 
@@ -35,23 +36,31 @@ class PlanSplit:
 
 
 def sent_by_plan(conn: Connection, since: datetime) -> dict[int, dict[tuple[str, date], int]]:
-    """plan id -> (server name, day) -> messages sent since ``since``."""
+    """plan id -> (server name, day) -> messages sent on the UTC days from ``since``'s day.
+
+    Read from the rollups' days (store/rollups.py), not the messages: a day's
+    sends stay counted after retention has deleted their rows. The windows
+    here start at midnight (``window_start``), so whole days are exact.
+    """
     customer_plans = {
         int(c): effective_plan_id(conn, int(c)) for c in conn.execute(select(Customer.id)).scalars()
     }
-    day = func.date(Message.sent_at)
-    rows = conn.execute(
-        select(Campaign.plan_id, Message.customer_id, SendingServer.name, day, func.count())
-        .join(SendingServer, SendingServer.id == Message.server_id)
-        .outerjoin(Campaign, Campaign.id == Message.campaign_id)
-        .where(Message.status == MessageStatus.SENT, Message.sent_at >= since)
-        .group_by(Campaign.plan_id, Message.customer_id, SendingServer.name, day)
+    rows = sends_by_day_since(conn, since.date())
+    names = dict(conn.execute(select(SendingServer.id, SendingServer.name)).all())
+    campaign_ids = sorted({ca for *_, ca, _n in rows if ca})
+    campaign_plans = dict(
+        conn.execute(
+            select(Campaign.id, Campaign.plan_id).where(Campaign.id.in_(campaign_ids))
+        ).all()
     )
     out: dict[int, dict[tuple[str, date], int]] = defaultdict(Counter)
-    for plan_id, customer_id, server, d, n in rows:
-        plan = plan_id if plan_id is not None else customer_plans.get(int(customer_id))
-        if plan is not None and d is not None:
-            out[int(plan)][(str(server), date.fromisoformat(str(d)[:10]))] += int(n)
+    for server_id, day, customer_id, campaign_id, n in rows:
+        if server_id not in names or (campaign_id and campaign_id not in campaign_plans):
+            continue  # a server or campaign deleted since: its sends went with it
+        plan = campaign_plans.get(campaign_id) if campaign_id else None
+        plan = plan if plan is not None else customer_plans.get(customer_id)
+        if plan is not None:
+            out[int(plan)][(str(names[server_id]), day)] += n
     return out
 
 

@@ -1,7 +1,9 @@
 """Numbers about servers: last-24-hour sends, bounces and complaints, and window usage now.
 
 The 24-hour figures count bounces and complaints by the original send time
-(docs/design.md §6), over the messages sent in that window.
+(docs/design.md §6), over the messages sent in that window; the sends are
+read from the rollups the database keeps (store/rollups.py), exact to the
+second, never by counting the messages table.
 """
 
 from __future__ import annotations
@@ -102,14 +104,21 @@ class DomainActivity:
     activity: Activity
 
 
-def activity_by_domain_24h(conn: Connection, now: datetime) -> list[DomainActivity]:
-    """Sends, bounces and complaints per server and sending domain, by original send time."""
+def activity_by_domain_24h(
+    conn: Connection, now: datetime, server_ids: Iterable[int] | None = None
+) -> list[DomainActivity]:
+    """Sends, bounces and complaints per server and sending domain, by original send time.
+
+    The sends come from the rollups (per minute and domain), the events from
+    the events about them; ``server_ids`` narrows both to those servers.
+    """
     since = now - DAY
+    ids = None if server_ids is None else list(server_ids)
     sent: Counter[tuple[int, str]] = Counter()
-    for server_id, sender, n in sent_by_sender(conn, since, now):
+    for server_id, sender, n in sent_by_sender(conn, since, now, ids):
         sent[(server_id, _domain(sender))] += n
     events: Counter[tuple[int, str, str]] = Counter()
-    for server_id, sender, kind, n in events_by_sender(conn, since, now):
+    for server_id, sender, kind, n in events_by_sender(conn, since, now, ids):
         events[(server_id, _domain(sender), kind)] += n
     keys = sorted(set(sent) | {(s, d) for s, d, _k in events})
     return [
@@ -182,9 +191,7 @@ def server_stats(conn: Connection, box: SecretBox, ref: str, now: datetime) -> S
         complaint_rate_last_24h=act.complaint_rate,
         deferrals_last_24h=deferrals_since(conn, server_id, now - DAY, now),
         usage=window_usage(conn, [row], now)[server_id],
-        by_sending_domain=tuple(
-            d for d in activity_by_domain_24h(conn, now) if d.server_id == server_id
-        ),
+        by_sending_domain=tuple(activity_by_domain_24h(conn, now, [server_id])),
     )
 
 

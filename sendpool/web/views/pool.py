@@ -6,10 +6,11 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection
 
 from sendpool.secretbox import SecretBox
-from sendpool.store.tables import PENDING_STATES, Message
+from sendpool.store.rollups import campaigns_pending, server_counts
+from sendpool.store.tables import PENDING_STATES
 from sendpool.web.views.servers import ServerLine, server_lines
 
 
@@ -39,10 +40,9 @@ def pool_page(conn: Connection, box: SecretBox, now: datetime) -> PoolPage:
         TypeShare(t, labels[t], n, 100.0 * n / total)
         for t, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
     ]
-    pending = Message.status.in_(PENDING_STATES)
-    campaigns, messages = conn.execute(
-        select(func.count(func.distinct(Message.campaign_id)), func.count()).where(pending)
-    ).one()
+    # From the rollups (store/rollups.py): no count over the messages table.
+    campaigns = campaigns_pending(conn)
+    messages = sum(n for (_s, st), n in server_counts(conn).items() if st in PENDING_STATES)
     return PoolPage(
         types=types,
         chips=dict(sorted(Counter(line.chip for line in lines).items())),

@@ -1,0 +1,376 @@
+"""Counts of messages read from the rollups the database keeps, and their upkeep (0016).
+
+Triggers on ``messages`` keep the counts (store/tables_rollups.py). On
+PostgreSQL they append deltas; every read here sums the totals and the
+deltas not folded yet in one statement, so it is exact at any moment, fold
+or no fold. ``fold`` moves the deltas into the totals so reads stay small;
+``prune`` drops minute buckets older than any read needs.
+
+"Sent in [since, until]" is exact to the microsecond: whole minutes come from
+``sends_by_minute``, and the part-minutes at either end from the messages
+themselves, a range read of ``ix_messages_server_sent`` no longer than a
+minute at each end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    Connection,
+    Select,
+    String,
+    Table,
+    cast,
+    func,
+    select,
+    text,
+    union_all,
+)
+from sqlalchemy.sql.elements import ColumnElement
+
+from sendpool.core.states import PENDING_MESSAGE_STATES, MessageStatus
+from sendpool.store.tables import (
+    Campaign,
+    CampaignCount,
+    CampaignCountDelta,
+    Message,
+    QueuedByMinute,
+    QueuedDelta,
+    SendDelta,
+    SendingServer,
+    SendsByDay,
+    SendsByMinute,
+    ServerCount,
+    ServerCountDelta,
+    table,
+)
+
+FOLD_LOCK = 0x726F6C6C757073  # "rollups": one fold at a time, the others skip
+MINUTE = timedelta(minutes=1)
+# Minute buckets are kept this long: "the last 24 hours" with a day to spare.
+MINUTES_KEPT = timedelta(days=2)
+PENDING = tuple(sorted(PENDING_MESSAGE_STATES))
+NO_SERVER = 0
+# The partial pending index's own condition, as written there (tables.py): a
+# planner uses a partial index only for a query that states its condition.
+PENDING_INDEX_WHERE = text("status IN ('queued','deferred','sending')")
+
+Key = tuple[Any, ...]
+
+
+def _summed(
+    totals: Table, deltas: Table, keys: Sequence[str], value: str, *where: Any
+) -> Select[Any]:
+    """sum(value) per key over the totals and the unfolded deltas: one statement, one snapshot."""
+
+    def arm(t: Table) -> Select[Any]:
+        conds = [w(t) for w in where]
+        return select(*(t.c[k] for k in keys), t.c[value].label("v")).where(*conds)
+
+    u = union_all(arm(totals), arm(deltas)).subquery()
+    return select(*(u.c[k] for k in keys), func.sum(u.c.v)).group_by(*(u.c[k] for k in keys))
+
+
+def _nonzero(rows: Iterable[Any]) -> dict[Key, int]:
+    out: dict[Key, int] = {}
+    for row in rows:
+        *key, n = row
+        if n:
+            out[tuple(key)] = int(n)
+    return out
+
+
+def server_counts(conn: Connection) -> dict[tuple[int, str], int]:
+    """(server id, 0 for none; status) -> messages, every campaign and kind."""
+    stmt = _summed(table(ServerCount), table(ServerCountDelta), ("server_id", "status"), "n")
+    return {(int(s), str(st)): n for (s, st), n in _nonzero(conn.execute(stmt)).items()}
+
+
+def campaign_counts(
+    conn: Connection, campaign_ids: Iterable[int]
+) -> dict[tuple[int, int, str], int]:
+    """(campaign id, server id or 0, status) -> messages, for the campaigns named."""
+    ids = list(campaign_ids)
+    if not ids:
+        return {}
+    stmt = _summed(
+        table(CampaignCount),
+        table(CampaignCountDelta),
+        ("campaign_id", "server_id", "status"),
+        "n",
+        lambda t: t.c.campaign_id.in_(ids),
+    )
+    return {(int(c), int(s), str(st)): n for (c, s, st), n in _nonzero(conn.execute(stmt)).items()}
+
+
+def campaigns_pending(conn: Connection) -> int:
+    """How many campaigns have messages queued, deferred or being sent."""
+    stmt = _summed(
+        table(CampaignCount),
+        table(CampaignCountDelta),
+        ("campaign_id",),
+        "n",
+        lambda t: t.c.status.in_(PENDING),
+    )
+    return len(_nonzero(conn.execute(stmt)))
+
+
+def queue_depth(conn: Connection, now: datetime) -> tuple[int, int]:
+    """(due, waiting): pending messages whose time has come, and those held for later.
+
+    One statement: the pending total from the rollups, less the pending rows
+    due after ``now``, counted in the partial pending index (an index range,
+    never the table). What waits (windows, back-offs, pauses, leases in
+    flight) is the smaller part of a big queue; what is due is the rest.
+    """
+    S, D = table(ServerCount), table(ServerCountDelta)
+    u = union_all(
+        select(S.c.n.label("v")).where(S.c.status.in_(PENDING)),
+        select(D.c.n.label("v")).where(D.c.status.in_(PENDING)),
+    ).subquery()
+    total = select(func.coalesce(func.sum(u.c.v), 0)).scalar_subquery()
+    later = (
+        select(func.count())
+        .select_from(table(Message))
+        .where(PENDING_INDEX_WHERE, Message.due_at > now)
+        .scalar_subquery()
+    )
+    pending, waiting = conn.execute(select(total, later)).one()
+    return max(0, int(pending) - int(waiting)), int(waiting)
+
+
+def sender_domain(conn: Connection, address: ColumnElement[Any]) -> ColumnElement[str]:
+    """What follows the last '@' of ``address``, lower-cased: as the triggers compute it."""
+    a = func.coalesce(address, "")
+    if conn.dialect.name == "postgresql":
+        return func.lower(func.regexp_replace(a, "^.*@", ""))
+    return func.lower(func.substr(a, func.length(func.rtrim(a, func.replace(a, "@", ""))) + 1))
+
+
+def _floor(at: datetime) -> datetime:
+    return at.replace(second=0, microsecond=0)
+
+
+def _edges(since: datetime, until: datetime) -> tuple[datetime, datetime, list[Any]]:
+    """The whole minutes [first, last) in [since, until], and the part-minutes as conditions."""
+    first = _floor(since) if _floor(since) == since else _floor(since) + MINUTE
+    last = _floor(until)
+    at = Message.sent_at
+    if first >= last:
+        return first, first, [(at >= since) & (at <= until)]
+    edges = [(at >= last) & (at <= until)]
+    if since < first:
+        edges.append((at >= since) & (at < first))
+    return first, last, edges
+
+
+def sent_counts(
+    conn: Connection,
+    since: datetime,
+    until: datetime,
+    server_ids: Iterable[int] | None = None,
+) -> dict[tuple[int, str], int]:
+    """(server id, sending domain) -> messages sent in [since, until], exact.
+
+    ``server_ids`` None: every server there is (sends with no server are not counted).
+    Minutes older than ``MINUTES_KEPT`` are pruned: older windows read
+    ``sends_by_day_since`` instead.
+    """
+    # Every server by name, so each part-minute is an index range per server.
+    ids = list(server_ids if server_ids is not None else conn.scalars(select(SendingServer.id)))
+    first, last, edges = _edges(since, until)
+    out: dict[tuple[int, str], int] = {}
+
+    def add(rows: Iterable[Any]) -> None:
+        for s, d, n in rows:
+            if s and n:
+                out[(int(s), str(d))] = out.get((int(s), str(d)), 0) + int(n)
+
+    if first < last:
+
+        def window(t: Table) -> Any:
+            return t.c.server_id.in_(ids) & (t.c.minute >= first) & (t.c.minute < last)
+
+        stmt = _summed(
+            table(SendsByMinute), table(SendDelta), ("server_id", "sender_domain"), "sent", window
+        )
+        add(conn.execute(stmt))
+    domain = sender_domain(
+        conn, func.coalesce(Campaign.from_email, Message.payload["from_email"].as_string())
+    )
+    for edge in edges:
+        mine = [Message.server_id.in_(ids)]
+        add(
+            conn.execute(
+                select(Message.server_id, domain, func.count())
+                .outerjoin(Campaign, Campaign.id == Message.campaign_id)
+                .where(*mine, edge, Message.status == MessageStatus.SENT)
+                .group_by(Message.server_id, domain)
+            )
+        )
+    return out
+
+
+def sent_by_server(
+    conn: Connection, server_ids: Iterable[int], since: datetime, until: datetime
+) -> dict[int, int]:
+    """Server id -> messages sent in [since, until], exact."""
+    ids = list(server_ids)
+    out = dict.fromkeys(ids, 0)
+    for (s, _d), n in sent_counts(conn, since, until, ids).items():
+        out[s] = out.get(s, 0) + n
+    return out
+
+
+def queued_between(
+    conn: Connection,
+    campaign_ids: Iterable[int],
+    customer_ids: Iterable[int],
+    since: datetime,
+    until: datetime,
+) -> int:
+    """Messages queued in the minutes from ``since``'s to ``until``'s, of the campaigns
+    named and the transactional mail of the customers named.
+
+    Whole minutes: every message queued from ``since``'s minute up to ``until``
+    (a message is never queued in the future), exact over that window.
+    """
+    campaigns, customers = list(campaign_ids), list(customer_ids)
+    first = _floor(since)
+
+    def mine(t: Table) -> Any:
+        ours = t.c.campaign_id.in_(campaigns) | (
+            (t.c.campaign_id == 0) & t.c.customer_id.in_(customers)
+        )
+        return ours & (t.c.minute >= first) & (t.c.minute <= until)
+
+    stmt = _summed(table(QueuedByMinute), table(QueuedDelta), ("customer_id",), "n", mine)
+    return sum(_nonzero(conn.execute(stmt)).values())
+
+
+def sends_by_day_since(conn: Connection, first: date) -> list[tuple[int, date, int, int, int]]:
+    """(server id, day, customer id, campaign id or 0, messages sent) for UTC days from ``first``."""
+    T, D = table(SendsByDay), table(SendDelta)
+    keys = ("server_id", "day", "customer_id", "campaign_id")
+    totals = select(*(T.c[k] for k in keys), T.c.sent.label("v")).where(
+        T.c.day >= first.isoformat()
+    )
+    start = datetime.combine(first, datetime.min.time(), tzinfo=UTC)
+    day = func.substr(cast(D.c.minute, String), 1, 10).label("day")
+    deltas = select(D.c.server_id, day, D.c.customer_id, D.c.campaign_id, D.c.sent.label("v"))
+    u = union_all(totals, deltas.where(D.c.minute >= start)).subquery()
+    stmt = select(*(u.c[k] for k in keys), func.sum(u.c.v)).group_by(*(u.c[k] for k in keys))
+    out = []
+    for row in conn.execute(stmt):
+        s, d, cu, ca, n = tuple(row)
+        if n:
+            out.append((int(s), date.fromisoformat(str(d)[:10]), int(cu), int(ca), int(n)))
+    return out
+
+
+def sent_per_day(conn: Connection, server_id: int, first: date) -> dict[date, int]:
+    """One server's messages sent per UTC day from ``first``: a range of the days' key."""
+    T, D = table(SendsByDay), table(SendDelta)
+    start = datetime.combine(first, datetime.min.time(), tzinfo=UTC)
+    totals = select(T.c.day, T.c.sent.label("v")).where(
+        T.c.server_id == server_id, T.c.day >= first.isoformat()
+    )
+    day = func.substr(cast(D.c.minute, String), 1, 10).label("day")
+    deltas = select(day, D.c.sent.label("v")).where(D.c.server_id == server_id, D.c.minute >= start)
+    u = union_all(totals, deltas).subquery()
+    out: dict[date, int] = {}
+    for d, n in conn.execute(select(u.c.day, func.sum(u.c.v)).group_by(u.c.day)):
+        if n:
+            out[date.fromisoformat(str(d)[:10])] = int(n)
+    return out
+
+
+def fold(conn: Connection) -> bool:
+    """Move the deltas into the totals, in the caller's transaction; False if another fold runs.
+
+    PostgreSQL only (SQLite's triggers write the totals). Each DELETE ...
+    RETURNING takes the deltas committed when it starts; deltas written
+    meanwhile wait for the next fold. Rows of campaigns deleted since are
+    dropped: the campaigns still there are locked FOR KEY SHARE first, so a
+    deletion waits for the fold instead of meeting it half-way.
+    """
+    if conn.dialect.name != "postgresql":
+        return False
+    if not conn.execute(select(func.pg_try_advisory_xact_lock(FOLD_LOCK))).scalar_one():
+        return False
+    for statement in FOLD_STATEMENTS:
+        conn.exec_driver_sql(statement)
+    return True
+
+
+FOLD_STATEMENTS = (
+    """
+    WITH moved AS (DELETE FROM queued_deltas RETURNING customer_id, campaign_id, minute, n)
+    INSERT INTO queued_by_minute (customer_id, campaign_id, minute, n)
+    SELECT customer_id, campaign_id, minute, sum(n) FROM moved GROUP BY 1, 2, 3
+    ON CONFLICT (customer_id, campaign_id, minute) DO UPDATE SET n = queued_by_minute.n + excluded.n
+    """,
+    """
+    WITH moved AS (DELETE FROM server_count_deltas RETURNING server_id, status, n)
+    INSERT INTO server_counts (server_id, status, n)
+    SELECT server_id, status, sum(n) FROM moved GROUP BY server_id, status
+    ON CONFLICT (server_id, status) DO UPDATE SET n = server_counts.n + excluded.n
+    """,
+    """
+    WITH moved AS (DELETE FROM campaign_count_deltas RETURNING campaign_id, server_id, status, n),
+    live AS (
+        SELECT id FROM campaigns WHERE id IN (SELECT campaign_id FROM moved) FOR KEY SHARE
+    )
+    INSERT INTO campaign_counts (campaign_id, server_id, status, n)
+    SELECT campaign_id, server_id, status, sum(n) FROM moved
+    WHERE campaign_id IN (SELECT id FROM live)
+    GROUP BY campaign_id, server_id, status
+    ON CONFLICT (campaign_id, server_id, status) DO UPDATE SET n = campaign_counts.n + excluded.n
+    """,
+    """
+    WITH moved AS (
+        DELETE FROM send_deltas
+        RETURNING server_id, minute, sender_domain, customer_id, campaign_id, sent
+    ),
+    minutes AS (
+        INSERT INTO sends_by_minute (server_id, minute, sender_domain, sent)
+        SELECT server_id, minute, sender_domain, sum(sent) FROM moved
+        GROUP BY server_id, minute, sender_domain
+        ON CONFLICT (server_id, minute, sender_domain)
+        DO UPDATE SET sent = sends_by_minute.sent + excluded.sent
+    )
+    INSERT INTO sends_by_day (server_id, day, sender_domain, customer_id, campaign_id, sent)
+    SELECT server_id, to_char(minute, 'YYYY-MM-DD'), sender_domain, customer_id, campaign_id,
+           sum(sent)
+    FROM moved GROUP BY 1, 2, 3, 4, 5
+    ON CONFLICT (server_id, day, sender_domain, customer_id, campaign_id)
+    DO UPDATE SET sent = sends_by_day.sent + excluded.sent
+    """,
+)
+
+
+def prune(conn: Connection, now: datetime) -> int:
+    """Drop minute buckets older than ``MINUTES_KEPT`` (the days keep their sends), and zeros.
+
+    A count back at zero (a campaign's queued messages, all sent) is a row no
+    read needs; the next change makes it again. So the pending rows of
+    ``campaign_counts`` are those of campaigns with mail still to send.
+    """
+    gone = 0
+    for minutes in (SendsByMinute, QueuedByMinute):
+        T = table(minutes)
+        gone += int(conn.execute(T.delete().where(T.c.minute < now - MINUTES_KEPT)).rowcount or 0)
+    for model in (CampaignCount, ServerCount):
+        z = table(model)
+        gone += int(conn.execute(z.delete().where(z.c.n == 0)).rowcount or 0)
+    return gone
+
+
+def upkeep(conn: Connection, now: datetime) -> bool:
+    """One periodic turn: fold the deltas (PostgreSQL), then prune old minutes."""
+    folded = fold(conn)
+    prune(conn, now)
+    return folded
