@@ -54,4 +54,10 @@ CustomerId = Annotated[int, Depends(get_customer_id)]
 
 Limit = Annotated[int, Query(ge=1, le=500, description="Rows per page.")]
 Offset = Annotated[int, Query(ge=0, le=10_000_000)]
-Search = Annotated[str | None, Query(max_length=320, description="Part of the address.")]
+Search = Annotated[
+    str | None,
+    Query(
+        max_length=320,
+        description="The start of the address, any case; the whole address with match=exact.",
+    ),
+]

@@ -9,6 +9,7 @@ from fastapi import APIRouter, BackgroundTasks
 
 from sendpool.api.body import JsonBodyRoute
 from sendpool.api.deps import CustomerId, Limit, Offset, Search
+from sendpool.api.routes.messages import After, SearchMatch, log_page
 from sendpool.api.schemas.tenant import CampaignCreate, CampaignOut, LogPage, ProgressOut
 from sendpool.core.states import CampaignStatus
 from sendpool.http.context import Now, RuntimeDep
@@ -16,6 +17,7 @@ from sendpool.services.campaigns import lifecycle
 from sendpool.services.campaigns.drafts import CampaignDraft
 from sendpool.services.campaigns.lifecycle import CampaignInfo
 from sendpool.services.campaigns.report import CampaignReport
+from sendpool.services.errors import FieldError
 
 router = APIRouter(prefix="/campaigns", tags=["customer: campaigns"], route_class=JsonBodyRoute)
 
@@ -89,16 +91,22 @@ async def messages(
     customer: CustomerId,
     rt: RuntimeDep,
     recipient: Search = None,
+    match: SearchMatch = "prefix",
     limit: Limit = 50,
     offset: Offset = 0,
+    after: After = None,
 ) -> LogPage:
-    """The per-message log, with the server each message went through."""
+    """The per-message log, with the server each message went through; see GET /messages."""
+    if after is not None and offset:
+        raise FieldError([("offset", "give either after or offset, not both")])
     rows = await rt.db.read(
         lifecycle.campaign_messages,
         customer,
         uid,
         recipient=recipient,
+        match=match,
         limit=limit,
         offset=offset,
+        after=after,
     )
-    return LogPage.of(rows, limit, offset)
+    return log_page(rows, limit, offset)

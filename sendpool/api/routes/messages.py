@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 
 from sendpool.api.body import JsonBodyRoute
 from sendpool.api.deps import CustomerId, Limit, Offset, Search
@@ -12,12 +13,29 @@ from sendpool.api.schemas.admin import OwnSendingDomainOut, OwnSendingDomainsOut
 from sendpool.api.schemas.tenant import LogPage, MessageOut, PlanServers, Queued, TransactionalIn
 from sendpool.core.states import MessageStatus
 from sendpool.http.context import Now, RuntimeDep
+from sendpool.services.errors import FieldError
 from sendpool.services.messages import log as message_log
 from sendpool.services.messages import transactional
+from sendpool.services.messages.log import LogRow
 from sendpool.services.messages.transactional import Transactional
 from sendpool.services.tenancy import customers, sending_domains
 
 router = APIRouter(tags=["customer: messages"], route_class=JsonBodyRoute)
+
+SearchMatch = Annotated[
+    message_log.Match,
+    Query(
+        description="`prefix`: addresses starting with it; `exact`: that address. Both ignore case."
+    ),
+]
+After = Annotated[
+    str | None,
+    Query(
+        max_length=32,
+        pattern=r"^[A-Za-z0-9]+$",
+        description="The uid of the last message of the previous page (next_after): keyset paging.",
+    ),
+]
 
 
 @router.get("/servers", response_model=PlanServers)
@@ -54,14 +72,33 @@ async def log(
     customer: CustomerId,
     rt: RuntimeDep,
     recipient: Search = None,
+    match: SearchMatch = "prefix",
     limit: Limit = 50,
     offset: Offset = 0,
+    after: After = None,
 ) -> LogPage:
-    """Every message of yours, campaign and transactional, with the server used."""
-    rows = await rt.db.run(
-        message_log.messages, customer, recipient=recipient, limit=limit, offset=offset
+    """Every message of yours, campaign and transactional, with the server used.
+
+    Page on with ``after=next_after``: it reads from that message on, however deep.
+    """
+    if after is not None and offset:
+        raise FieldError([("offset", "give either after or offset, not both")])
+    rows = await rt.db.read(
+        message_log.messages,
+        customer,
+        recipient=recipient,
+        match=match,
+        limit=limit,
+        offset=offset,
+        after=after,
     )
-    return LogPage.of(rows, limit, offset)
+    return log_page(rows, limit, offset)
+
+
+def log_page(rows: list[LogRow], limit: int, offset: int) -> LogPage:
+    """A page of the log with both cursors: next_after (keyset) and next_offset."""
+    page = LogPage.of(rows, limit, offset)
+    return page.model_copy(update={"next_after": rows[-1].uid if len(rows) == limit else None})
 
 
 @router.get("/messages/{uid}", response_model=MessageOut)

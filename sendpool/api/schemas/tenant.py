@@ -199,6 +199,9 @@ class LogPage(Page):
     limit: int
     offset: int
     next_offset: int | None
+    next_after: str | None = Field(
+        None, description="Pass as `after` for the next page (keyset: as fast at any depth)."
+    )
 
 
 class MessageOut(LogOut):

@@ -23,7 +23,7 @@ from sendpool.services.campaigns.launch import start_launch
 from sendpool.services.campaigns.merge_fields import check_merge_fields
 from sendpool.services.campaigns.report import CampaignReport, campaign_report
 from sendpool.services.errors import ConflictError, FieldError, checked
-from sendpool.services.messages.log import LogRow, message_log
+from sendpool.services.messages.log import LogRow, Match, message_log
 from sendpool.store.launches import eligible_count, launch_batches
 from sendpool.store.tables import Campaign, MailingList, Message, table
 from sendpool.store.waking import wake_campaign
@@ -237,7 +237,9 @@ def campaign_messages(
     *,
     recipient: str | None,
     limit: int,
-    offset: int,
+    offset: int = 0,
+    match: Match = "prefix",
+    after: str | None = None,
 ) -> list[LogRow]:
     campaign_id = refs.campaign_id(conn, uid, customer_id=customer_id)
     return message_log(
@@ -245,6 +247,8 @@ def campaign_messages(
         campaign_id=campaign_id,
         customer_id=customer_id,
         recipient=recipient,
+        match=match,
         limit=limit,
         offset=offset,
+        after=after,
     )

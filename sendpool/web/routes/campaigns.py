@@ -20,6 +20,7 @@ router = APIRouter(prefix="/admin/campaigns", route_class=PageRoute, include_in_
 PAGE_SIZE = 50
 Recipient = Annotated[str | None, Query(max_length=320)]
 Offset = Annotated[int, Query(ge=0, le=10_000_000)]
+After = Annotated[str | None, Query(max_length=32, pattern=r"^[A-Za-z0-9]+$")]
 Filter = Annotated[str | None, Query(max_length=200)]
 
 
@@ -56,14 +57,16 @@ async def show_campaign(
     now: Now,
     recipient: Recipient = None,
     offset: Offset = 0,
+    after: After = None,
 ) -> Response:
     info = await rt.db.read(
         campaign_views.campaign_page,
         uid,
         recipient=(recipient or "").strip() or None,
         limit=PAGE_SIZE,
-        offset=offset,
+        offset=0 if after else offset,
         now=now,
+        after=after,
     )
     return page(request, "campaign.html", admin=admin, info=info, c=info.line, r=info.report)
 

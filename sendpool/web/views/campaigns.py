@@ -49,10 +49,16 @@ class CampaignPage:
     limit: int
     skips: list[SkipReason]  # why the dispatcher left servers out today, for what waits
     reasons: list[tuple[str, int]] = field(default_factory=list)  # waiting reasons on messages
+    after: str | None = None  # the uid this page reads on from (keyset paging)
 
     @property
     def next_offset(self) -> int | None:
         return self.offset + self.limit if len(self.log) == self.limit else None
+
+    @property
+    def next_after(self) -> str | None:
+        """The cursor of the next page: as quick to read at the millionth row as at the first."""
+        return self.log[-1].uid if len(self.log) == self.limit else None
 
     @property
     def can_pause(self) -> bool:
@@ -98,10 +104,16 @@ def campaign_page(
     limit: int,
     offset: int,
     now: datetime,
+    after: str | None = None,
 ) -> CampaignPage:
     campaign_id = overview.find_campaign(conn, ref)
     log = message_log(
-        conn, campaign_id=campaign_id, recipient=recipient, limit=limit, offset=offset
+        conn,
+        campaign_id=campaign_id,
+        recipient=recipient,
+        limit=limit,
+        offset=offset,
+        after=after,
     )
     report = campaign_report(conn, campaign_id, now)
     skips: list[SkipReason] = []
@@ -113,9 +125,8 @@ def campaign_page(
         if plan_id is not None:
             skips = skip_reasons(conn, int(plan_id), since_day=now.date().isoformat())
     line = overview.campaign_line(conn, campaign_id)
-    return CampaignPage(
-        line, report, log, recipient, offset, limit, skips, waiting_reasons(conn, campaign_id)
-    )
+    reasons = waiting_reasons(conn, campaign_id)
+    return CampaignPage(line, report, log, recipient, offset, limit, skips, reasons, after)
 
 
 def waiting_reasons(conn: Connection, campaign_id: int, top: int = 5) -> list[tuple[str, int]]:
