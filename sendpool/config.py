@@ -125,6 +125,37 @@ class Settings(BaseSettings):
     rebalance_min_sent: int = Field(500, ge=0)  # sends in the window below which nothing moves
     rebalance_raise_when_used: float = Field(0.80, ge=0, le=1)  # of the day's cap, to raise
 
+    # Retention (docs/deploy.md §9): settled messages (sent, failed) go retention_days after
+    # they settled; delivery events, unmatched webhook events and the dispatcher's daily skip
+    # counts after event_retention_days; audit entries after audit_retention_days. 0 keeps
+    # them forever. `serve` runs it once a day at or after retention_at (UTC), in batches of
+    # retention_batch_size rows, each its own transaction. Per-day rollups are kept.
+    retention_days: int = Field(30, ge=0, le=3650)
+    event_retention_days: int = Field(90, ge=0, le=3650)
+    audit_retention_days: int = Field(0, ge=0, le=3650)
+    retention_at: time = time(4, 0)
+    retention_batch_size: int = Field(5000, ge=100, le=50_000)
+
+    @model_validator(mode="after")
+    def _retention_floor(self) -> Settings:
+        # The 24-hour figures (rebalancing, pauses) read messages and events of the last
+        # day in any server's time zone, and the daily jobs find their last run in the audit
+        # log; soft bounces are counted over soft_bounce_days of events.
+        floors = {
+            "retention_days": 2,
+            "event_retention_days": max(2, self.soft_bounce_days),
+            "audit_retention_days": 2,
+        }
+        for name, floor in floors.items():
+            days = getattr(self, name)
+            if 0 < days < floor:
+                why = " (soft_bounce_days counts events that far back)" if floor > 2 else ""
+                raise ValueError(
+                    f"{name}: {days} day(s) is too short; give 0 (keep forever) or at least "
+                    f"{floor}{why}"
+                )
+        return self
+
     # What reports that come back do (docs/design.md §6): soft bounces of one address
     # suppress it after soft_bounce_limit within soft_bounce_days; a server whose 24-hour
     # bounce or complaint rate reaches its threshold over at least bounce_min_volume sends
