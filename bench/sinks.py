@@ -1,14 +1,32 @@
-"""Postfix's smtp-sink and smtp-source, started and timed for the benchmarks."""
+"""Postfix's smtp-sink and smtp-source, and a bare aiosmtplib loop: the pipeline's references.
+
+smtp-source runs with ``-d`` (one connection per session, reused for every
+message, as the pipeline reuses its own) at its best session count, so it is
+the ceiling of this machine and not half of it. The bare loop is the least a
+Python sender on asyncio and aiosmtplib does per message: the same bytes on
+the same number of connections, with nothing read from or written to a database.
+
+    python bench/sinks.py bare PORT COUNT CONNECTIONS MIME_FILE   # prints msg/s
+"""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import socket
 import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
+
+# smtp-source session counts tried each round; the best of them is the reference.
+SOURCE_SESSIONS = (1, 2, 4, 8, 16)
+SENDER_CORE = 0  # every sender (smtp-source, the bare loop, the worker) runs here
+SINK_CORE = 1  # and smtp-sink on the other core, when there is one
 
 
 def tool(name: str) -> str:
@@ -16,6 +34,12 @@ def tool(name: str) -> str:
     if not os.path.exists(path):
         raise SystemExit(f"{name} is missing: run `make bench` (bench/run.sh installs it)")
     return path
+
+
+def pin(core: int) -> None:
+    """Keep this process on one core, so each sender is measured on the same single core."""
+    if (os.cpu_count() or 1) > 1 and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {core})
 
 
 def free_port() -> int:
@@ -26,13 +50,14 @@ def free_port() -> int:
 
 @contextmanager
 def smtp_sink() -> Iterator[int]:
-    """smtp-sink on a free loopback port; it accepts and discards everything."""
+    """smtp-sink on a free loopback port and a core of its own; it accepts and discards all."""
     port = free_port()
     user = ["-u", "nobody"] if os.geteuid() == 0 else []
     proc = subprocess.Popen(
         [tool("smtp-sink"), *user, "-c", f"127.0.0.1:{port}", "1000"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        preexec_fn=lambda: pin(SINK_CORE),
     )
     try:
         for _ in range(100):
@@ -47,12 +72,13 @@ def smtp_sink() -> Iterator[int]:
         proc.wait(10)
 
 
-def smtp_source_rate(port: int, count: int, size: int, sessions: int = 20) -> float:
-    """Messages per second smtp-source pushes to the sink: the ceiling of this machine."""
+def smtp_source_rate(port: int, count: int, size: int, sessions: int) -> float:
+    """Messages per second smtp-source pushes to the sink over ``sessions`` reused connections."""
     started = time.perf_counter()
     subprocess.run(
         [
             tool("smtp-source"),
+            "-d",
             "-s",
             str(sessions),
             "-m",
@@ -63,5 +89,65 @@ def smtp_source_rate(port: int, count: int, size: int, sessions: int = 20) -> fl
         ],
         check=True,
         stdout=subprocess.DEVNULL,
+        preexec_fn=lambda: pin(SENDER_CORE),
     )
     return count / (time.perf_counter() - started)
+
+
+def best_smtp_source(port: int, count: int, size: int) -> tuple[float, int]:
+    """The best rate over SOURCE_SESSIONS, and the session count that gave it."""
+    rates = {s: smtp_source_rate(port, count, size, s) for s in SOURCE_SESSIONS}
+    best = max(rates, key=lambda s: rates[s])
+    return rates[best], best
+
+
+def bare_loop_rate(port: int, count: int, connections: int, mime: bytes) -> float:
+    """The bare loop in a process of its own on the senders' core; returns msg/s."""
+    with tempfile.NamedTemporaryFile(suffix=".eml") as eml:
+        eml.write(mime)
+        eml.flush()
+        cmd = [sys.executable, __file__, "bare", str(port), str(count), str(connections), eml.name]
+        out = subprocess.run(cmd, check=True, capture_output=True, text=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+async def _bare(port: int, count: int, connections: int, mime: bytes) -> float:
+    import aiosmtplib
+
+    clients = [
+        aiosmtplib.SMTP(hostname="127.0.0.1", port=port, local_hostname="bench.local")
+        for _ in range(connections)
+    ]
+    for c in clients:
+        await c.connect()
+    share = [count // connections + (i < count % connections) for i in range(connections)]
+
+    async def run(client: aiosmtplib.SMTP, n: int) -> None:
+        for i in range(n):
+            await client.sendmail("news@example.com", [f"reader{i}@example.com"], mime)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(run(c, n) for c, n in zip(clients, share, strict=True)))
+    elapsed = time.perf_counter() - started
+    for c in clients:
+        await c.quit()
+    return count / elapsed
+
+
+def _bare_main(argv: list[str]) -> None:
+    port, count, connections, path = int(argv[0]), int(argv[1]), int(argv[2]), argv[3]
+    pin(SENDER_CORE)
+    mime = Path(path).read_bytes()
+    try:
+        import uvloop
+
+        rate = uvloop.run(_bare(port, count, connections, mime))
+    except ImportError:
+        rate = asyncio.run(_bare(port, count, connections, mime))
+    print(rate)
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] != ["bare"] or len(sys.argv) != 6:
+        raise SystemExit(__doc__)
+    _bare_main(sys.argv[2:])

@@ -171,6 +171,9 @@ class Preparer:
         suppressed = await self.catalog.suppressed((m.customer_id, m.recipient) for m in claimed)
         date = format_datetime(now)
         out = Prepared()
+        # What depends on the plan alone is worked out once per plan in a claim, not per message.
+        refusals: dict[tuple[int | None, AddressNeed], str | None] = {}
+        return_paths: dict[int | None, bool] = {}
         for m in claimed:
             why = suppressed.get((m.customer_id, m.recipient.lower()))
             if why is not None:
@@ -231,11 +234,15 @@ class Preparer:
             ) or self.burst_threshold
             # Decided once, on the wire forms (domains already A-labels): RFC 6531.
             need = address_need(message.envelope_from, message.recipient)
-            refused = _unsendable(pool, plan_id, need)
+            if (plan_id, need) not in refusals:
+                refusals[plan_id, need] = _unsendable(pool, plan_id, need)
+            refused = refusals[plan_id, need]
             if refused is not None:
                 out.settled.append(_failed(m, now, refused))
                 continue
-            if self.return_path_key is not None and _has_return_path(pool, plan_id):
+            if plan_id not in return_paths:
+                return_paths[plan_id] = _has_return_path(pool, plan_id)
+            if self.return_path_key is not None and return_paths[plan_id]:
                 # Before the MIME is built, so every server it may go to sends the same bytes.
                 message.return_token = make_token(m.id, self.return_path_key)
             send_class = send_class_for(count, threshold)

@@ -27,7 +27,7 @@ from sqlalchemy.sql.selectable import TextualSelect
 
 from sendpool.core.states import MessageStatus, ServerHealth
 from sendpool.store.backoffs import record_backoffs
-from sendpool.store.campaign_done import campaigns_of, mark_done
+from sendpool.store.campaign_done import mark_done
 from sendpool.store.database import Database, insert_for
 from sendpool.store.holdings import (
     clear_reservations_sync,
@@ -139,71 +139,91 @@ def claim_sync(
 
 
 _M = table(Message)
+# The columns a write-back sets from each outcome, in the order of its rows' values.
 _UPDATE_COLUMNS = (
-    "status",
-    "due_at",
-    "attempts",
-    "server_id",
-    "sent_at",
-    "last_error",
-    "smtp_code",
-    "smtp_reply",
-    "message_id",
-    "remote_id",
-    "hold",
-    "retry_server_id",
-)
+    "status", "due_at", "attempts", "server_id", "sent_at", "last_error", "smtp_code",
+    "smtp_reply", "message_id", "remote_id", "hold", "retry_server_id",
+)  # fmt: skip
+_PG_TYPES = (
+    "text", "timestamp", "int", "bigint", "timestamp", "text", "int", "text", "text", "text",
+    "text", "bigint",
+)  # fmt: skip
+# Rows per statement on SQLite: 13 values a row, within its 32,766 bound parameters (a
+# batch is at most max_in_flight, 2,000 by default, so one statement as a rule).
+_SQLITE_ROWS = 2000
 
 
-def _update_sql(paramstyle: str) -> str:
-    """The write-back as driver SQL: SQLAlchemy's per-row processing costs 5x SQLite's work."""
-    mark = "?" if paramstyle == "qmark" else "%s"
-    # Every right-hand side reads the row as it was, so ``attempts`` and ``server_id``
-    # there are the old values: an attempt on the server the row already names adds
-    # to its run there, one on another server starts a new run (store/recount.py).
-    here = (
-        f"attempts_here = CASE WHEN server_id = {mark} "
-        f"THEN attempts_here + {mark} - attempts ELSE {mark} - attempts END"
+def _write_back_sql(dialect: str, rows: int) -> str:
+    """One UPDATE for a whole batch: one statement, not one per message.
+
+    Every right-hand side reads the row as it was, so ``m.attempts`` and
+    ``m.server_id`` there are the old values: an attempt on the server the row
+    already names adds to its run there, one on another server starts a new run
+    (store/recount.py). Only rows still claimed by this worker change. On
+    PostgreSQL the rows are locked first, in id order, as every other statement
+    here takes its row locks; SQLite holds one write lock. RETURNING names the
+    campaigns whose messages this settled.
+    """
+    sets = ", ".join(f"{c} = v.{c}" for c in _UPDATE_COLUMNS)
+    head = (
+        "UPDATE messages AS m SET attempts_here = CASE WHEN m.server_id = v.server_id "
+        "THEN m.attempts_here + v.attempts - m.attempts ELSE v.attempts - m.attempts END, "
+        f"{sets}, claimed_by = NULL, updated_at = {{now}}, reserved_server_id = NULL, "
+        "reserved_at = NULL, handed_at = NULL "
     )
-    sets = ", ".join(f"{c} = {mark}" for c in _UPDATE_COLUMNS)
-    return (
-        f"UPDATE messages SET {here}, {sets}, claimed_by = NULL, updated_at = {mark}, "
-        "reserved_server_id = NULL, reserved_at = NULL, handed_at = NULL "
-        f"WHERE id = {mark} AND claimed_by = {mark}"
-    )
+    # SQLite's RETURNING sees the updated table alone, by its own name.
+    tail = "WHERE m.id = v.id {locked}AND m.claimed_by = {w} RETURNING {m}campaign_id, {m}status"
+    names = ", ".join(("id", *_UPDATE_COLUMNS))
+    if dialect == "postgresql":
+        arrays = ", ".join(f"%s::{t}[]" for t in ("bigint", *_PG_TYPES))
+        # Locked first, in id order, found by key (no plan may scan for the claim);
+        # the claim is checked again on the locked rows.
+        locked = (
+            "WITH locked AS (SELECT id FROM messages WHERE id = ANY(%s::bigint[]) "
+            "AND claimed_by = %s ORDER BY id FOR UPDATE), "
+            f"v AS (SELECT * FROM unnest({arrays}) AS v({names})) "
+        )
+        where = tail.format(locked="AND m.id IN (SELECT id FROM locked) ", w="%s", m="m.")
+        return locked + head.format(now="%s") + "FROM v " + where
+    one = "(" + ", ".join("?" * (1 + len(_UPDATE_COLUMNS))) + ")"
+    values = f"WITH v({names}) AS (VALUES {', '.join([one] * rows)}) "
+    return values + head.format(now="?") + "FROM v " + tail.format(locked="", w="?", m="")
+
+
+def _write_back(conn: Connection, worker: str, batch: RecordBatch, now: datetime) -> set[int]:
+    """Apply the batch's message updates; return the campaigns of the messages it settled."""
+    t = driver_time(conn)
+    by_id: dict[int, tuple[object, ...]] = {}
+    for u in batch.updates:
+        # A message named twice: the first update clears its claim, so the second
+        # would change nothing, as it did when each was a statement of its own.
+        by_id.setdefault(
+            u.id,
+            (
+                u.id, u.status, t(u.due_at), u.attempts, u.server_id, t(u.sent_at),
+                u.last_error, u.smtp_code, u.smtp_reply, u.message_id, u.remote_id, u.hold,
+                u.retry_server_id,
+            ),
+        )  # fmt: skip
+    rows = [by_id[i] for i in sorted(by_id)]  # in id order, as the row locks are taken
+    stamp = t(now)
+    returned: list[tuple[int | None, str]] = []
+    if conn.dialect.name == "postgresql":
+        columns = [list(c) for c in zip(*rows, strict=True)]
+        params = (columns[0], worker, *columns, stamp, worker)
+        returned += conn.exec_driver_sql(_write_back_sql("postgresql", len(rows)), params).all()
+    else:
+        for i in range(0, len(rows), _SQLITE_ROWS):
+            chunk = rows[i : i + _SQLITE_ROWS]
+            flat = [value for row in chunk for value in row]
+            sql = _write_back_sql("sqlite", len(chunk))
+            returned += conn.exec_driver_sql(sql, (*flat, stamp, worker)).all()
+    return {c for c, status in returned if c is not None and MessageStatus(status).settled}
 
 
 def record_sync(conn: Connection, worker: str, batch: RecordBatch, now: datetime) -> None:
     if batch.updates:
-        t = driver_time(conn)
-        stamp = t(now)
-        rows = [
-            (
-                u.server_id,
-                u.attempts,
-                u.attempts,
-                u.status,
-                t(u.due_at),
-                u.attempts,
-                u.server_id,
-                t(u.sent_at),
-                u.last_error,
-                u.smtp_code,
-                u.smtp_reply,
-                u.message_id,
-                u.remote_id,
-                u.hold,
-                u.retry_server_id,
-                stamp,
-                u.id,
-                worker,
-            )
-            # In id order, as every other statement here takes its row locks.
-            for u in sorted(batch.updates, key=lambda u: u.id)
-        ]
-        conn.exec_driver_sql(_update_sql(conn.dialect.paramstyle), rows)
-        settled = [u.id for u in batch.updates if MessageStatus(u.status).settled]
-        mark_done(conn, campaigns_of(conn, settled), now)
+        mark_done(conn, _write_back(conn, worker, batch, now), now)
     S = table(SendingServer)
     _lock_servers(conn, {h.server_id for h in batch.health} | set(batch.paused))
     recovered = _recovering(conn, batch)

@@ -59,10 +59,15 @@ def encode_header(name: str, value: str) -> str:
     return Header(value, "utf-8", header_name=name).encode(linesep="\r\n")
 
 
+def _lines_fit(body: str) -> bool:
+    return len(body) <= 998 or max(map(len, body.split("\n"))) <= 998
+
+
 def _body(text: str) -> tuple[str, bytes]:
     """7bit when the text allows it (ASCII, lines within RFC 5322's 998), else quoted-printable."""
-    body = text.replace("\r\n", "\n").replace("\r", "\n")
-    if body.isascii() and "\x00" not in body and max(map(len, body.split("\n"))) <= 998:
+    # Most bodies have no CR at all: the two copies of normalising are skipped then.
+    body = text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
+    if body.isascii() and "\x00" not in body and _lines_fit(body):
         return "7bit", body.encode("ascii").replace(b"\n", b"\r\n")
     encoded = binascii.b2a_qp(body.encode("utf-8"), istext=True)
     return "quoted-printable", encoded.replace(b"\n", b"\r\n")

@@ -33,10 +33,15 @@ class ReplyReader(asyncio.Protocol):
         self._gone = asyncio.Event()
 
     def data_received(self, data: bytes) -> None:
-        self._buffer.extend(data)
-        while (end := self._buffer.find(b"\n")) >= 0:
-            line = bytes(self._buffer[: end + 1])
-            del self._buffer[: end + 1]
+        if self._buffer:  # the rest of a line that came in an earlier read
+            self._buffer.extend(data)
+            data = bytes(self._buffer)
+            self._buffer.clear()
+        # Lines are sliced out of the read as it came: one copy per line, no shifting.
+        start = 0
+        while (end := data.find(b"\n", start)) >= 0:
+            line = data[start : end + 1]
+            start = end + 1
             if len(line) > MAX_LINE or not line[:3].isdigit():
                 self._fail(WireError(f"malformed SMTP reply line: {line[:80]!r}"))
                 return
@@ -44,10 +49,13 @@ class ReplyReader(asyncio.Protocol):
             if line[3:4] != b"-":  # the last line of a reply (RFC 5321 §4.2.1)
                 self._replies.append(SMTPResponse(int(line[:3]), "\n".join(self._lines)))
                 self._lines = []
-        if len(self._buffer) > MAX_LINE:
-            self._fail(WireError("SMTP reply line too long"))
-            return
-        self._wake()
+        if start < len(data):
+            if len(data) - start > MAX_LINE:
+                self._fail(WireError("SMTP reply line too long"))
+                return
+            self._buffer += data[start:]
+        if self._replies:
+            self._wake()
 
     def eof_received(self) -> bool:
         self._fail(WireError("the server closed the connection"))
