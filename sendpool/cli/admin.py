@@ -5,14 +5,16 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
-from sendpool.cli.common import console, err_console, friendly_errors, open_runtime
+from sendpool.cli.common import console, err_console, friendly_errors, open_store
 from sendpool.errors import InputError
-from sendpool.services.access import admins, sessions
+
+if TYPE_CHECKING:
+    from sendpool.services.access.admins import AdminInfo
 
 app = typer.Typer(
     help="Admin users of the web pages: create, list, unlock, set a password, end sessions."
@@ -27,6 +29,8 @@ PasswordStdin = Annotated[
 
 def _read_password(from_stdin: bool) -> str:
     """Twice at a prompt, so a typo does not lock anyone out; once from stdin for scripts."""
+    from sendpool.services.access import admins
+
     if from_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
@@ -37,12 +41,12 @@ def _read_password(from_stdin: bool) -> str:
     return password
 
 
-def _store_password(
-    action: Callable[..., admins.AdminInfo], email: str, from_stdin: bool
-) -> admins.AdminInfo:
+def _store_password(action: Callable[..., AdminInfo], email: str, from_stdin: bool) -> AdminInfo:
     """Hash before the transaction: argon2 is slow on purpose, a write lock should not wait."""
+    from sendpool.services.access import admins
+
     password_hash = admins.hash_password(_read_password(from_stdin))
-    rt = open_runtime()
+    rt = open_store()
     try:
         return rt.db.transaction(
             action, email=email, password_hash=password_hash, actor="cli", now=datetime.now(UTC)
@@ -55,6 +59,8 @@ def _store_password(
 @friendly_errors
 def create(email: Email, password_stdin: PasswordStdin = False) -> None:
     """Create an admin user who can sign in at /admin/login."""
+    from sendpool.services.access import admins
+
     info = _store_password(admins.create_admin, email, password_stdin)
     err_console.print(f"admin user {info.email} created; sign in at /admin/login")
 
@@ -63,6 +69,8 @@ def create(email: Email, password_stdin: PasswordStdin = False) -> None:
 @friendly_errors
 def set_password(email: Email, password_stdin: PasswordStdin = False) -> None:
     """Set a new password; every session of the user's ends at once."""
+    from sendpool.services.access import admins
+
     info = _store_password(admins.set_password, email, password_stdin)
     err_console.print(f"password of {info.email} changed; their sessions have ended")
 
@@ -75,7 +83,9 @@ app.command("password", hidden=True)(set_password)
 @friendly_errors
 def unlock(email: Email) -> None:
     """Forget the user's failed sign-ins, so no address has to wait before trying again."""
-    rt = open_runtime()
+    from sendpool.services.access import admins
+
+    rt = open_store()
     try:
         info = rt.db.transaction(
             admins.unlock_admin, email=email, actor="cli", now=datetime.now(UTC)
@@ -89,7 +99,9 @@ def unlock(email: Email) -> None:
 @friendly_errors
 def list_() -> None:
     """Every admin user, with recent failed sign-ins and open sessions."""
-    rt = open_runtime()
+    from sendpool.services.access import admins, sessions
+
+    rt = open_store()
     try:
         limits = sessions.limits_from(rt.settings)
         people = rt.db.transaction(admins.list_admins, now=datetime.now(UTC), limits=limits)
@@ -116,7 +128,9 @@ def sessions_(
     ] = False,
 ) -> None:
     """Signed-in browsers: who, since when, last seen, from where."""
-    rt = open_runtime()
+    from sendpool.services.access import admins, sessions
+
+    rt = open_store()
     try:
         limits = sessions.limits_from(rt.settings)
         rows = rt.db.transaction(
@@ -151,7 +165,9 @@ def sessions_(
 @friendly_errors
 def logout_all(email: Email) -> None:
     """End every session of one admin now (a lost laptop, a shared browser)."""
-    rt = open_runtime()
+    from sendpool.services.access import admins
+
+    rt = open_store()
     try:
         info, ended = rt.db.transaction(
             admins.logout_all, email=email, actor="cli", now=datetime.now(UTC)

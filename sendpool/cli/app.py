@@ -14,6 +14,7 @@ from sendpool.cli import (
     pool,
     rebalance,
     repair,
+    retention,
     serve,
     servers,
     suppressions,
@@ -58,6 +59,7 @@ app.add_typer(repair.app, name="repair")
 app.add_typer(bounces.app, name="bounces")
 app.add_typer(suppressions.app, name="suppressions")
 app.add_typer(webhooks.app, name="webhooks")
+app.add_typer(retention.app, name="retention")
 
 
 def main() -> None:

@@ -5,26 +5,24 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from sendpool.cli.campaign_view import campaign_json, campaigns_table, report_view
-from sendpool.cli.common import console, err_console, friendly_errors, open_runtime
-from sendpool.content.csv_import import ImportReport
-from sendpool.core.states import SETTLED_MESSAGE_STATES
+from sendpool.cli.common import console, err_console, friendly_errors, open_runtime, open_store
+from sendpool.core.states import SETTLED_MESSAGE_STATES, CampaignStatus
 from sendpool.errors import InputError
-from sendpool.pipeline.embedded import run_async, work_until
-from sendpool.runtime import Runtime
-from sendpool.services.campaigns import overview
-from sendpool.services.campaigns.drafts import CampaignDraft
-from sendpool.services.campaigns.from_csv import CsvCampaign, NoValidRowsError, run_from_csv
-from sendpool.services.campaigns.report import CampaignReport, campaign_report
-from sendpool.store.catalog import live_workers
+
+if TYPE_CHECKING:
+    from sendpool.content.csv_import import ImportReport
+    from sendpool.runtime import Runtime
+    from sendpool.services.campaigns.from_csv import CsvCampaign
+    from sendpool.services.campaigns.report import CampaignReport
 
 app = typer.Typer(help="Run campaigns from CSV files and follow them.")
+# What `campaign list --status` takes, as services.campaigns.overview.STATUSES has it.
+STATUSES = tuple(s.value for s in CampaignStatus)
 
 
 def _read(path: Path | None, what: str) -> str | None:
@@ -57,6 +55,17 @@ async def follow(
     (``CampaignReport.resting``); with ``wait_all``, until every message is sent
     or failed, however long retries, windows or a pause take.
     """
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    from sendpool.pipeline.embedded import work_until
+    from sendpool.services.campaigns.report import campaign_report
+
     report = await rt.db.run(campaign_report, uid, datetime.now(UTC), servers=False)
     worker = None if external else rt.worker()
     progress = Progress(
@@ -126,6 +135,13 @@ def run(
     or `sendpool serve`) to send them. Without other live workers, this command
     sends itself; with them, it watches.
     """
+    from sendpool.cli.campaign_view import report_view
+    from sendpool.pipeline.embedded import run_async
+    from sendpool.services.campaigns.drafts import CampaignDraft
+    from sendpool.services.campaigns.from_csv import NoValidRowsError, run_from_csv
+    from sendpool.services.campaigns.report import campaign_report
+    from sendpool.store.catalog import live_workers
+
     if no_wait and wait_all:
         raise InputError("--no-wait and --wait-all contradict each other: give one of them")
     text_body, html_body = _read(text, "text"), _read(html, "HTML")
@@ -187,7 +203,11 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Where a campaign stands: messages per status and per server, and what waits until when."""
-    rt = open_runtime()
+    from sendpool.cli.campaign_view import report_view
+    from sendpool.services.campaigns import overview
+    from sendpool.services.campaigns.report import campaign_report
+
+    rt = open_store()
     try:
         now = datetime.now(UTC)
         campaign_id = rt.db.transaction(overview.find_campaign, campaign, customer=customer)
@@ -208,15 +228,16 @@ def list_(
     ] = None,
     status_: Annotated[
         str | None,
-        typer.Option(
-            "--status", help=f"Only campaigns in this status: {', '.join(overview.STATUSES)}."
-        ),
+        typer.Option("--status", help=f"Only campaigns in this status: {', '.join(STATUSES)}."),
     ] = None,
     limit: Annotated[int, typer.Option(min=1, max=10_000, help="At most this many.")] = 50,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON array.")] = False,
 ) -> None:
     """Campaigns, newest first: customer, status, progress; every customer's unless told."""
-    rt = open_runtime()
+    from sendpool.cli.campaign_view import campaign_json, campaigns_table
+    from sendpool.services.campaigns import overview
+
+    rt = open_store()
     try:
         lines = rt.db.transaction(
             overview.campaign_lines, status=status_, customer=customer, limit=limit

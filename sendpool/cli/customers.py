@@ -4,19 +4,16 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
-from sendpool.cli.common import console, friendly_errors, open_runtime
-from sendpool.services.tenancy.sending_domains import (
-    CustomerDomains,
-    add_domain,
-    customer_domains,
-    remove_domain,
-)
+from sendpool.cli.common import console, friendly_errors, open_store
+
+if TYPE_CHECKING:
+    from sendpool.services.tenancy.sending_domains import CustomerDomains
 
 app = typer.Typer(help="Customers: the domains each may send from.")
 domains = typer.Typer(help="A customer's verified sending domains: add, list, remove.")
@@ -47,7 +44,9 @@ def add(customer: Customer, domain: Domain) -> None:
 
     A domain belongs to one customer: one that another customer holds is refused.
     """
-    rt = open_runtime()
+    from sendpool.services.tenancy.sending_domains import add_domain
+
+    rt = open_store()
     try:
         found = rt.db.transaction(add_domain, customer, domain, actor="cli", now=datetime.now(UTC))
     finally:
@@ -62,7 +61,9 @@ def list_(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """The domains CUSTOMER may send from."""
-    rt = open_runtime()
+    from sendpool.services.tenancy.sending_domains import customer_domains
+
+    rt = open_store()
     try:
         found = rt.db.transaction(customer_domains, customer)
     finally:
@@ -91,7 +92,9 @@ def list_(
 @friendly_errors
 def remove(customer: Customer, domain: Domain) -> None:
     """Stop CUSTOMER sending from DOMAIN; messages already queued still go out."""
-    rt = open_runtime()
+    from sendpool.services.tenancy.sending_domains import remove_domain
+
+    rt = open_store()
     try:
         found = rt.db.transaction(
             remove_domain, customer, domain, actor="cli", now=datetime.now(UTC)

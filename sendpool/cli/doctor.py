@@ -5,17 +5,17 @@ from __future__ import annotations
 import dataclasses
 import json
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
 from sendpool.cli.common import console, friendly_errors
-from sendpool.config import Settings
 from sendpool.errors import ConfigError
-from sendpool.pipeline.embedded import run_async
-from sendpool.services.operations.doctor import DoctorReport, diagnose
+
+if TYPE_CHECKING:
+    from sendpool.services.operations.doctor import DoctorReport
 
 STYLE = {"ok": "green", "warn": "yellow", "fail": "bold red"}
 CLASS = {"low_volume": "low-volume", "burst": "burst"}
@@ -76,6 +76,10 @@ def doctor(
     any row fails. Nothing is changed, except with --check-servers, which
     records each connection check as `sendpool servers test` does.
     """
+    from sendpool.config import Settings
+    from sendpool.pipeline.embedded import run_async
+    from sendpool.services.operations.doctor import diagnose
+
     try:
         settings = Settings()
     except ValueError as exc:

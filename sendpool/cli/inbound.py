@@ -6,13 +6,14 @@ import asyncio
 import functools
 import logging
 import signal
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from sendpool.cli.common import err_console, friendly_errors, open_runtime, setup_logging
-from sendpool.pipeline.embedded import run_async
-from sendpool.runtime import Runtime
+
+if TYPE_CHECKING:
+    from sendpool.runtime import Runtime
 
 
 async def _run(rt: Runtime, *, listen: bool, poll: bool) -> None:
@@ -73,6 +74,8 @@ def inbound(
     (or `smtp:[127.0.0.1]:2526` with --smtp). docs/deploy.md, "Bounces and
     complaints", has the whole recipe, and how to be the domain's MX instead.
     """
+    from sendpool.pipeline.embedded import run_async
+
     setup_logging(verbose)
     logging.getLogger("sendpool.inbound").setLevel(logging.INFO)  # one line per report
     overrides: dict[str, object] = {}

@@ -10,9 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from sendpool.cli.common import console, err_console, friendly_errors, open_runtime
-from sendpool.services.pool.apply import apply_pool
-from sendpool.services.pool.file import load_pool_file
+from sendpool.cli.common import console, err_console, friendly_errors, open_store
 
 app = typer.Typer(help="Declare servers, plans, customers and region rules from a TOML file.")
 
@@ -49,8 +47,11 @@ def apply(
     last apply is drift: shown, and kept unless --force (the command then
     exits 1). Every change goes to the audit log as made by "pool file".
     """
+    from sendpool.services.pool.apply import apply_pool
+    from sendpool.services.pool.file import load_pool_file
+
     pool, decls = load_pool_file(file, os.environ)
-    rt = open_runtime()
+    rt = open_store()
     try:
         with rt.db.engine.connect() as conn:
             trans = conn.begin()

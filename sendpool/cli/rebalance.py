@@ -9,9 +9,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from sendpool.cli.common import console, friendly_errors, open_runtime
-from sendpool.services.operations.rebalance import policy_from
-from sendpool.services.operations.rebalance import rebalance as run_rebalance
+from sendpool.cli.common import console, friendly_errors, open_store
 
 STYLE = {"raise": "green", "cut": "red", "keep": "dim"}
 
@@ -35,7 +33,10 @@ def rebalance(
     (GET /api/v1/admin/audit-log). SENDPOOL_REBALANCE_ENABLED=false turns the
     daily job inside `serve` off, for those who run their own script.
     """
-    rt = open_runtime()
+    from sendpool.services.operations.rebalance import policy_from
+    from sendpool.services.operations.rebalance import rebalance as run_rebalance
+
+    rt = open_store()
     try:
         run = rt.db.transaction(
             run_rebalance,

@@ -8,8 +8,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from sendpool.cli.common import console, friendly_errors, open_runtime
-from sendpool.services.operations.repair import repair_suppressions
+from sendpool.cli.common import console, friendly_errors, open_store
 
 app = typer.Typer(help="One-off repairs after an upgrade; each is safe to run again.")
 
@@ -29,7 +28,9 @@ def suppressions(
     bounce; true hard bounces (5.1.1 user unknown) stay. The run is written to
     the audit log (action repair.suppressions). Running it again lifts nothing.
     """
-    rt = open_runtime()
+    from sendpool.services.operations.repair import repair_suppressions
+
+    rt = open_store()
     try:
         run = rt.db.transaction(
             repair_suppressions, now=datetime.now(UTC), dry_run=dry_run, actor="cli"

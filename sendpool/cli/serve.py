@@ -8,7 +8,6 @@ from typing import Annotated
 import typer
 
 from sendpool.cli.common import create_runtime, err_console, friendly_errors, setup_logging
-from sendpool.pipeline.embedded import run_async
 
 
 @friendly_errors
@@ -34,7 +33,9 @@ def serve(
     links in the mail sent point at http://HOST:PORT of this serve unless
     SENDPOOL_PUBLIC_URL names the address recipients reach (a proxy's, say).
     """
-    # Imported here: the web stack is heavy, and every other command starts faster without it.
+    # Imported here, as every command imports what it runs (docs/design.md, §2): the web
+    # stack is heavy, and every other command starts faster without it.
+    from sendpool.pipeline.embedded import run_async
     from sendpool.serve import bind, serve_api
 
     setup_logging(verbose)

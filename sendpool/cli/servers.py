@@ -9,20 +9,10 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from sendpool.cli.common import console, fail, friendly_errors, open_runtime
+from sendpool.cli.common import Store, console, fail, friendly_errors, open_store
 from sendpool.core.outcomes import OutcomeKind
 from sendpool.core.states import ServerHealth, ServerStatus
 from sendpool.errors import InputError
-from sendpool.pipeline.embedded import run_async
-from sendpool.runtime import Runtime
-from sendpool.services.servers.checks import (
-    check_server,
-    find_server,
-    list_servers,
-    record_check,
-    send_test_email,
-)
-from sendpool.services.webhooks.info import webhook_info
 
 app = typer.Typer(help="List sending servers, check them, send test emails.")
 
@@ -48,7 +38,9 @@ def _ago(at: datetime | None) -> str:
 @friendly_errors
 def list_() -> None:
     """Every server with its type, status, health, limits and last activity."""
-    rt = open_runtime()
+    from sendpool.services.servers.checks import list_servers
+
+    rt = open_store()
     try:
         rows = rt.db.transaction(list_servers, rt.box)
     finally:
@@ -86,7 +78,15 @@ def test(
     from_: Annotated[str | None, typer.Option("--from", help="Sender for the test email.")] = None,
 ) -> None:
     """Check the server's connection (and record the result); optionally send a test email."""
-    rt = open_runtime()
+    from sendpool.pipeline.embedded import run_async
+    from sendpool.services.servers.checks import (
+        check_server,
+        find_server,
+        record_check,
+        send_test_email,
+    )
+
+    rt = open_store()
     try:
         row = rt.db.transaction(find_server, server, rt.box)
         if send_to and not from_ and not row.default_from_email:
@@ -118,8 +118,10 @@ def test(
         rt.close()
 
 
-def _webhook(rt: Runtime, uid: str) -> None:
+def _webhook(rt: Store, uid: str) -> None:
     """A vendor server's webhook: the URL to paste, what it lacks, and the last event."""
+    from sendpool.services.webhooks.info import webhook_info
+
     info = rt.db.transaction(webhook_info, rt.box, rt.settings.public_url, uid)
     if info is None:
         return

@@ -10,14 +10,15 @@ import typer
 from rich.markup import escape
 
 from sendpool.cli.common import console, friendly_errors
-from sendpool.cli.simulate_view import as_json, render
-from sendpool.config import Settings
+from sendpool.core.selectors import DEFAULT, SELECTORS
 from sendpool.core.servers import SendClass
 from sendpool.errors import ConfigError, InputError
-from sendpool.pipeline.embedded import run_async
-from sendpool.services.operations import simulation
-from sendpool.services.operations.domain_mix import mix_from_csv, parse_mix
-from sendpool.services.operations.forecasts import simulate_forecast
+
+# The simulation's bounds and policies as services.operations.simulation has them, for
+# --help without loading the dispatcher; tests/cli/test_startup_help.py compares them.
+MAX_MESSAGES = 1_000_000
+MAX_WORKERS = 64
+POLICIES = (DEFAULT, *sorted(n for n in SELECTORS if n != DEFAULT))
 
 
 @friendly_errors
@@ -27,7 +28,7 @@ def simulate(
         int | None,
         typer.Option(
             min=1,
-            max=simulation.MAX_MESSAGES,
+            max=MAX_MESSAGES,
             help="How many messages to deal out (default with --recipients: one per row).",
             show_default=False,
         ),
@@ -37,7 +38,7 @@ def simulate(
         bool, typer.Option("--low-volume", help="Simulate a low-volume send.")
     ] = False,
     workers: Annotated[
-        int, typer.Option(min=1, max=simulation.MAX_WORKERS, help="Workers sharing the messages.")
+        int, typer.Option(min=1, max=MAX_WORKERS, help="Workers sharing the messages.")
     ] = 1,
     with_forecast: Annotated[
         bool,
@@ -59,7 +60,7 @@ def simulate(
         str | None,
         typer.Option(
             help="Deal by this selector instead of the plan's own "
-            f"({', '.join(simulation.policy_names())}), or 'all' to compare them side by side.",
+            f"({', '.join(POLICIES)}), or 'all' to compare them side by side.",
             show_default=False,
         ),
     ] = None,
@@ -99,6 +100,13 @@ def simulate(
 
       sendpool simulate --plan Marketing --recipients people.csv --policy sticky_domain
     """
+    from sendpool.cli.simulate_view import as_json, render
+    from sendpool.config import Settings
+    from sendpool.pipeline.embedded import run_async
+    from sendpool.services.operations import simulation
+    from sendpool.services.operations.domain_mix import mix_from_csv, parse_mix
+    from sendpool.services.operations.forecasts import simulate_forecast
+
     if burst and low_volume:
         raise InputError("choose one of --burst and --low-volume, not both")
     if domains is not None and recipients is not None:

@@ -7,19 +7,23 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.markup import escape
 from rich.table import Table
-from sqlalchemy import Connection
 
-from sendpool.cli.common import console, fail, friendly_errors, open_runtime
-from sendpool.services import refs
-from sendpool.services.messages import suppressions as service
-from sendpool.services.messages.suppressions import KINDS, SuppressionInfo
+from sendpool.cli.common import console, fail, friendly_errors, open_store
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
+    from sendpool.services.messages.suppressions import SuppressionInfo
 
 app = typer.Typer(help="A customer's suppressed addresses: list, add, remove, import, export.")
+# The kinds of services.messages.suppressions.KINDS, written out so that --help does not
+# load the service; tests/cli/test_startup_help.py compares them.
+KINDS = ("hard_bounce", "soft_bounce", "complaint", "unsubscribe", "manual", "imported", "vendor")
 
 T = TypeVar("T")
 CustomerOpt = Annotated[str, typer.Option("--customer", help="The customer's name or uid.")]
@@ -29,11 +33,12 @@ ACTOR = "cli"
 
 def _for_customer(customer: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """``fn(conn, customer_id, ...)`` in one transaction, the customer named by name or uid."""
+    from sendpool.services import refs
 
     def run(conn: Connection) -> T:
         return fn(conn, refs.customer_id(conn, customer), *args, **kwargs)
 
-    rt = open_runtime()
+    rt = open_store()
     try:
         return rt.db.transaction(run)
     finally:
@@ -60,6 +65,8 @@ def list_(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """The customer's suppressions, newest first, with their kind and reason."""
+    from sendpool.services.messages import suppressions as service
+
     rows = _for_customer(customer, service.list_suppressions, kind=kind, search=search, limit=limit)
     if as_json:
         typer.echo(json.dumps([_info(s) for s in rows], indent=2))
@@ -86,6 +93,8 @@ def add(
     reason: Annotated[str | None, typer.Option(help="Why; shown beside the address.")] = None,
 ) -> None:
     """Never send the customer's mail to EMAIL; adding it again changes nothing."""
+    from sendpool.services.messages import suppressions as service
+
     info, created = _for_customer(
         customer, service.add_suppression, email=email, reason=reason, actor=ACTOR,
         now=datetime.now(UTC),
@@ -98,6 +107,8 @@ def add(
 @friendly_errors
 def remove(email: Email, customer: CustomerOpt) -> None:
     """Lift the suppression of EMAIL: the customer's mail goes to it again."""
+    from sendpool.services.messages import suppressions as service
+
     info = _for_customer(
         customer, service.remove_suppression, email, actor=ACTOR, now=datetime.now(UTC)
     )
@@ -111,6 +122,8 @@ def import_(
     customer: CustomerOpt,
 ) -> None:
     """Suppress every address of FILE; bad rows are skipped and listed by line."""
+    from sendpool.services.messages import suppressions as service
+
     try:
         stream = file.open("rb")
     except OSError as exc:
@@ -138,6 +151,8 @@ def export(
     ] = None,
 ) -> None:
     """Every suppression of the customer as CSV (email,reason), by address."""
+    from sendpool.services.messages import suppressions as service
+
     text = _for_customer(customer, service.export_suppressions)
     if output is None:
         sys.stdout.write(text)

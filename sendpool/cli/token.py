@@ -9,9 +9,8 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from sendpool.cli.common import console, err_console, friendly_errors, open_runtime
+from sendpool.cli.common import console, err_console, friendly_errors, open_store
 from sendpool.errors import InputError
-from sendpool.services.access.tokens import create_token, list_tokens, revoke_token
 
 app = typer.Typer(help="API tokens: create (shown once), list, revoke.")
 
@@ -26,9 +25,11 @@ def create(
     ] = None,
 ) -> None:
     """Print a new token once; sendpool keeps only its hash."""
+    from sendpool.services.access.tokens import create_token
+
     if admin == (customer is not None):
         raise InputError("give exactly one of --admin or --customer UID")
-    rt = open_runtime()
+    rt = open_store()
     try:
         issued = rt.db.transaction(
             create_token, name=name, customer=customer, actor="cli", now=datetime.now(UTC)
@@ -44,7 +45,9 @@ def create(
 @friendly_errors
 def list_() -> None:
     """Every token: who it is for, when it was last used, whether it is revoked."""
-    rt = open_runtime()
+    from sendpool.services.access.tokens import list_tokens
+
+    rt = open_store()
     try:
         tokens = rt.db.transaction(list_tokens)
     finally:
@@ -70,7 +73,9 @@ def revoke(
     uid: Annotated[str, typer.Argument(help="The token's uid (from `token list`).")],
 ) -> None:
     """Revoke a token at once; requests with it get 401 from now on."""
-    rt = open_runtime()
+    from sendpool.services.access.tokens import revoke_token
+
+    rt = open_store()
     try:
         info = rt.db.transaction(revoke_token, uid, actor="cli", now=datetime.now(UTC))
     finally:

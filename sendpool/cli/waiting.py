@@ -7,8 +7,7 @@ from typing import Annotated
 
 import typer
 
-from sendpool.cli.common import console, friendly_errors, open_runtime
-from sendpool.services.messages.waiting import send_waiting_now_for
+from sendpool.cli.common import console, friendly_errors, open_store
 
 
 @friendly_errors
@@ -27,7 +26,9 @@ def send_waiting_now(
     for when you want them looked at again anyway. Messages that still find no
     room wait again, with the reason as it is now.
     """
-    rt = open_runtime()
+    from sendpool.services.messages.waiting import send_waiting_now_for
+
+    rt = open_store()
     try:
         woken = rt.db.transaction(
             send_waiting_now_for, campaign=campaign, plan=plan, now=datetime.now(UTC)

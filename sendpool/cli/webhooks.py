@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
-from sendpool.cli.common import console, fail, friendly_errors, open_runtime
-from sendpool.services.webhooks.info import WebhookInfo, webhook_info
+from sendpool.cli.common import console, fail, friendly_errors, open_store
+
+if TYPE_CHECKING:
+    from sendpool.services.webhooks.info import WebhookInfo
 
 app = typer.Typer(help="Vendor event webhooks: each server's URL, its last events, unmatched ones.")
 
@@ -18,7 +20,9 @@ Server = Annotated[str, typer.Argument(help="The vendor server's name or uid.")]
 
 
 def _info(server: str) -> WebhookInfo:
-    rt = open_runtime()
+    from sendpool.services.webhooks.info import webhook_info
+
+    rt = open_store()
     try:
         found = rt.db.transaction(webhook_info, rt.box, rt.settings.public_url, server)
     finally:

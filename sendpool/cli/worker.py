@@ -5,21 +5,21 @@ from __future__ import annotations
 import asyncio
 import signal
 import socket
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from sendpool.cli.common import (
     console,
-    create_runtime,
+    create_store,
     err_console,
     friendly_errors,
     open_runtime,
     setup_logging,
 )
-from sendpool.pipeline.embedded import run_async
-from sendpool.runtime import Runtime
-from sendpool.store.db import migrate as migrate_schema
+
+if TYPE_CHECKING:
+    from sendpool.runtime import Runtime
 
 
 async def _serve_workers(
@@ -69,6 +69,8 @@ def worker(
     the queue through the database, and the quota ledger and the rotation
     cursors through Redis when SENDPOOL_REDIS_URL is set (else the database).
     """
+    from sendpool.pipeline.embedded import run_async
+
     setup_logging(verbose)
     rt = open_runtime()
     try:
@@ -86,7 +88,9 @@ def worker(
 @friendly_errors
 def migrate() -> None:
     """Create or upgrade the database schema (sendpool does this on start as well)."""
-    rt = create_runtime()
+    from sendpool.store.db import migrate as migrate_schema
+
+    rt = create_store()
     try:
         migrate_schema(rt.db.engine)
     finally:
