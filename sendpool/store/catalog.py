@@ -20,6 +20,7 @@ from sendpool.store.database import Database
 from sendpool.store.launches import finish_stalled_launches
 from sendpool.store.providers import load_providers
 from sendpool.store.records import CampaignRow, CustomerRow, PoolRows, ServerRow
+from sendpool.store.reports import BOUNCE_KINDS, by_send_time
 from sendpool.store.rollups import sent_per_day
 from sendpool.store.rollups import upkeep as rollup_upkeep
 from sendpool.store.tables import (
@@ -90,15 +91,11 @@ def _daily_bounces(
     start = datetime.combine(since, datetime.min.time(), tzinfo=UTC)
     totals = sent_per_day(conn, server_id, since)
     E = DeliveryEvent
-    kinds = E.kind.in_(("hard_bounce", "reputation"))
     bounced: dict[date, int] = defaultdict(int)
-    for at, window in (
-        (E.sent_at, [E.sent_at >= start]),
-        (E.created_at, [E.sent_at.is_(None), E.created_at >= start]),
-    ):
+    for at, window in by_send_time(start):
         stmt = (
             select(func.date(at), func.count())
-            .where(E.server_id == server_id, kinds, *window)
+            .where(E.server_id == server_id, E.kind.in_(BOUNCE_KINDS), *window)
             .group_by(func.date(at))
         )
         for d, n in conn.execute(stmt):

@@ -29,6 +29,9 @@ from sendpool.store.tables import (
     table,
 )
 
+# A time column and the conditions of one range of events on it (by_send_time).
+Window = tuple[Any, tuple[Any, ...]]
+
 # What counts as a bounce in a server's rates: about the address, or about the
 # server's own reputation (4.7.x / 5.7.x); soft bounces and delays do not.
 BOUNCE_KINDS = ("hard_bounce", "reputation")
@@ -158,16 +161,12 @@ def events_about_sends(
 ) -> tuple[int, int]:
     """(bounces, complaints) about one server's sends in [since, until], by original send time.
 
-    Two range reads, each on an index: events that know their send's time, and
-    events written at the send itself (no ``sent_at``), by when they were written.
+    Two range reads, each on an index (``by_send_time``).
     """
     E = DeliveryEvent
     kinds = (*BOUNCE_KINDS, COMPLAINT_KIND)
     counts: dict[str, int] = defaultdict(int)
-    for window in (
-        (E.sent_at >= since, E.sent_at <= until),
-        (E.sent_at.is_(None), E.created_at >= since, E.created_at <= until),
-    ):
+    for _at, window in by_send_time(since, until):
         for kind, n in conn.execute(
             select(E.kind, func.count())
             .where(E.server_id == server_id, E.kind.in_(kinds), *window)
@@ -214,17 +213,22 @@ def sent_up_to(
     return int(conn.execute(select(func.count()).select_from(rows)).scalar_one())
 
 
-def _by_send_time(since: datetime, until: datetime) -> tuple[tuple[Any, ...], ...]:
-    """Events in [since, until] by original send time, as two conditions an index serves each.
+def by_send_time(since: datetime, until: datetime | None = None) -> tuple[Window, Window]:
+    """Events from ``since`` (to ``until``) by original send time: two index ranges.
 
-    coalesce(sent_at, created_at) would read every event of the server; these
-    are ranges of (server_id, sent_at) and (server_id, created_at).
+    Events that know their send's time are a range of (server_id, sent_at);
+    those written at the send itself (no ``sent_at``) count by when they were
+    written, a range of (server_id, created_at). coalesce(sent_at, created_at)
+    would read every event of the server instead. Each window is the time
+    column it ranges over and its conditions.
     """
     E = DeliveryEvent
-    return (
-        (E.sent_at >= since, E.sent_at <= until),
-        (E.sent_at.is_(None), E.created_at >= since, E.created_at <= until),
-    )
+    sent: list[Any] = [E.sent_at >= since]
+    written: list[Any] = [E.sent_at.is_(None), E.created_at >= since]
+    if until is not None:
+        sent.append(E.sent_at <= until)
+        written.append(E.created_at <= until)
+    return (E.sent_at, tuple(sent)), (E.created_at, tuple(written))
 
 
 def figures(
@@ -234,7 +238,7 @@ def figures(
     ids = list(server_ids)
     sent = sent_by_server(conn, ids, since, until)  # the rollups, exact to the microsecond
     counts: dict[tuple[int, str], int] = {}
-    for window in _by_send_time(since, until):
+    for _at, window in by_send_time(since, until):
         for server_id, kind, n in conn.execute(
             select(DeliveryEvent.server_id, DeliveryEvent.kind, func.count())
             .where(
@@ -280,7 +284,7 @@ def events_by_sender(
         else DeliveryEvent.server_id.in_(list(server_ids))
     )
     out: dict[tuple[int, str | None, str], int] = {}
-    for window in _by_send_time(since, until):
+    for _at, window in by_send_time(since, until):
         for s, f, k, n in conn.execute(
             select(DeliveryEvent.server_id, sender, DeliveryEvent.kind, func.count())
             .join(Message, Message.id == DeliveryEvent.message_id)

@@ -14,6 +14,7 @@ minute at each end.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -251,8 +252,13 @@ def queued_between(
     return sum(_nonzero(conn.execute(stmt)).values())
 
 
-def sends_by_day_since(conn: Connection, first: date) -> list[tuple[int, date, int, int, int]]:
-    """(server id, day, customer id, campaign id or 0, messages sent) for UTC days from ``first``."""
+def sends_by_day_since(
+    conn: Connection, first: date, server_id: int | None = None
+) -> list[tuple[int, date, int, int, int]]:
+    """(server id, day, customer id, campaign id or 0, messages sent) for UTC days from ``first``.
+
+    With ``server_id``, that server's alone: a range of the days' primary key.
+    """
     T, D = table(SendsByDay), table(SendDelta)
     keys = ("server_id", "day", "customer_id", "campaign_id")
     totals = select(*(T.c[k] for k in keys), T.c.sent.label("v")).where(
@@ -261,7 +267,11 @@ def sends_by_day_since(conn: Connection, first: date) -> list[tuple[int, date, i
     start = datetime.combine(first, datetime.min.time(), tzinfo=UTC)
     day = func.substr(cast(D.c.minute, String), 1, 10).label("day")
     deltas = select(D.c.server_id, day, D.c.customer_id, D.c.campaign_id, D.c.sent.label("v"))
-    u = union_all(totals, deltas.where(D.c.minute >= start)).subquery()
+    deltas = deltas.where(D.c.minute >= start)
+    if server_id is not None:
+        totals = totals.where(T.c.server_id == server_id)
+        deltas = deltas.where(D.c.server_id == server_id)
+    u = union_all(totals, deltas).subquery()
     stmt = select(*(u.c[k] for k in keys), func.sum(u.c.v)).group_by(*(u.c[k] for k in keys))
     out = []
     for row in conn.execute(stmt):
@@ -272,20 +282,11 @@ def sends_by_day_since(conn: Connection, first: date) -> list[tuple[int, date, i
 
 
 def sent_per_day(conn: Connection, server_id: int, first: date) -> dict[date, int]:
-    """One server's messages sent per UTC day from ``first``: a range of the days' key."""
-    T, D = table(SendsByDay), table(SendDelta)
-    start = datetime.combine(first, datetime.min.time(), tzinfo=UTC)
-    totals = select(T.c.day, T.c.sent.label("v")).where(
-        T.c.server_id == server_id, T.c.day >= first.isoformat()
-    )
-    day = func.substr(cast(D.c.minute, String), 1, 10).label("day")
-    deltas = select(day, D.c.sent.label("v")).where(D.c.server_id == server_id, D.c.minute >= start)
-    u = union_all(totals, deltas).subquery()
-    out: dict[date, int] = {}
-    for d, n in conn.execute(select(u.c.day, func.sum(u.c.v)).group_by(u.c.day)):
-        if n:
-            out[date.fromisoformat(str(d)[:10])] = int(n)
-    return out
+    """One server's messages sent per UTC day from ``first``, every customer and campaign."""
+    out: dict[date, int] = defaultdict(int)
+    for _s, day, _customer, _campaign, n in sends_by_day_since(conn, first, server_id):
+        out[day] += n
+    return dict(out)
 
 
 def fold(conn: Connection) -> bool:
