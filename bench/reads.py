@@ -91,7 +91,7 @@ def reads(ids: dict[str, str], fx: Fixture, n: int) -> list[Read]:
 
 
 @contextmanager
-def database(kind: str, pg_name: str) -> Iterator[str]:
+def database(kind: str, pg_name: str, keep: bool = False) -> Iterator[str]:
     if kind == "sqlite":
         with tempfile.TemporaryDirectory(prefix="sendpool-reads-") as tmp:
             yield f"sqlite:///{tmp}/sendpool.db"
@@ -103,8 +103,11 @@ def database(kind: str, pg_name: str) -> Iterator[str]:
     try:
         yield make_url(PG_ADMIN).set(database=pg_name).render_as_string(hide_password=False)
     finally:
-        with admin.connect() as c:
-            c.execute(text(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)'))
+        if keep:
+            console.print(f"kept database {pg_name!r}: drop it with DROP DATABASE when done")
+        else:
+            with admin.connect() as c:
+                c.execute(text(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)'))
         admin.dispose()
 
 
@@ -205,6 +208,9 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=100, help="counted rounds per size")
     p.add_argument("--budget", type=float, default=900.0, help="seconds of rounds per size")
     p.add_argument("--pg-name", default="sendpool_bench_reads", help="scratch database name")
+    p.add_argument(
+        "--keep", action="store_true", help="keep the PostgreSQL database afterwards, to look into"
+    )
     args = p.parse_args()
     try:
         sizes = sorted(int(s.replace("_", "")) for s in args.sizes.split(","))
@@ -213,7 +219,7 @@ def main() -> None:
     if not sizes or sizes[0] < 1 or args.rounds < 1:
         p.error("--sizes must be positive and --rounds at least 1")
 
-    with database(args.db, args.pg_name) as url:
+    with database(args.db, args.pg_name, args.keep) as url:
         settings = Settings(database_url=url, secret_key=_key())  # type: ignore[call-arg]
         rt = Runtime.open(settings)  # migrates: the schema is the real one
         try:
@@ -243,9 +249,10 @@ def main() -> None:
 
 
 def _key() -> str:
+    """SENDPOOL_SECRET_KEY when set (to open a kept database later), else a new one."""
     from cryptography.fernet import Fernet
 
-    return Fernet.generate_key().decode()
+    return os.environ.get("SENDPOOL_SECRET_KEY") or Fernet.generate_key().decode()
 
 
 if __name__ == "__main__":

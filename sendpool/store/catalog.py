@@ -7,7 +7,7 @@ import logging
 import threading
 from collections import defaultdict
 from collections.abc import Iterable
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import Connection, func, select, update
 from sqlalchemy.exc import SQLAlchemyError
@@ -17,16 +17,16 @@ from sendpool.core.warmup_share import DEFAULT_START_PERCENT, ShareWarmup
 from sendpool.secretbox import SecretBox
 from sendpool.store.backoffs import end_recovered, load_backoffs
 from sendpool.store.database import Database
+from sendpool.store.event_rollups import events_per_day
 from sendpool.store.launches import finish_stalled_launches
 from sendpool.store.providers import load_providers
 from sendpool.store.records import CampaignRow, CustomerRow, PoolRows, ServerRow
-from sendpool.store.reports import BOUNCE_KINDS, by_send_time
+from sendpool.store.reports import BOUNCE_KINDS
 from sendpool.store.rollups import sent_per_day
 from sendpool.store.rollups import upkeep as rollup_upkeep
 from sendpool.store.tables import (
     Campaign,
     Customer,
-    DeliveryEvent,
     Plan,
     PlanServer,
     RegionRule,
@@ -82,24 +82,13 @@ def _daily_bounces(
 ) -> tuple[dict[date, float], dict[date, int]]:
     """Bounces over messages sent, and the sends, per UTC day of the original send.
 
-    Times are stored in UTC. Bounces are hard ones and refusals about the server's
-    reputation; events written at SMTP time carry no send time and count by their own.
-    The sends come from the day rollups and the events from two index ranges, so a
-    warming server costs its days and its bounces, not every message it ever sent
-    (the pool is loaded by every worker, often).
+    Bounces are hard ones and refusals about the server's reputation. Both
+    come from the day rollups (sends and events), so a warming server costs
+    its days, not every message or bounce it ever had (the pool is loaded by
+    every worker, often).
     """
-    start = datetime.combine(since, datetime.min.time(), tzinfo=UTC)
     totals = sent_per_day(conn, server_id, since)
-    E = DeliveryEvent
-    bounced: dict[date, int] = defaultdict(int)
-    for at, window in by_send_time(start):
-        stmt = (
-            select(func.date(at), func.count())
-            .where(E.server_id == server_id, E.kind.in_(BOUNCE_KINDS), *window)
-            .group_by(func.date(at))
-        )
-        for d, n in conn.execute(stmt):
-            bounced[date.fromisoformat(str(d))] += int(n)
+    bounced = events_per_day(conn, server_id, since, BOUNCE_KINDS)
     rates = {day: n / max(1, totals.get(day, 0)) for day, n in bounced.items()}
     return rates, totals
 

@@ -13,15 +13,14 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import Connection, func, literal, select, update
 
 from sendpool.core.states import MessageStatus, ServerStatus
 from sendpool.store.database import insert_for
+from sendpool.store.event_rollups import event_counts
 from sendpool.store.rollups import sent_by_server, sent_counts
 from sendpool.store.tables import (
-    Campaign,
     DeliveryEvent,
     Message,
     SendingServer,
@@ -29,13 +28,11 @@ from sendpool.store.tables import (
     table,
 )
 
-# A time column and the conditions of one range of events on it (by_send_time).
-Window = tuple[Any, tuple[Any, ...]]
-
 # What counts as a bounce in a server's rates: about the address, or about the
 # server's own reputation (4.7.x / 5.7.x); soft bounces and delays do not.
 BOUNCE_KINDS = ("hard_bounce", "reputation")
 COMPLAINT_KIND = "complaint"
+RATE_KINDS = (*BOUNCE_KINDS, COMPLAINT_KIND)  # what a server's rates count
 DELAY_KIND = "delay"
 
 
@@ -161,18 +158,12 @@ def events_about_sends(
 ) -> tuple[int, int]:
     """(bounces, complaints) about one server's sends in [since, until], by original send time.
 
-    Two range reads, each on an index (``by_send_time``).
+    From the event rollups (store/event_rollups.py): the minutes of the window,
+    not its events.
     """
-    E = DeliveryEvent
-    kinds = (*BOUNCE_KINDS, COMPLAINT_KIND)
     counts: dict[str, int] = defaultdict(int)
-    for _at, window in by_send_time(since, until):
-        for kind, n in conn.execute(
-            select(E.kind, func.count())
-            .where(E.server_id == server_id, E.kind.in_(kinds), *window)
-            .group_by(E.kind)
-        ):
-            counts[str(kind)] += int(n)
+    for (_s, _d, kind), n in event_counts(conn, since, until, RATE_KINDS, [server_id]).items():
+        counts[kind] += n
     return sum(counts[k] for k in BOUNCE_KINDS), counts[COMPLAINT_KIND]
 
 
@@ -213,49 +204,20 @@ def sent_up_to(
     return int(conn.execute(select(func.count()).select_from(rows)).scalar_one())
 
 
-def by_send_time(since: datetime, until: datetime | None = None) -> tuple[Window, Window]:
-    """Events from ``since`` (to ``until``) by original send time: two index ranges.
-
-    Events that know their send's time are a range of (server_id, sent_at);
-    those written at the send itself (no ``sent_at``) count by when they were
-    written, a range of (server_id, created_at). coalesce(sent_at, created_at)
-    would read every event of the server instead. Each window is the time
-    column it ranges over and its conditions.
-    """
-    E = DeliveryEvent
-    sent: list[Any] = [E.sent_at >= since]
-    written: list[Any] = [E.sent_at.is_(None), E.created_at >= since]
-    if until is not None:
-        sent.append(E.sent_at <= until)
-        written.append(E.created_at <= until)
-    return (E.sent_at, tuple(sent)), (E.created_at, tuple(written))
-
-
 def figures(
     conn: Connection, server_ids: Iterable[int], since: datetime, until: datetime
 ) -> dict[int, Figures]:
     """Per server: messages sent in [since, until], and the events about those sends."""
     ids = list(server_ids)
     sent = sent_by_server(conn, ids, since, until)  # the rollups, exact to the microsecond
-    counts: dict[tuple[int, str], int] = {}
-    for _at, window in by_send_time(since, until):
-        for server_id, kind, n in conn.execute(
-            select(DeliveryEvent.server_id, DeliveryEvent.kind, func.count())
-            .where(
-                DeliveryEvent.server_id.in_(ids),
-                DeliveryEvent.kind.in_((*BOUNCE_KINDS, COMPLAINT_KIND)),
-                *window,
-            )
-            .group_by(DeliveryEvent.server_id, DeliveryEvent.kind)
-        ):
-            if server_id is not None:
-                key = (int(server_id), str(kind))
-                counts[key] = counts.get(key, 0) + int(n)
+    counts: dict[tuple[int, str], int] = defaultdict(int)
+    for (server_id, _d, kind), n in event_counts(conn, since, until, RATE_KINDS, ids).items():
+        counts[(server_id, kind)] += n
     return {
         i: Figures(
             sent=int(sent.get(i, 0)),
-            bounces=sum(counts.get((i, k), 0) for k in BOUNCE_KINDS),
-            complaints=counts.get((i, COMPLAINT_KIND), 0),
+            bounces=sum(counts[(i, k)] for k in BOUNCE_KINDS),
+            complaints=counts[(i, COMPLAINT_KIND)],
         )
         for i in ids
     }
@@ -275,27 +237,13 @@ def sent_by_sender(
 
 def events_by_sender(
     conn: Connection, since: datetime, until: datetime, server_ids: Iterable[int] | None = None
-) -> list[tuple[int, str | None, str, int]]:
-    """(server id, From address, event kind, events) for the sends in [since, until]."""
-    sender = func.coalesce(Campaign.from_email, Message.payload["from_email"].as_string())
-    mine = (
-        DeliveryEvent.server_id.is_not(None)
-        if server_ids is None
-        else DeliveryEvent.server_id.in_(list(server_ids))
-    )
-    out: dict[tuple[int, str | None, str], int] = {}
-    for _at, window in by_send_time(since, until):
-        for s, f, k, n in conn.execute(
-            select(DeliveryEvent.server_id, sender, DeliveryEvent.kind, func.count())
-            .join(Message, Message.id == DeliveryEvent.message_id)
-            .outerjoin(Campaign, Campaign.id == Message.campaign_id)
-            .where(mine, DeliveryEvent.kind.in_((*BOUNCE_KINDS, COMPLAINT_KIND)), *window)
-            .group_by(DeliveryEvent.server_id, sender, DeliveryEvent.kind)
-        ):
-            if s is not None:
-                key = (int(s), f, str(k))
-                out[key] = out.get(key, 0) + int(n)
-    return [(s, f, k, n) for (s, f, k), n in out.items()]
+) -> list[tuple[int, str, str, int]]:
+    """(server id, sending domain, event kind, events) for the sends in [since, until].
+
+    The domain as ``sent_by_sender`` gives it; from the event rollups.
+    """
+    counts = event_counts(conn, since, until, RATE_KINDS, server_ids)
+    return [(s, d, k, n) for (s, d, k), n in sorted(counts.items())]
 
 
 def pause_server(conn: Connection, server_id: int, reason: str, now: datetime) -> bool:

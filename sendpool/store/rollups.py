@@ -33,10 +33,12 @@ from sqlalchemy import (
 from sqlalchemy.sql.elements import ColumnElement
 
 from sendpool.core.states import PENDING_MESSAGE_STATES, MessageStatus
+from sendpool.store.rollup_folds import FOLD_STATEMENTS
 from sendpool.store.tables import (
     Campaign,
     CampaignCount,
     CampaignCountDelta,
+    EventsByMinute,
     Message,
     QueuedByMinute,
     QueuedDelta,
@@ -62,7 +64,7 @@ PENDING_INDEX_WHERE = text("status IN ('queued','deferred','sending')")
 Key = tuple[Any, ...]
 
 
-def _summed(
+def summed(
     totals: Table, deltas: Table, keys: Sequence[str], value: str, *where: Any
 ) -> Select[Any]:
     """sum(value) per key over the totals and the unfolded deltas: one statement, one snapshot."""
@@ -75,7 +77,7 @@ def _summed(
     return select(*(u.c[k] for k in keys), func.sum(u.c.v)).group_by(*(u.c[k] for k in keys))
 
 
-def _nonzero(rows: Iterable[Any]) -> dict[Key, int]:
+def nonzero(rows: Iterable[Any]) -> dict[Key, int]:
     out: dict[Key, int] = {}
     for row in rows:
         *key, n = row
@@ -86,8 +88,8 @@ def _nonzero(rows: Iterable[Any]) -> dict[Key, int]:
 
 def server_counts(conn: Connection) -> dict[tuple[int, str], int]:
     """(server id, 0 for none; status) -> messages, every campaign and kind."""
-    stmt = _summed(table(ServerCount), table(ServerCountDelta), ("server_id", "status"), "n")
-    return {(int(s), str(st)): n for (s, st), n in _nonzero(conn.execute(stmt)).items()}
+    stmt = summed(table(ServerCount), table(ServerCountDelta), ("server_id", "status"), "n")
+    return {(int(s), str(st)): n for (s, st), n in nonzero(conn.execute(stmt)).items()}
 
 
 def campaign_counts(
@@ -97,26 +99,26 @@ def campaign_counts(
     ids = list(campaign_ids)
     if not ids:
         return {}
-    stmt = _summed(
+    stmt = summed(
         table(CampaignCount),
         table(CampaignCountDelta),
         ("campaign_id", "server_id", "status"),
         "n",
         lambda t: t.c.campaign_id.in_(ids),
     )
-    return {(int(c), int(s), str(st)): n for (c, s, st), n in _nonzero(conn.execute(stmt)).items()}
+    return {(int(c), int(s), str(st)): n for (c, s, st), n in nonzero(conn.execute(stmt)).items()}
 
 
 def campaigns_pending(conn: Connection) -> int:
     """How many campaigns have messages queued, deferred or being sent."""
-    stmt = _summed(
+    stmt = summed(
         table(CampaignCount),
         table(CampaignCountDelta),
         ("campaign_id",),
         "n",
         lambda t: t.c.status.in_(PENDING),
     )
-    return len(_nonzero(conn.execute(stmt)))
+    return len(nonzero(conn.execute(stmt)))
 
 
 def queue_depth(conn: Connection, now: datetime) -> tuple[int, int]:
@@ -155,17 +157,32 @@ def _floor(at: datetime) -> datetime:
     return at.replace(second=0, microsecond=0)
 
 
-def _edges(since: datetime, until: datetime) -> tuple[datetime, datetime, list[Any]]:
-    """The whole minutes [first, last) in [since, until], and the part-minutes as conditions."""
+# A part-minute at an end of a window: [lo, hi], or [lo, hi) when not closed.
+Span = tuple[datetime, datetime, bool]
+
+
+def minute_spans(since: datetime, until: datetime) -> tuple[datetime, datetime, list[Span]]:
+    """The whole minutes [first, last) in [since, until], and the part-minutes at its ends."""
     first = _floor(since) if _floor(since) == since else _floor(since) + MINUTE
     last = _floor(until)
-    at = Message.sent_at
     if first >= last:
-        return first, first, [(at >= since) & (at <= until)]
-    edges = [(at >= last) & (at <= until)]
+        return first, first, [(since, until, True)]
+    spans = [(last, until, True)]
     if since < first:
-        edges.append((at >= since) & (at < first))
-    return first, last, edges
+        spans.append((since, first, False))
+    return first, last, spans
+
+
+def in_span(at: Any, span: Span) -> Any:
+    """``at`` within the part-minute ``span``: one index range."""
+    lo, hi, closed = span
+    return (at >= lo) & ((at <= hi) if closed else (at < hi))
+
+
+def _edges(since: datetime, until: datetime) -> tuple[datetime, datetime, list[Any]]:
+    """The whole minutes [first, last) in [since, until], and the part-minutes as conditions."""
+    first, last, spans = minute_spans(since, until)
+    return first, last, [in_span(Message.sent_at, s) for s in spans]
 
 
 def sent_counts(
@@ -195,7 +212,7 @@ def sent_counts(
         def window(t: Table) -> Any:
             return t.c.server_id.in_(ids) & (t.c.minute >= first) & (t.c.minute < last)
 
-        stmt = _summed(
+        stmt = summed(
             table(SendsByMinute), table(SendDelta), ("server_id", "sender_domain"), "sent", window
         )
         add(conn.execute(stmt))
@@ -248,8 +265,8 @@ def queued_between(
         )
         return ours & (t.c.minute >= first) & (t.c.minute <= until)
 
-    stmt = _summed(table(QueuedByMinute), table(QueuedDelta), ("customer_id",), "n", mine)
-    return sum(_nonzero(conn.execute(stmt)).values())
+    stmt = summed(table(QueuedByMinute), table(QueuedDelta), ("customer_id",), "n", mine)
+    return sum(nonzero(conn.execute(stmt)).values())
 
 
 def sends_by_day_since(
@@ -307,52 +324,6 @@ def fold(conn: Connection) -> bool:
     return True
 
 
-FOLD_STATEMENTS = (
-    """
-    WITH moved AS (DELETE FROM queued_deltas RETURNING customer_id, campaign_id, minute, n)
-    INSERT INTO queued_by_minute (customer_id, campaign_id, minute, n)
-    SELECT customer_id, campaign_id, minute, sum(n) FROM moved GROUP BY 1, 2, 3
-    ON CONFLICT (customer_id, campaign_id, minute) DO UPDATE SET n = queued_by_minute.n + excluded.n
-    """,
-    """
-    WITH moved AS (DELETE FROM server_count_deltas RETURNING server_id, status, n)
-    INSERT INTO server_counts (server_id, status, n)
-    SELECT server_id, status, sum(n) FROM moved GROUP BY server_id, status
-    ON CONFLICT (server_id, status) DO UPDATE SET n = server_counts.n + excluded.n
-    """,
-    """
-    WITH moved AS (DELETE FROM campaign_count_deltas RETURNING campaign_id, server_id, status, n),
-    live AS (
-        SELECT id FROM campaigns WHERE id IN (SELECT campaign_id FROM moved) FOR KEY SHARE
-    )
-    INSERT INTO campaign_counts (campaign_id, server_id, status, n)
-    SELECT campaign_id, server_id, status, sum(n) FROM moved
-    WHERE campaign_id IN (SELECT id FROM live)
-    GROUP BY campaign_id, server_id, status
-    ON CONFLICT (campaign_id, server_id, status) DO UPDATE SET n = campaign_counts.n + excluded.n
-    """,
-    """
-    WITH moved AS (
-        DELETE FROM send_deltas
-        RETURNING server_id, minute, sender_domain, customer_id, campaign_id, sent
-    ),
-    minutes AS (
-        INSERT INTO sends_by_minute (server_id, minute, sender_domain, sent)
-        SELECT server_id, minute, sender_domain, sum(sent) FROM moved
-        GROUP BY server_id, minute, sender_domain
-        ON CONFLICT (server_id, minute, sender_domain)
-        DO UPDATE SET sent = sends_by_minute.sent + excluded.sent
-    )
-    INSERT INTO sends_by_day (server_id, day, sender_domain, customer_id, campaign_id, sent)
-    SELECT server_id, to_char(minute, 'YYYY-MM-DD'), sender_domain, customer_id, campaign_id,
-           sum(sent)
-    FROM moved GROUP BY 1, 2, 3, 4, 5
-    ON CONFLICT (server_id, day, sender_domain, customer_id, campaign_id)
-    DO UPDATE SET sent = sends_by_day.sent + excluded.sent
-    """,
-)
-
-
 def prune(conn: Connection, now: datetime) -> int:
     """Drop minute buckets older than ``MINUTES_KEPT`` (the days keep their sends), and zeros.
 
@@ -361,7 +332,7 @@ def prune(conn: Connection, now: datetime) -> int:
     ``campaign_counts`` are those of campaigns with mail still to send.
     """
     gone = 0
-    for minutes in (SendsByMinute, QueuedByMinute):
+    for minutes in (SendsByMinute, QueuedByMinute, EventsByMinute):
         T = table(minutes)
         gone += int(conn.execute(T.delete().where(T.c.minute < now - MINUTES_KEPT)).rowcount or 0)
     for model in (CampaignCount, ServerCount):

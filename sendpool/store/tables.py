@@ -46,6 +46,9 @@ from sendpool.store.tables_providers import ProviderLimit as ProviderLimit
 from sendpool.store.tables_providers import ProviderRateState as ProviderRateState
 from sendpool.store.tables_rollups import CampaignCount as CampaignCount
 from sendpool.store.tables_rollups import CampaignCountDelta as CampaignCountDelta
+from sendpool.store.tables_rollups import EventDelta as EventDelta
+from sendpool.store.tables_rollups import EventsByDay as EventsByDay
+from sendpool.store.tables_rollups import EventsByMinute as EventsByMinute
 from sendpool.store.tables_rollups import QueuedByMinute as QueuedByMinute
 from sendpool.store.tables_rollups import QueuedDelta as QueuedDelta
 from sendpool.store.tables_rollups import SendDelta as SendDelta
@@ -324,6 +327,8 @@ class DeliveryEvent(Base):
     __table_args__ = (
         Index("ix_delivery_events_server_at", "server_id", "created_at"),
         Index("ix_delivery_events_server_sent", "server_id", "sent_at"),
+        # A server's deferrals of the last day, counted in the index alone (0019).
+        Index("ix_delivery_events_server_kind_at", "server_id", "kind", "created_at"),
         Index("ix_delivery_events_message", "message_id"),
         Index("ix_delivery_events_dedup", "dedup_key", unique=True),  # once per report
     )

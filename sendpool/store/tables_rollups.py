@@ -125,6 +125,44 @@ class SendDelta(Base):
     sent: Mapped[int] = mapped_column(BigInteger)
 
 
+class EventsByMinute(Base):
+    """Events per server x sending domain x kind in the minute of their send (0019).
+
+    The minute is the original send's (``sent_at``), or the event's own for
+    one written at the send itself; kept two days, as the sends' minutes.
+    """
+
+    __tablename__ = "events_by_minute"
+    __table_args__ = (Index("ix_events_by_minute_minute", "minute"),)
+    server_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    minute: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    sender_domain: Mapped[str] = mapped_column(String(255), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    n: Mapped[int] = mapped_column(BigInteger)
+
+
+class EventsByDay(Base):
+    """Events per server x UTC day of their send (``YYYY-MM-DD``) x kind, kept for good (0019)."""
+
+    __tablename__ = "events_by_day"
+    server_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    n: Mapped[int] = mapped_column(BigInteger)
+
+
+class EventDelta(Base):
+    """A change to ``events_by_minute`` and ``events_by_day`` not folded in yet (PostgreSQL)."""
+
+    __tablename__ = "event_deltas"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    server_id: Mapped[int] = mapped_column(BigInteger)
+    minute: Mapped[datetime] = mapped_column(UTCDateTime)
+    sender_domain: Mapped[str] = mapped_column(String(255))
+    kind: Mapped[str] = mapped_column(String(16))
+    n: Mapped[int] = mapped_column(BigInteger)
+
+
 class QueuedDelta(Base):
     """A change to ``queued_by_minute`` not folded in yet (PostgreSQL)."""
 

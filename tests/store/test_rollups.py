@@ -89,7 +89,7 @@ def kept(conn: Connection) -> dict[str, Counts]:
     for (s, d), n in rollups.sent_counts(conn, datetime(2000, 1, 1, tzinfo=UTC), far()).items():
         minutes[(s, d)] = n
     M, D = table(SendsByMinute), table(SendsByDay)
-    queued = rollups._summed(
+    queued = rollups.summed(
         table(QueuedByMinute), table(QueuedDelta), ("customer_id", "campaign_id", "minute"), "n"
     )
     return {

@@ -12,6 +12,7 @@ from sqlalchemy import Connection, event, func, select
 from sendpool.runtime import Runtime
 from sendpool.services import refs
 from sendpool.services.campaigns.report import campaign_report
+from sendpool.services.operations.doctor import _workers_and_queue
 from sendpool.services.operations.forecasts import _queue_of
 from sendpool.services.operations.observability import metrics_snapshot
 from sendpool.services.operations.split import sent_by_plan
@@ -120,6 +121,7 @@ def test_the_readers_touch_messages_only_by_an_index_range(runtime: Runtime) -> 
         "pool page": (pool_page, box, now),
         "plan forecast": (_queue_of, runtime.db.transaction(refs.plan_id, "Shared"), now),
         "plan split": (sent_by_plan, now - timedelta(days=30)),
+        "doctor's queue": (_workers_and_queue, now),
     }
     for name, (fn, *args) in readers.items():
         steps = _steps_on_messages(runtime, _statements(runtime, fn, *args))

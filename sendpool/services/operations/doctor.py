@@ -47,6 +47,7 @@ from sendpool.store.catalog import live_workers
 from sendpool.store.database import Database
 from sendpool.store.ledger_redis import RedisLedger
 from sendpool.store.records import PoolRows
+from sendpool.store.rollups import PENDING_INDEX_WHERE, server_counts
 from sendpool.store.tables import PENDING_STATES, Message
 from sendpool.transports.base import Health
 
@@ -200,23 +201,30 @@ async def _run_server_checks(
 
 
 def _workers_and_queue(conn: Connection, now: datetime) -> tuple[int, QueueState]:
-    by_status = {
-        str(s): int(n)
-        for s, n in conn.execute(select(Message.status, func.count()).group_by(Message.status))
+    """The queue by status from the rollups; what waits from the pending index alone."""
+    by_status: dict[str, int] = {}
+    for (_server, status), count in server_counts(conn).items():
+        by_status[status] = by_status.get(status, 0) + count
+    later = {
+        str(status): int(count)
+        for status, count in conn.execute(
+            select(Message.status, func.count())
+            .where(PENDING_INDEX_WHERE, Message.due_at > now)
+            .group_by(Message.status)
+        )
     }
-    pending = Message.status.in_(PENDING_STATES)
-    due, oldest = conn.execute(
-        select(func.count(), func.min(Message.due_at)).where(pending, Message.due_at <= now)
-    ).one()
-    held = Message.status.in_((MessageStatus.QUEUED, MessageStatus.DEFERRED))
-    waiting = conn.execute(select(func.count()).where(held, Message.due_at > now)).scalar_one()
-    in_flight = conn.execute(
-        select(func.count()).where(Message.status == MessageStatus.SENDING, Message.due_at > now)
+    waiting = later.get(MessageStatus.QUEUED, 0) + later.get(MessageStatus.DEFERRED, 0)
+    in_flight = later.get(MessageStatus.SENDING, 0)
+    pending = sum(by_status.get(s, 0) for s in PENDING_STATES)
+    due = max(0, pending - waiting - in_flight)
+    oldest = conn.execute(
+        select(func.min(Message.due_at)).where(PENDING_INDEX_WHERE, Message.due_at <= now)
     ).scalar_one()
     n = func.count().label("n")
     reasons = conn.execute(
         select(Message.last_error, n)
         .where(
+            PENDING_INDEX_WHERE,
             Message.status == MessageStatus.QUEUED,
             Message.due_at > now,
             Message.last_error.is_not(None),

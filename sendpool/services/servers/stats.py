@@ -109,17 +109,17 @@ def activity_by_domain_24h(
 ) -> list[DomainActivity]:
     """Sends, bounces and complaints per server and sending domain, by original send time.
 
-    The sends come from the rollups (per minute and domain), the events from
-    the events about them; ``server_ids`` narrows both to those servers.
+    Both come from the rollups (per minute and domain, store/rollups.py and
+    store/event_rollups.py); ``server_ids`` narrows both to those servers.
     """
     since = now - DAY
     ids = None if server_ids is None else list(server_ids)
     sent: Counter[tuple[int, str]] = Counter()
-    for server_id, sender, n in sent_by_sender(conn, since, now, ids):
-        sent[(server_id, _domain(sender))] += n
+    for server_id, domain, n in sent_by_sender(conn, since, now, ids):
+        sent[(server_id, domain or "")] += n
     events: Counter[tuple[int, str, str]] = Counter()
-    for server_id, sender, kind, n in events_by_sender(conn, since, now, ids):
-        events[(server_id, _domain(sender), kind)] += n
+    for server_id, domain, kind, n in events_by_sender(conn, since, now, ids):
+        events[(server_id, domain, kind)] += n
     keys = sorted(set(sent) | {(s, d) for s, d, _k in events})
     return [
         DomainActivity(
@@ -133,10 +133,6 @@ def activity_by_domain_24h(
         )
         for s, d in keys
     ]
-
-
-def _domain(address: str | None) -> str:
-    return (address or "").rpartition("@")[2].lower()
 
 
 def window_usage(
