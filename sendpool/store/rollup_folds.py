@@ -20,6 +20,12 @@ FOLD_STATEMENTS = (
     ON CONFLICT (server_id, status) DO UPDATE SET n = server_counts.n + excluded.n
     """,
     """
+    WITH moved AS (DELETE FROM transactional_count_deltas RETURNING customer_id, status, n)
+    INSERT INTO transactional_counts (customer_id, status, n)
+    SELECT customer_id, status, sum(n) FROM moved GROUP BY customer_id, status
+    ON CONFLICT (customer_id, status) DO UPDATE SET n = transactional_counts.n + excluded.n
+    """,
+    """
     WITH moved AS (DELETE FROM campaign_count_deltas RETURNING campaign_id, server_id, status, n),
     live AS (
         SELECT id FROM campaigns WHERE id IN (SELECT campaign_id FROM moved) FOR KEY SHARE

@@ -48,6 +48,8 @@ from sendpool.store.tables import (
     SendsByMinute,
     ServerCount,
     ServerCountDelta,
+    TransactionalCount,
+    TransactionalCountDelta,
     table,
 )
 
@@ -107,6 +109,21 @@ def campaign_counts(
         lambda t: t.c.campaign_id.in_(ids),
     )
     return {(int(c), int(s), str(st)): n for (c, s, st), n in nonzero(conn.execute(stmt)).items()}
+
+
+def transactional_pending(conn: Connection, customer_ids: Iterable[int]) -> int:
+    """The customers' transactional messages queued, deferred or being sent (0020)."""
+    ids = list(customer_ids)
+    if not ids:
+        return 0
+    stmt = summed(
+        table(TransactionalCount),
+        table(TransactionalCountDelta),
+        ("customer_id",),
+        "n",
+        lambda t: t.c.customer_id.in_(ids) & t.c.status.in_(PENDING),
+    )
+    return sum(nonzero(conn.execute(stmt)).values())
 
 
 def campaigns_pending(conn: Connection) -> int:
@@ -335,7 +352,7 @@ def prune(conn: Connection, now: datetime) -> int:
     for minutes in (SendsByMinute, QueuedByMinute, EventsByMinute):
         T = table(minutes)
         gone += int(conn.execute(T.delete().where(T.c.minute < now - MINUTES_KEPT)).rowcount or 0)
-    for model in (CampaignCount, ServerCount):
+    for model in (CampaignCount, ServerCount, TransactionalCount):
         z = table(model)
         gone += int(conn.execute(z.delete().where(z.c.n == 0)).rowcount or 0)
     return gone

@@ -56,6 +56,8 @@ from sendpool.store.tables_rollups import SendsByDay as SendsByDay
 from sendpool.store.tables_rollups import SendsByMinute as SendsByMinute
 from sendpool.store.tables_rollups import ServerCount as ServerCount
 from sendpool.store.tables_rollups import ServerCountDelta as ServerCountDelta
+from sendpool.store.tables_rollups import TransactionalCount as TransactionalCount
+from sendpool.store.tables_rollups import TransactionalCountDelta as TransactionalCountDelta
 from sendpool.store.tables_webhooks import WebhookReceipt as WebhookReceipt
 from sendpool.store.tables_webhooks import WebhookReplay as WebhookReplay
 from sendpool.store.tables_webhooks import WebhookUnmatched as WebhookUnmatched

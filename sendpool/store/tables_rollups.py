@@ -45,6 +45,15 @@ class ServerCount(Base):
     n: Mapped[int] = mapped_column(BigInteger)
 
 
+class TransactionalCount(Base):
+    """A customer's transactional messages (no campaign) in one status (0020)."""
+
+    __tablename__ = "transactional_counts"
+    customer_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), primary_key=True)
+    n: Mapped[int] = mapped_column(BigInteger)
+
+
 class SendsByMinute(Base):
     """Messages sent per server x sending domain in the minute that starts at ``minute``."""
 
@@ -160,6 +169,16 @@ class EventDelta(Base):
     minute: Mapped[datetime] = mapped_column(UTCDateTime)
     sender_domain: Mapped[str] = mapped_column(String(255))
     kind: Mapped[str] = mapped_column(String(16))
+    n: Mapped[int] = mapped_column(BigInteger)
+
+
+class TransactionalCountDelta(Base):
+    """A change to ``transactional_counts`` not folded in yet (PostgreSQL)."""
+
+    __tablename__ = "transactional_count_deltas"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(16))
     n: Mapped[int] = mapped_column(BigInteger)
 
 

@@ -23,6 +23,7 @@ from sendpool.store.tables import CampaignCountDelta, SendDelta, ServerCountDelt
 from tests.store.test_rollups import (
     _big_campaign,
     assert_rollups_match,
+    delete_transactional,
     run_scenario,
     write_back,
 )
@@ -176,3 +177,9 @@ async def test_a_workers_heartbeat_folds_the_deltas_once_a_minute(runtime: Runti
     await runtime.catalog.heartbeat("w-fold", now + timedelta(seconds=61))
     assert runtime.db.transaction(deltas) == 0
     runtime.db.transaction(assert_rollups_match, totals_only=True)
+
+
+def test_deleting_transactional_mail_forgets_the_pending_and_keeps_the_sent(
+    runtime: Runtime,
+) -> None:
+    assert delete_transactional(runtime) == (2, 3)

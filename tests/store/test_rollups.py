@@ -12,7 +12,7 @@ import io
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, select
+from sqlalchemy import Connection, delete, func, select, update
 
 from sendpool.runtime import Runtime
 from sendpool.services import refs
@@ -34,6 +34,8 @@ from sendpool.store.tables import (
     SendsByDay,
     SendsByMinute,
     ServerCount,
+    TransactionalCount,
+    TransactionalCountDelta,
     table,
 )
 from tests.support.world import seed_world
@@ -72,7 +74,13 @@ def truth(conn: Connection) -> dict[str, Counts]:
     ):
         q = (int(cu), int(ca), at.replace(second=0, microsecond=0))
         queued_minute[q] = queued_minute.get(q, 0) + 1
+    by_customer = (
+        select(M.customer_id, M.status, func.count())
+        .where(M.campaign_id.is_(None))
+        .group_by(M.customer_id, M.status)
+    )
     return {
+        "transactional": {(int(c), str(st)): int(n) for c, st, n in conn.execute(by_customer)},
         "queued": queued_minute,
         "server": {(int(s), str(st)): int(n) for s, st, n in conn.execute(by_server)},
         "campaign": {
@@ -92,7 +100,13 @@ def kept(conn: Connection) -> dict[str, Counts]:
     queued = rollups.summed(
         table(QueuedByMinute), table(QueuedDelta), ("customer_id", "campaign_id", "minute"), "n"
     )
+    transactional = rollups.summed(
+        table(TransactionalCount), table(TransactionalCountDelta), ("customer_id", "status"), "n"
+    )
     return {
+        "transactional": {
+            (int(c), str(st)): int(n) for c, st, n in conn.execute(transactional) if n
+        },
         "queued": {(int(cu), int(ca), m): int(n) for cu, ca, m, n in conn.execute(queued) if n},
         "server": dict(rollups.server_counts(conn)),
         "campaign": dict(rollups.campaign_counts(conn, all_campaigns(conn))),
@@ -147,6 +161,14 @@ def assert_rollups_match(conn: Connection, *, totals_only: bool = False) -> None
     want, got = truth(conn), kept(conn)
     want_nonzero = {k: {key: n for key, n in v.items() if n} for k, v in want.items()}
     assert got["queued"] == want_nonzero["queued"]
+    assert got["transactional"] == want_nonzero["transactional"]
+    for customer in {c for c, _st in want_nonzero["transactional"]}:
+        pending = sum(
+            n
+            for (c, st), n in want_nonzero["transactional"].items()
+            if c == customer and st in rollups.PENDING
+        )
+        assert rollups.transactional_pending(conn, [customer]) == pending
     assert got["server"] == want_nonzero["server"]
     assert got["campaign"] == want_nonzero["campaign"]
     assert got["sent_per_domain"] == sent_per_domain(want_nonzero)
@@ -168,6 +190,9 @@ def assert_rollups_match(conn: Connection, *, totals_only: bool = False) -> None
         S = table(ServerCount)
         plain = {(int(s), str(st)): int(n) for s, st, n in conn.execute(select(S)) if n}
         assert plain == want_nonzero["server"]
+        X = table(TransactionalCount)
+        alone = {(int(c), str(st)): int(n) for c, st, n in conn.execute(select(X)) if n}
+        assert alone == want_nonzero["transactional"]
 
 
 def _big_campaign(conn: Connection, who: str, size: int, now: datetime) -> int:
@@ -310,3 +335,53 @@ def test_upkeep_prunes_old_minutes_and_zeros_and_keeps_the_days(runtime: Runtime
     after = runtime.db.transaction(kept)
     assert after["minute"] == {} and after["sent_per_domain"] == {} and after["queued"] == {}
     assert after["day"] == before["day"] and after["server"] == before["server"]
+
+
+def delete_transactional(rt: Runtime) -> tuple[int, int]:
+    """Send some of a customer's transactional mail, then delete one sent and one queued
+    message, as retention and a purge would: how many more (pending, sent) the counts say."""
+    seed_world(rt)
+    now = datetime.now(UTC)
+    M = Message
+    cid = rt.db.transaction(refs.customer_id, "tenant-a")
+
+    def sent(conn: Connection) -> int:
+        stmt = rollups.summed(
+            table(TransactionalCount),
+            table(TransactionalCountDelta),
+            ("customer_id",),
+            "n",
+            lambda t: (t.c.customer_id == cid) & (t.c.status == "sent"),
+        )
+        return sum(rollups.nonzero(conn.execute(stmt)).values())
+
+    pending_before = rt.db.transaction(rollups.transactional_pending, [cid])
+    sent_before = rt.db.transaction(sent)
+
+    def work(conn: Connection) -> None:
+        before = conn.execute(select(func.max(M.id))).scalar_one()
+        mine = (M.campaign_id.is_(None), M.customer_id == cid, M.id > before)
+        for i in range(6):
+            enqueue_transactional(
+                conn,
+                customer_id=cid,
+                to=f"gone{i}@x.example",
+                subject="s",
+                from_email="shop@a-tenant.example",
+                text="t",
+                now=now,
+            )
+        ids = list(conn.execute(select(M.id).where(*mine).order_by(M.id)).scalars())
+        conn.execute(update(M).where(M.id.in_(ids[:3])).values(status="sent", sent_at=now))
+        conn.execute(delete(M).where(M.id.in_([ids[0], ids[-1]])))
+
+    rt.db.transaction(work)
+    pending = rt.db.transaction(rollups.transactional_pending, [cid])
+    return pending - pending_before, rt.db.transaction(sent) - sent_before
+
+
+def test_deleting_transactional_mail_forgets_the_pending_and_keeps_the_sent(
+    runtime: Runtime,
+) -> None:
+    # 6 queued, 3 of them sent, then one sent and one queued deleted: 2 pending, 3 sent.
+    assert delete_transactional(runtime) == (2, 3)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection
 
 from sendpool.config import Settings
 from sendpool.core.forecast import Forecast, PlanLoad, ServerLoad, forecast
@@ -25,8 +25,8 @@ from sendpool.services.operations.doctor_checks import open_for_reading, read_po
 from sendpool.store.ledger_redis import RedisLedger
 from sendpool.store.ledger_sql import usage_sync
 from sendpool.store.records import PoolRows, ServerRow
-from sendpool.store.rollups import PENDING_INDEX_WHERE, campaign_counts, queued_between
-from sendpool.store.tables import PENDING_STATES, Message
+from sendpool.store.rollups import campaign_counts, queued_between, transactional_pending
+from sendpool.store.tables import PENDING_STATES
 from sendpool.store.waking import campaigns_under, customers_under
 
 LAUNCH_WINDOW = timedelta(minutes=10)  # how far back the launch rate is measured
@@ -53,10 +53,8 @@ def server_load(row: ServerRow, used: Usage, now: datetime) -> ServerLoad:
 def _queue_of(conn: Connection, plan_id: int, now: datetime) -> tuple[int, float]:
     """(pending messages, messages queued per second lately) under the plan.
 
-    From the rollups (store/rollups.py): the campaigns' pending counts, and
-    what was queued per minute. Transactional mail pending is counted in the
-    (campaign_id, status, due_at) index's range of pending rows with no
-    campaign, so only that backlog is read. "Lately" is from the minute ten
+    From the rollups (store/rollups.py): the campaigns' and the customers'
+    transactional pending counts, and what was queued per minute. "Lately" is from the minute ten
     minutes before this one up to ``now``, over exactly that long.
     """
     campaigns = campaigns_under(conn, plan_id)
@@ -66,13 +64,7 @@ def _queue_of(conn: Connection, plan_id: int, now: datetime) -> tuple[int, float
         for (_c, _s, status), n in campaign_counts(conn, campaigns).items()
         if status in PENDING_STATES
     )
-    pending += conn.execute(
-        select(func.count()).where(
-            Message.campaign_id.is_(None),
-            PENDING_INDEX_WHERE,
-            Message.customer_id.in_(customers),
-        )
-    ).scalar_one()
+    pending += transactional_pending(conn, customers)
     since = now.replace(second=0, microsecond=0) - LAUNCH_WINDOW
     lately = queued_between(conn, campaigns, customers, since, now)
     return int(pending), lately / max(1.0, (now - since).total_seconds())
