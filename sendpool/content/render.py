@@ -46,27 +46,33 @@ class _Fields:
 
     The parts come from Jinja's own parser, and a field renders as Jinja would:
     ``str()`` of the value, escaped in HTML, and nothing for a missing field.
+    The parts become one ``str.format`` pattern, each distinct field one
+    positional slot: a message's part is then one C call, each field converted
+    once however often it is used.
     """
 
-    __slots__ = ("parts", "html")
+    __slots__ = ("pattern", "names", "html")
 
     def __init__(self, parts: list[tuple[bool, str]], html: bool) -> None:
-        self.parts = parts  # (is_field, text or field name)
+        names: list[str] = []
+        pattern: list[str] = []
+        for is_field, value in parts:
+            if not is_field:
+                pattern.append(value.replace("{", "{{").replace("}", "}}"))
+                continue
+            if value not in names:
+                names.append(value)
+            pattern.append(f"{{{names.index(value)}}}")
+        self.pattern = "".join(pattern)
+        self.names = tuple(names)
         self.html = html
 
     def render(self, ctx: Mapping[str, Any]) -> str:
-        out: list[str] = []
-        done: dict[str, str] = {}  # a field used ten times is converted once
-        for is_field, value in self.parts:
-            if not is_field:
-                out.append(value)
-            elif value in done:
-                out.append(done[value])
-            elif value in ctx:
-                text = escape(ctx[value]) if self.html else str(ctx[value])
-                done[value] = text
-                out.append(text)
-        return "".join(out)
+        if self.html:
+            values = [escape(ctx[n]) if n in ctx else "" for n in self.names]
+        else:
+            values = [str(ctx[n]) if n in ctx else "" for n in self.names]
+        return self.pattern.format(*values)
 
 
 def _simple_fields(

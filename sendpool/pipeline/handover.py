@@ -25,7 +25,6 @@ before its server's slot, so mail of other groups never waits behind it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable, Sequence
@@ -33,6 +32,7 @@ from datetime import datetime
 
 from sendpool.pipeline.pool import PoolCache
 from sendpool.pipeline.prepare import Job
+from sendpool.pipeline.slots import Slots
 
 MarkHanded = Callable[[Sequence[int], datetime], Awaitable[None]]
 
@@ -73,7 +73,7 @@ class _Lane:
     """One server's slots, the jobs waiting for them in order, and their hand-over marks."""
 
     def __init__(self, connections: int) -> None:
-        self.slot = asyncio.Semaphore(connections)
+        self.slot = Slots(connections)
         self.waiting: dict[int, None] = {}  # message ids, in the order they came
         self.marks: dict[int, asyncio.Future[None]] = {}
         self.ahead = connections * MARK_AHEAD_PER_CONNECTION
@@ -95,7 +95,6 @@ class Handover:
         self.lease_seconds = lease_seconds
         self.held: dict[int, int] = defaultdict(int)
         self._lanes: dict[int, _Lane] = {}
-        self._changed: dict[int, asyncio.Event] = defaultdict(asyncio.Event)
         self._pace: dict[int, _Pace] = defaultdict(_Pace)
         self._writes: set[asyncio.Task[None]] = set()
         self.closed = False
@@ -125,15 +124,15 @@ class Handover:
 
     def server_changed(self, server_id: int) -> None:
         """The server was degraded (or changed): wake whoever waits for it to look again."""
-        event = self._changed[server_id]
-        event.set()
-        self._changed[server_id] = asyncio.Event()
+        lane = self._lanes.get(server_id)
+        if lane is not None:
+            lane.slot.wake_all()
 
     def close(self) -> None:
         """Stopping: nobody waiting gets a slot any more."""
         self.closed = True
-        for server_id in list(self._changed):
-            self.server_changed(server_id)
+        for lane in self._lanes.values():
+            lane.slot.wake_all()
 
     def _lane(self, server_id: int, connections: int) -> _Lane:
         lane = self._lanes.get(server_id)
@@ -187,7 +186,7 @@ class Handover:
         cancelled = False
         try:
             while True:
-                got = await self._acquire(lane, server_id)
+                got = await self._acquire(lane)
                 why = await self.why_not(job)
                 if why is not None:
                     if got:
@@ -210,23 +209,14 @@ class Handover:
             if not cancelled and not self.closed:
                 self._mark_ahead(lane)
 
-    async def _acquire(self, lane: _Lane, server_id: int) -> bool:
+    async def _acquire(self, lane: _Lane) -> bool:
         """A slot, or False once the server changed or the worker stops while waiting."""
-        if not lane.slot.locked():
-            await lane.slot.acquire()  # the common case: no futures, no wait
-            return True
+        if lane.slot.try_take():
+            return True  # the common case: no future, no wait
         if self.closed:
             return False
-        acquire = asyncio.ensure_future(lane.slot.acquire())
-        woken = asyncio.ensure_future(self._changed[server_id].wait())
-        await asyncio.wait({acquire, woken}, return_when=asyncio.FIRST_COMPLETED)
-        woken.cancel()
-        if not acquire.done():
-            acquire.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await acquire
         # Woken without a slot: the caller looks at the pool again.
-        return acquire.done() and not acquire.cancelled()
+        return await lane.slot.take()
 
     def leave(self, job: Job) -> None:
         assert job.server is not None

@@ -9,6 +9,7 @@ multipart/alternative body whose parts are quoted-printable (binascii, in C).
 from __future__ import annotations
 
 import binascii
+import functools
 from collections.abc import Mapping
 from email.header import Header
 from typing import Protocol
@@ -73,11 +74,17 @@ def _body(text: str) -> tuple[str, bytes]:
     return "quoted-printable", encoded.replace(b"\n", b"\r\n")
 
 
-def _part(content_type: str, text: str) -> bytes:
-    cte, body = _body(text)
+@functools.cache
+def _part_head(content_type: str, cte: str) -> bytes:
+    """A part's headers: a few shapes in all, so each is written once."""
     return (
         f'Content-Type: {content_type}; charset="utf-8"\r\nContent-Transfer-Encoding: {cte}\r\n\r\n'
-    ).encode("ascii") + body
+    ).encode("ascii")
+
+
+def _part(content_type: str, text: str) -> bytes:
+    cte, body = _body(text)
+    return _part_head(content_type, cte) + body
 
 
 def build_mime(msg: MimeFields) -> bytes:

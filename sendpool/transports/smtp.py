@@ -207,13 +207,14 @@ class SmtpTransport:
         if code == 421 or not conn.alive:
             conn.close()
             return
-        assert conn.wire is not None
+        wire = conn.wire
+        assert wire is not None
+        wire.expect_by(asyncio.get_running_loop().time() + self.spec.timeout)
         try:
-            async with asyncio.timeout(self.spec.timeout):
-                replies = [await conn.wire.reply() for _ in range(owed)]
-                if replies and replies[-1].code == 354:
-                    await self._exchange(conn, b".\r\n")
-                await self._exchange(conn, b"RSET\r\n")
+            replies = [await wire.reply() for _ in range(owed)]
+            if replies and replies[-1].code == 354:
+                await self._exchange(conn, b".\r\n")
+            await self._exchange(conn, b"RSET\r\n")
         except (OSError, TimeoutError):
             conn.close()
 
@@ -251,21 +252,22 @@ class SmtpTransport:
         body_sent = False  # from here a lost reply may hide a delivery (RFC 1047)
         refused: Outcome | None = None
         owed = 0  # pipelined replies not yet read when a step is refused
+        # The whole transaction within the timeout, kept by the wire (smtp_wire.py).
+        wire.expect_by(asyncio.get_running_loop().time() + self.spec.timeout)
         try:
-            async with asyncio.timeout(self.spec.timeout):
-                if conn.pipelining:  # RFC 2920: the envelope and DATA go out in one write
-                    wire.write(b"".join(line for _, line in steps))
-                for n, (stage, line) in enumerate(steps):
-                    if not conn.pipelining:
-                        wire.write(line)
-                    r = await wire.reply()
-                    if r.code not in _EXPECTED[stage]:
-                        refused = smtp_outcome(stage, r.code, r.message)
-                        owed = len(steps) - 1 - n if conn.pipelining else 0
-                        break
-                else:
-                    body_sent = True
-                    r = await self._exchange(conn, data)
+            if conn.pipelining:  # RFC 2920: the envelope and DATA go out in one write
+                wire.write(b"".join(line for _, line in steps))
+            for n, (stage, line) in enumerate(steps):
+                if not conn.pipelining:
+                    wire.write(line)
+                r = await wire.reply()
+                if r.code not in _EXPECTED[stage]:
+                    refused = smtp_outcome(stage, r.code, r.message)
+                    owed = len(steps) - 1 - n if conn.pipelining else 0
+                    break
+            else:
+                body_sent = True
+                r = await self._exchange(conn, data)
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
             conn.close()
             if body_sent:
@@ -286,8 +288,11 @@ class SmtpTransport:
         # Refuse what cannot be sent before a connection is taken: a failure halfway
         # through a transaction would leave it open on a connection nobody returns.
         bounces_to = return_path(message, self.spec)
-        senders = (message.envelope_from, bounces_to or "")
-        if not (all(map(_plain_address, senders)) and _plain_address(message.recipient)):
+        if not (
+            _plain_address(message.envelope_from)
+            and (bounces_to is None or _plain_address(bounces_to))
+            and _plain_address(message.recipient)
+        ):
             return Outcome(
                 OutcomeKind.PERMANENT, Stage.MAIL, None, None, "address has a control character"
             )
@@ -340,8 +345,8 @@ class SmtpTransport:
                 if conn.wire is None:
                     await conn.client.quit()
                 else:
-                    async with asyncio.timeout(self.spec.timeout):
-                        await self._exchange(conn, b"QUIT\r\n")
+                    conn.wire.expect_by(asyncio.get_running_loop().time() + self.spec.timeout)
+                    await self._exchange(conn, b"QUIT\r\n")
             except (aiosmtplib.SMTPException, OSError, TimeoutError):
                 pass
         await conn.aclose()

@@ -10,6 +10,7 @@ of messages a second was most of a process's time.
 from __future__ import annotations
 
 import asyncio
+import math
 from collections import deque
 from typing import cast
 
@@ -31,6 +32,9 @@ class ReplyReader(asyncio.Protocol):
         self._waiter: asyncio.Future[None] | None = None
         self._lost: BaseException | None = None
         self._gone = asyncio.Event()
+        self._deadline = math.inf  # on the loop's clock
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = math.inf
 
     def data_received(self, data: bytes) -> None:
         if self._buffer:  # the rest of a line that came in an earlier read
@@ -45,10 +49,15 @@ class ReplyReader(asyncio.Protocol):
             if len(line) > MAX_LINE or not line[:3].isdigit():
                 self._fail(WireError(f"malformed SMTP reply line: {line[:80]!r}"))
                 return
-            self._lines.append(line[4:].strip(b" \t\r\n").decode("utf-8", "surrogateescape"))
-            if line[3:4] != b"-":  # the last line of a reply (RFC 5321 §4.2.1)
+            text = line[4:].strip(b" \t\r\n").decode("utf-8", "surrogateescape")
+            if line[3:4] == b"-":  # not the last line of its reply (RFC 5321 §4.2.1)
+                self._lines.append(text)
+            elif self._lines:
+                self._lines.append(text)
                 self._replies.append(SMTPResponse(int(line[:3]), "\n".join(self._lines)))
                 self._lines = []
+            else:  # a one-line reply, nearly all of them
+                self._replies.append(SMTPResponse(int(line[:3]), text))
         if start < len(data):
             if len(data) - start > MAX_LINE:
                 self._fail(WireError("SMTP reply line too long"))
@@ -63,6 +72,9 @@ class ReplyReader(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         self._fail(WireError(f"connection lost: {exc}") if exc else WireError("connection lost"))
         self._gone.set()
 
@@ -87,16 +99,43 @@ class ReplyReader(asyncio.Protocol):
         assert self.transport is not None
         self.transport.write(data)
 
+    def expect_by(self, deadline: float) -> None:
+        """Every reply awaited from now on comes by ``deadline`` (``loop.time()``), or TimeoutError."""
+        self._deadline = deadline
+        if self._timer is not None and self._timer_at > deadline:
+            self._timer.cancel()  # an earlier deadline than the timer's: set it afresh
+            self._timer = None
+
     async def reply(self) -> SMTPResponse:
         while not self._replies:
             if self._lost is not None:
                 raise self._lost
-            self._waiter = asyncio.get_running_loop().create_future()
+            loop = asyncio.get_running_loop()
+            if self._timer is None and self._deadline < math.inf:
+                if loop.time() >= self._deadline:
+                    raise TimeoutError
+                self._arm(loop)
+            self._waiter = loop.create_future()
             try:
                 await self._waiter
             finally:
                 self._waiter = None
         return self._replies.popleft()
+
+    def _arm(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._timer_at = self._deadline
+        self._timer = loop.call_at(self._deadline, self._expire, loop)
+
+    def _expire(self, loop: asyncio.AbstractEventLoop) -> None:
+        """The timer came due: fail a wait past its deadline, or move on to the current one."""
+        self._timer = None
+        waiter = self._waiter
+        if waiter is None or waiter.done():
+            return  # nobody waits: the next wait arms it again
+        if self._deadline <= self._timer_at:
+            waiter.set_exception(TimeoutError())
+        else:
+            self._arm(loop)
 
     def close(self) -> None:
         if self.transport is not None:

@@ -129,3 +129,57 @@ async def test_replies_over_a_loopback_connection() -> None:
     finally:
         server.close()
         await server.wait_closed()
+
+
+# The deadline a transaction sets (expect_by) ---------------------------------
+
+
+async def test_a_reply_late_for_its_deadline_raises_timeout() -> None:
+    reader = ReplyReader()
+    loop = asyncio.get_running_loop()
+    reader.expect_by(loop.time() + 0.05)
+    started = loop.time()
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(reader.reply(), 5)
+    assert 0.04 <= loop.time() - started < 1.0
+    reader.data_received(b"250 late\r\n")  # what comes later is still read in order
+    assert (await reader.reply()).message == "late"
+
+
+async def test_a_deadline_already_past_raises_before_waiting() -> None:
+    reader = ReplyReader()
+    reader.expect_by(asyncio.get_running_loop().time() - 1)
+    with pytest.raises(TimeoutError):
+        await reader.reply()
+    reader.data_received(b"250 ok\r\n")
+    assert (await reader.reply()).code == 250  # a reply already there needs no time
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "times_out"),
+    [
+        (0.05, 0.5, False),  # the timer of the first deadline moves on to the second
+        (5.0, 0.05, True),  # a nearer deadline is not left to the far timer
+    ],
+    ids=["later-deadline", "earlier-deadline"],
+)
+async def test_each_transaction_has_its_own_deadline(
+    first: float, second: float, times_out: bool
+) -> None:
+    reader = ReplyReader()
+    loop = asyncio.get_running_loop()
+    reader.expect_by(loop.time() + first)
+    waiting = asyncio.ensure_future(reader.reply())
+    await asyncio.sleep(0.01)
+    reader.data_received(b"250 one\r\n")
+    assert (await waiting).message == "one"  # the timer stays armed for the first deadline
+    reader.expect_by(loop.time() + second)
+    waiting = asyncio.ensure_future(reader.reply())
+    await asyncio.sleep(0.15)  # past the first deadline
+    if times_out:
+        with pytest.raises(TimeoutError):
+            await waiting
+        return
+    assert not waiting.done()
+    reader.data_received(b"250 two\r\n")
+    assert (await asyncio.wait_for(waiting, 1)).message == "two"
