@@ -13,6 +13,7 @@ minute. So the 24-hour figures cost the minutes of a day, not the events.
 
 from __future__ import annotations
 
+import typing
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime
@@ -20,7 +21,14 @@ from typing import Any
 
 from sqlalchemy import Connection, String, Table, cast, func, select, union_all
 
-from sendpool.store.rollups import in_span, minute_spans, nonzero, sender_domain, summed
+from sendpool.store.rollups import (
+    in_span,
+    message_domain,
+    minute_spans,
+    named_servers,
+    nonzero,
+    summed,
+)
 from sendpool.store.tables import (
     Campaign,
     DeliveryEvent,
@@ -28,7 +36,6 @@ from sendpool.store.tables import (
     EventsByDay,
     EventsByMinute,
     Message,
-    SendingServer,
     table,
 )
 
@@ -45,7 +52,7 @@ def event_counts(
     ``server_ids`` None: every server there is. Minutes are kept two days
     (rollups.MINUTES_KEPT); older windows read ``events_per_day``.
     """
-    ids = list(server_ids if server_ids is not None else conn.scalars(select(SendingServer.id)))
+    ids = named_servers(conn, server_ids)
     wanted = list(kinds)
     out: dict[tuple[int, str, str], int] = defaultdict(int)
     if not ids or not wanted:
@@ -71,9 +78,7 @@ def event_counts(
         for (s, d, k), n in nonzero(conn.execute(stmt)).items():
             out[(int(s), str(d), str(k))] += n
     E = DeliveryEvent
-    domain = sender_domain(
-        conn, func.coalesce(Campaign.from_email, Message.payload["from_email"].as_string())
-    )
+    domain = message_domain(conn)
     for span in spans:
         # The send's time where the event knows it, else the event's own.
         for at in (in_span(E.sent_at, span), E.sent_at.is_(None) & in_span(E.created_at, span)):
@@ -84,9 +89,8 @@ def event_counts(
                 .where(E.server_id.in_(ids), E.kind.in_(wanted), at)
                 .group_by(E.server_id, domain, E.kind)
             )
-            for s, d, k, n in rows:
-                if s is not None:  # never: the servers are named
-                    out[(int(s), str(d), str(k))] += int(n)
+            for s, d, k, n in rows:  # s: one of the servers named
+                out[(typing.cast(int, s), str(d), str(k))] += int(n)
     return {key: n for key, n in out.items() if n}
 
 

@@ -170,6 +170,19 @@ def sender_domain(conn: Connection, address: ColumnElement[Any]) -> ColumnElemen
     return func.lower(func.substr(a, func.length(func.rtrim(a, func.replace(a, "@", ""))) + 1))
 
 
+def message_domain(conn: Connection) -> ColumnElement[str]:
+    """A message's sending domain (its campaign's From, else its own), joined to ``Campaign``."""
+    return sender_domain(
+        conn, func.coalesce(Campaign.from_email, Message.payload["from_email"].as_string())
+    )
+
+
+def named_servers(conn: Connection, server_ids: Iterable[int] | None) -> list[int]:
+    """The servers named, or every server there is: each part-minute is then an index range
+    per server."""
+    return list(server_ids if server_ids is not None else conn.scalars(select(SendingServer.id)))
+
+
 def _floor(at: datetime) -> datetime:
     return at.replace(second=0, microsecond=0)
 
@@ -214,8 +227,7 @@ def sent_counts(
     Minutes older than ``MINUTES_KEPT`` are pruned: older windows read
     ``sends_by_day_since`` instead.
     """
-    # Every server by name, so each part-minute is an index range per server.
-    ids = list(server_ids if server_ids is not None else conn.scalars(select(SendingServer.id)))
+    ids = named_servers(conn, server_ids)
     first, last, edges = _edges(since, until)
     out: dict[tuple[int, str], int] = {}
 
@@ -233,9 +245,7 @@ def sent_counts(
             table(SendsByMinute), table(SendDelta), ("server_id", "sender_domain"), "sent", window
         )
         add(conn.execute(stmt))
-    domain = sender_domain(
-        conn, func.coalesce(Campaign.from_email, Message.payload["from_email"].as_string())
-    )
+    domain = message_domain(conn)
     for edge in edges:
         mine = [Message.server_id.in_(ids)]
         add(
