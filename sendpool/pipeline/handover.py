@@ -269,6 +269,9 @@ class Handover:
     async def _write_marks(self, ids: list[int], done: asyncio.Future[None]) -> None:
         try:
             await self.mark_handed(ids, self.clock())
+        except asyncio.CancelledError:
+            done.cancel()  # the worker is going: its jobs wait for no mark
+            raise
         except Exception as exc:
             done.set_exception(exc)
             done.exception()  # retrieved here: every job that waits on it sees it too

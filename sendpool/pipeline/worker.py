@@ -27,6 +27,7 @@ from sendpool.core.states import MessageStatus
 from sendpool.metrics import MESSAGES, latency
 from sendpool.pipeline.collector import calm_gc
 from sendpool.pipeline.dispatch import Dispatcher, Waiting
+from sendpool.pipeline.group_writes import GroupWrites
 from sendpool.pipeline.handover import Handover
 from sendpool.pipeline.health import HealthChecker
 from sendpool.pipeline.mx import mx_cache
@@ -115,7 +116,7 @@ class Worker:
         )
         self.handover = Handover(
             self.pool,
-            lambda ids, at: self.queue.mark_handed(self.id, ids, at),
+            GroupWrites(lambda ids, at: self.queue.mark_handed(self.id, ids, at)),
             clock=clock,
             lease_seconds=settings.lease_seconds,
         )
