@@ -75,20 +75,26 @@ def _hm(at: datetime) -> str:
 def _deal(amount: float, room: dict[str, float]) -> dict[str, float]:
     """Round-robin: even shares of ``amount``, each held to its room, the rest to the others."""
     given = dict.fromkeys(room, 0.0)
-    open_ = {n for n, r in room.items() if r > 1e-9}
+    open_ = sorted(n for n, r in room.items() if r > 1e-9)
     left = amount
     while left > 1e-9 and open_:
         each = left / len(open_)
-        for n in sorted(open_):
+        for n in open_:
             take = min(each, room[n] - given[n])
             given[n] += take
             left -= take
-        open_ = {n for n in open_ if room[n] - given[n] > 1e-9}
+        open_ = [n for n in open_ if room[n] - given[n] > 1e-9]
     return given
 
 
 def forecast(load: PlanLoad, now: datetime, step: timedelta = STEP) -> Forecast:
-    """Play the plan's day forward until every server's day window has ended once."""
+    """Play the plan's day forward until every server's day window has ended once.
+
+    Once nothing more can happen (nothing left to deal and nothing arriving,
+    or every server full for the day) the steps left only add what arrives,
+    so they are not played one by one: the pool page forecasts every plan on
+    each refresh.
+    """
     servers = list(load.servers)
     if not servers:
         return Forecast(load.plan, (), load.backlog, None)
@@ -97,33 +103,42 @@ def forecast(load: PlanLoad, now: datetime, step: timedelta = STEP) -> Forecast:
     hour_room = {
         s.name: float(s.hour_room) if s.hour_room is not None else math.inf for s in servers
     }
-    hour_ends = {s.name: s.hour_ends_at for s in servers}
+    hour_ends = {s.name: s.hour_ends_at for s in servers if s.hour_ends_at is not None}
+    # What its rate lets a server send in a step (0: no rate limit), and so its room per step.
+    paced = {s.name: s.rate_per_second * seconds if s.rate_per_second else 0.0 for s in servers}
+    per_step = {n: p or math.inf for n, p in paced.items()}
+    refills = [s for s in servers if s.name in hour_ends]  # an hour window to reopen
     sent = dict.fromkeys(room, 0.0)
     hits = [CapHit(s.name, now) for s in servers if room[s.name] <= 0]  # full already
+    hit = {h.server for h in hits}
     backlog = float(load.backlog)
+    arriving = load.arrivals_per_second * seconds
     until = min(s.day_ends_at for s in servers)
     t = now
-    for _ in range(MAX_STEPS):
+    for played in range(MAX_STEPS):
         if t >= until:
             break
-        for s in servers:
-            ends = hour_ends[s.name]
-            if ends is not None and t >= ends:
+        if (backlog <= 1e-9 and arriving == 0) or all(r <= 1e-9 for r in room.values()):
+            # Nothing can be dealt from here on: what arrives waits.
+            for _ in range(min(MAX_STEPS - played, -((t - until) // step))):
+                backlog += arriving
+            break
+        for s in refills:
+            if t >= hour_ends[s.name]:
                 hour_room[s.name] = float(s.hourly_cap) if s.hourly_cap is not None else math.inf
-                hour_ends[s.name] = ends + timedelta(hours=1)
-        paced = {s.name: s.rate_per_second * seconds if s.rate_per_second else 0.0 for s in servers}
-        can = {
-            s.name: min(room[s.name], hour_room[s.name], paced[s.name] or math.inf) for s in servers
-        }
-        dealt = _deal(backlog, can)
-        for name, n in dealt.items():
+                hour_ends[s.name] += timedelta(hours=1)
+        can = {n: min(room[n], hour_room[n], per_step[n]) for n in room}
+        for name, n in _deal(backlog, can).items():
+            if n <= 0:
+                continue  # nothing dealt: nothing changes
             room[name] -= n
             hour_room[name] -= n
             sent[name] += n
             backlog -= n
-            if room[name] <= 1e-9 and n > 0 and name not in {h.server for h in hits}:
+            if room[name] <= 1e-9 and name not in hit:
+                hit.add(name)
                 hits.append(CapHit(name, t + _within(step, n, paced[name])))
-        backlog += load.arrivals_per_second * seconds  # sendable from the next step on
+        backlog += arriving  # sendable from the next step on
         t += step
     waiting = round(backlog) if all(r <= 1e-9 for r in room.values()) else 0
     return Forecast(

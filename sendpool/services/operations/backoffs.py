@@ -10,6 +10,7 @@ from sqlalchemy import Connection, select
 from sendpool.core.backoff import factor_at, recovered_at
 from sendpool.services.operations.doctor_checks import Check, Status
 from sendpool.store.backoffs import load_backoffs
+from sendpool.store.records import PoolRows
 from sendpool.store.tables import SendingServer
 
 
@@ -34,17 +35,26 @@ class ActiveBackoff:
         )
 
 
-def active_backoffs(conn: Connection, now: datetime) -> list[ActiveBackoff]:
-    """Every server x group whose rate is scaled down now, by server name then group."""
-    states = load_backoffs(conn, now)
+def active_backoffs(
+    conn: Connection, now: datetime, pool: PoolRows | None = None
+) -> list[ActiveBackoff]:
+    """Every server x group whose rate is scaled down now, by server name then group.
+
+    ``pool``: the pool loaded at ``now`` in this transaction (it holds the
+    back-offs and the servers' names), so nothing more is read.
+    """
+    states = load_backoffs(conn, now) if pool is None else pool.backoffs
     if not states:
         return []
-    ids = sorted({sid for sid, _ in states})
-    S = SendingServer
-    names = {
-        int(i): (str(u), str(n))
-        for i, u, n in conn.execute(select(S.id, S.uid, S.name).where(S.id.in_(ids)))
-    }
+    if pool is not None:
+        names = {r.id: (r.uid, r.name) for r in pool.servers}
+    else:
+        ids = sorted({sid for sid, _ in states})
+        S = SendingServer
+        names = {
+            int(i): (str(u), str(n))
+            for i, u, n in conn.execute(select(S.id, S.uid, S.name).where(S.id.in_(ids)))
+        }
     out = [
         ActiveBackoff(
             server_uid=names[sid][0],

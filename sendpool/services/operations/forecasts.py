@@ -22,6 +22,7 @@ from sendpool.errors import InputError
 from sendpool.pipeline.pool import view_of
 from sendpool.services import refs
 from sendpool.services.operations.doctor_checks import open_for_reading, read_pool
+from sendpool.services.operations.plan_members import PlanMembers, plan_members
 from sendpool.store.ledger_redis import RedisLedger
 from sendpool.store.ledger_sql import usage_sync
 from sendpool.store.records import PoolRows, ServerRow
@@ -50,15 +51,21 @@ def server_load(row: ServerRow, used: Usage, now: datetime) -> ServerLoad:
     )
 
 
-def _queue_of(conn: Connection, plan_id: int, now: datetime) -> tuple[int, float]:
+def _queue_of(
+    conn: Connection, plan_id: int, now: datetime, members: PlanMembers | None = None
+) -> tuple[int, float]:
     """(pending messages, messages queued per second lately) under the plan.
 
     From the rollups (store/rollups.py): the campaigns' and the customers'
     transactional pending counts, and what was queued per minute. "Lately" is from the minute ten
-    minutes before this one up to ``now``, over exactly that long.
+    minutes before this one up to ``now``, over exactly that long. ``members``: who sends
+    under each plan, read once for every plan (plan_members.py); None: read for this plan.
     """
-    campaigns = campaigns_under(conn, plan_id)
-    customers = sorted(customers_under(conn, plan_id))
+    if members is None:
+        campaigns = campaigns_under(conn, plan_id)
+        customers = sorted(customers_under(conn, plan_id))
+    else:
+        campaigns, customers = members.campaigns_of(plan_id), members.customers_of(plan_id)
     pending = sum(
         n
         for (_c, _s, status), n in campaign_counts(conn, campaigns).items()
@@ -78,24 +85,44 @@ def plan_forecasts(
     *,
     backlog: Mapping[str, int] | None = None,
     rate: float | None = None,
+    members: PlanMembers | None = None,
 ) -> list[Forecast]:
-    """Every plan's forecast, by name; ``backlog``/``rate`` replace the queue's (simulate)."""
+    """Every plan's forecast, by name; ``backlog``/``rate`` replace the queue's (simulate).
+
+    ``members``: who sends under each plan, when the caller has read it already.
+    """
     rows = {r.id: r for r in pool.servers}
+    who = members if members is not None else plan_members(conn, pool.region_rules)
     out = []
     for plan_id, plan in sorted(pool.plan_names.items(), key=lambda p: p[1]):
-        members = [rows[i] for i in sorted(pool.plan_servers.get(plan_id, ())) if i in rows]
-        loads = [server_load(r, usage.get(r.id, Usage()), now) for r in members if _sends(r)]
-        pending, lately = _queue_of(conn, plan_id, now)
+        servers = [rows[i] for i in sorted(pool.plan_servers.get(plan_id, ())) if i in rows]
+        loads = [server_load(r, usage.get(r.id, Usage()), now) for r in servers if _sends(r)]
+        pending, lately = _queue_of(conn, plan_id, now, who)
         if backlog is not None:
             pending = backlog.get(plan, 0)
         out.append(forecast(PlanLoad(plan, pending, lately if rate is None else rate, loads), now))
     return out
 
 
-def forecasts_now(conn: Connection, pool: PoolRows, now: datetime) -> list[Forecast]:
-    """``plan_forecasts`` with the usage the SQL ledger holds (the API's and pages' view)."""
-    windows = {r.id: view_of(r).windows(now) for r in pool.servers}
-    return plan_forecasts(conn, pool, usage_sync(conn, windows), now)
+def forecasts_now(
+    conn: Connection,
+    pool: PoolRows,
+    now: datetime,
+    *,
+    usage: Mapping[int, Usage] | None = None,
+    members: PlanMembers | None = None,
+) -> list[Forecast]:
+    """``plan_forecasts`` with the usage the SQL ledger holds (the API's and pages' view).
+
+    ``usage``: that usage (``usage_now``), when the caller has read it already.
+    """
+    used = usage if usage is not None else usage_now(conn, pool, now)
+    return plan_forecasts(conn, pool, used, now, members=members)
+
+
+def usage_now(conn: Connection, pool: PoolRows, now: datetime) -> dict[int, Usage]:
+    """Every server's current hour and day usage in the SQL ledger, in one statement."""
+    return usage_sync(conn, {r.id: view_of(r).windows(now) for r in pool.servers})
 
 
 async def simulate_forecast(

@@ -11,6 +11,7 @@ verdicts from here.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -19,10 +20,11 @@ from sqlalchemy import Connection, select
 from sendpool.core.patterns import ServerSplit, Verdict, judge_split
 from sendpool.core.states import ServerHealth, ServerStatus
 from sendpool.pipeline.pool import view_of
-from sendpool.services.tenancy.customers import effective_plan_id
+from sendpool.services.operations.plan_members import customer_plans
+from sendpool.store.catalog import region_rules
 from sendpool.store.records import PoolRows
 from sendpool.store.rollups import sends_by_day_since
-from sendpool.store.tables import Campaign, Customer, SendingServer
+from sendpool.store.tables import Campaign, SendingServer
 
 DAYS = 30
 
@@ -35,18 +37,30 @@ class PlanSplit:
     servers: tuple[ServerSplit, ...]
 
 
-def sent_by_plan(conn: Connection, since: datetime) -> dict[int, dict[tuple[str, date], int]]:
+def sent_by_plan(
+    conn: Connection,
+    since: datetime,
+    *,
+    customers: Mapping[int, int | None] | None = None,
+    pool: PoolRows | None = None,
+) -> dict[int, dict[tuple[str, date], int]]:
     """plan id -> (server name, day) -> messages sent on the UTC days from ``since``'s day.
 
     Read from the rollups' days (store/rollups.py), not the messages: a day's
     sends stay counted after retention has deleted their rows. The windows
     here start at midnight (``window_start``), so whole days are exact.
+    ``customers`` (each customer's plan, plan_members.py) and ``pool`` (its
+    servers' names), when the caller has read them in this transaction already.
     """
-    customer_plans = {
-        int(c): effective_plan_id(conn, int(c)) for c in conn.execute(select(Customer.id)).scalars()
-    }
+    if customers is None:
+        rules = pool.region_rules if pool is not None else region_rules(conn)
+        customers = customer_plans(conn, rules)
     rows = sends_by_day_since(conn, since.date())
-    names = dict(conn.execute(select(SendingServer.id, SendingServer.name)).all())
+    names = (
+        {r.id: r.name for r in pool.servers}
+        if pool is not None
+        else dict(conn.execute(select(SendingServer.id, SendingServer.name)).all())
+    )
     campaign_ids = sorted({ca for *_, ca, _n in rows if ca})
     campaign_plans = dict(
         conn.execute(
@@ -58,7 +72,7 @@ def sent_by_plan(conn: Connection, since: datetime) -> dict[int, dict[tuple[str,
         if server_id not in names or (campaign_id and campaign_id not in campaign_plans):
             continue  # a server or campaign deleted since: its sends went with it
         plan = campaign_plans.get(campaign_id) if campaign_id else None
-        plan = plan if plan is not None else customer_plans.get(customer_id)
+        plan = plan if plan is not None else customers.get(customer_id)
         if plan is not None:
             out[int(plan)][(str(names[server_id]), day)] += n
     return out
@@ -70,10 +84,18 @@ def window_start(now: datetime, days: int = DAYS) -> datetime:
 
 
 def plan_splits(
-    conn: Connection, pool: PoolRows, now: datetime, days: int = DAYS
+    conn: Connection,
+    pool: PoolRows,
+    now: datetime,
+    days: int = DAYS,
+    *,
+    customers: Mapping[int, int | None] | None = None,
 ) -> list[PlanSplit]:
-    """Every plan with servers or sends in the window, by name, with its verdict."""
-    sent = sent_by_plan(conn, window_start(now, days))
+    """Every plan with servers or sends in the window, by name, with its verdict.
+
+    ``customers``: each customer's plan (plan_members.py), when already read.
+    """
+    sent = sent_by_plan(conn, window_start(now, days), customers=customers, pool=pool)
     rows = {r.id: r for r in pool.servers}
     by_name = {r.name: r for r in pool.servers}
     out = []

@@ -9,13 +9,14 @@ second, never by counting the messages table.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, select
 
 from sendpool.core.rebalance import Activity
+from sendpool.core.servers import Usage
 from sendpool.core.states import ServerStatus
 from sendpool.core.windows import windows_at
 from sendpool.pipeline.pool import view_of
@@ -136,11 +137,16 @@ def activity_by_domain_24h(
 
 
 def window_usage(
-    conn: Connection, rows: Iterable[ServerRow], now: datetime
+    conn: Connection,
+    rows: Iterable[ServerRow],
+    now: datetime,
+    used: Mapping[int, Usage] | None = None,
 ) -> dict[int, WindowUsage]:
+    """Each server's windows now against its caps; ``used``: the ledger's usage, if read already."""
     rows = list(rows)
     windows = {r.id: windows_at(now, r.timezone) for r in rows}
-    used = usage_sync(conn, windows)
+    if used is None:
+        used = usage_sync(conn, windows)
     out = {}
     for r in rows:
         view = view_of(r)

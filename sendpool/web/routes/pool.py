@@ -9,9 +9,6 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from sendpool.http.context import Now, RuntimeDep
-from sendpool.services.operations.backoffs import active_backoffs
-from sendpool.services.operations.explain import plan_stories
-from sendpool.services.operations.provider_limits import group_limits
 from sendpool.web.deps import Admin
 from sendpool.web.render import ago, number, page, percent
 from sendpool.web.route import PageRoute
@@ -63,21 +60,17 @@ def live(p: PoolPage, now: datetime) -> dict[str, Any]:
 
 @router.get("")
 async def pool(request: Request, admin: Admin, rt: RuntimeDep, now: Now) -> Response:
-    p = await rt.db.read(pool_views.pool_page, rt.box, now)
-    every = live(p, now)["every"]
-    stories = await rt.db.read(plan_stories, now)  # the _forecast.html partial's
-    backoffs = await rt.db.read(active_backoffs, now)  # the _backoffs.html partial's
-    provider_limits = await rt.db.read(group_limits)  # the _provider_limits.html partial's
+    screen = await rt.db.read(pool_views.pool_screen, now)  # one transaction for the page
     return page(
         request,
         "pool.html",
         admin=admin,
-        pool=p,
-        every=every,
+        pool=screen.pool,
+        every=live(screen.pool, now)["every"],
         chip_names=CHIP_NAMES,
-        stories=stories,
-        backoffs=backoffs,
-        provider_limits=provider_limits,
+        stories=screen.stories,
+        backoffs=screen.backoffs,
+        provider_limits=screen.provider_limits,
     )
 
 

@@ -7,7 +7,8 @@ writing anything, so a page can show every mistake at once, each next to its fie
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import dataclasses
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -31,6 +32,7 @@ from sendpool.services.servers.mailboxes import HANDLERS, HandlerView, handler_v
 from sendpool.services.servers.queries import Ref, ServerDetail, get_server
 from sendpool.services.servers.stats import ServerStats, WindowUsage, server_rows, server_stats
 from sendpool.services.servers.stats import window_usage as usage_of
+from sendpool.store.records import ServerRow
 from sendpool.store.tables import Plan, SendingServer
 from sendpool.transports.registry import ServerSettingsError, server_type
 
@@ -92,9 +94,29 @@ def server_lines(
 ) -> list[ServerLine]:
     ids = conn.execute(select(SendingServer.id)).scalars().all()
     rows = server_rows(conn, box, ids, now)
-    usage = usage_of(conn, rows, now)
     limits = thresholds or Thresholds()
     rates = rates_24h(conn, [r.id for r in rows], now)
+    lines = lines_of(rows, usage_of(conn, rows, now))
+    return [
+        dataclasses.replace(
+            line,
+            bounce_rate=rates[r.id].bounce_rate,
+            bounce_level=level(
+                rates[r.id].bounce_rate,
+                limits.pause_bounce_rate,
+                rates[r.id].sent >= limits.min_volume,
+            ),
+        )
+        for r, line in zip(rows, lines, strict=True)
+    ]
+
+
+def lines_of(rows: Sequence[ServerRow], usage: Mapping[int, WindowUsage]) -> list[ServerLine]:
+    """One line per server, in the order of ``rows``, without its last day's returns.
+
+    The pool page shows no bounce rate, so it builds its lines from the pool
+    it has loaded and skips the 24-hour figures (``server_lines`` adds them).
+    """
     return [
         ServerLine(
             uid=r.uid,
@@ -106,12 +128,6 @@ def server_lines(
             hourly_limit=r.hourly_limit,
             usage=usage[r.id],
             last_activity_at=r.last_activity_at,
-            bounce_rate=rates[r.id].bounce_rate,
-            bounce_level=level(
-                rates[r.id].bounce_rate,
-                limits.pause_bounce_rate,
-                rates[r.id].sent >= limits.min_volume,
-            ),
         )
         for r in rows
     ]
