@@ -1,5 +1,8 @@
 """The scheduler inside ``sendpool serve``: the daily rebalancing job and ledger upkeep.
 
+Once a day, and at its first tick, it also makes the day partitions of
+messages for the coming week (PostgreSQL, store/partitions.py).
+
 Each tick asks the database whether today's slot has run yet, so a restart,
 a late start (the job catches up) or a second ``serve`` process never runs
 the job twice for one slot.
@@ -9,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from sendpool.config import Settings
 from sendpool.pipeline.periodic import Periodic
@@ -17,6 +20,7 @@ from sendpool.services.access.sessions import limits_from, purge_ended
 from sendpool.services.operations.rebalance import policy_from, run_if_due
 from sendpool.store.database import Database
 from sendpool.store.ledger_sql import purge_expired_sync
+from sendpool.store.partitions import ensure_partitions
 from sendpool.store.rollups import upkeep as rollup_upkeep
 
 log = logging.getLogger("sendpool.scheduler")
@@ -41,12 +45,34 @@ class Scheduler(Periodic):
         self.clock = clock
         self.interval = tick
         self.runs = 0  # rebalancing runs this scheduler made (for tests and logs)
+        self.partitions_day: date | None = None  # the UTC day partitions were last made
+
+    async def make_partitions(self) -> None:
+        """The week ahead's day partitions, at the first tick and then once a UTC day.
+
+        A failure is logged and tried again the next day: the partitions are
+        made a week ahead, and a row with no partition goes to the default one.
+        """
+        today = self.clock().astimezone(UTC).date()
+        if self.partitions_day == today:
+            return
+        self.partitions_day = today
+        try:
+            made = await self.db.run(ensure_partitions, today)
+        except Exception:
+            log.exception("making the day partitions of messages failed; trying again tomorrow")
+            return
+        if made.created:
+            log.info("day partitions of messages made: %s", ", ".join(made.created))
+        for why in made.skipped:
+            log.warning("day partition of messages not made: %s", why)
 
     async def tick(self) -> None:
         """A failing job is logged and tried again at the next tick."""
         await self.run_due_jobs()
 
     async def run_due_jobs(self) -> None:
+        await self.make_partitions()
         try:
             # Quota windows that ended over a day ago are of no use to /stats any more.
             await self.db.run(purge_expired_sync, self.clock())

@@ -31,7 +31,6 @@ from sendpool.store.tables import (
     PlanServer,
     RegionRule,
     SendingServer,
-    Suppression,
     WorkerRecord,
     table,
 )
@@ -269,17 +268,27 @@ def load_suppressed(
     """Suppressions among a batch's recipients, found by the key's exact spelling or lowercased."""
     if not recipients:
         return {}
-    X = table(Suppression)
     by_customer: dict[int, set[str]] = defaultdict(set)
     for customer_id, email in recipients:
         by_customer[customer_id].update((email, email.lower()))
     out: dict[tuple[int, str], str] = {}
+    sqlite = conn.dialect.name == "sqlite"
     for customer_id, emails in by_customer.items():
-        rows = conn.execute(
-            select(X.c.email, X.c.reason).where(
-                X.c.customer_id == customer_id, X.c.email.in_(sorted(emails))
+        # The driver's own SQL: an expression's IN list costs a bound parameter's
+        # processing per address, for every claimed batch.
+        listed = sorted(emails)
+        if sqlite:
+            sql = (
+                "SELECT email, reason FROM suppressions WHERE customer_id = ? "
+                f"AND email IN ({', '.join('?' * len(listed))})"
             )
-        )
+            rows = conn.exec_driver_sql(sql, (customer_id, *listed)).fetchall()
+        else:
+            sql = (
+                "SELECT email, reason FROM suppressions WHERE customer_id = %s "
+                "AND email = ANY(%s::text[])"
+            )
+            rows = conn.exec_driver_sql(sql, (customer_id, listed)).fetchall()
         for email, reason in rows:
             out[(customer_id, str(email).lower())] = str(reason)
     return out

@@ -13,14 +13,26 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Connection, case, update
+from sqlalchemy import Connection, and_, case, update
 
 from sendpool.core.states import MessageStatus
+from sendpool.store.claim_days import Days, distinct_days
 from sendpool.store.tables import Message, table
 from sendpool.store.types import driver_time
 
 _M = table(Message)
+
+
+def in_days(days: Days | None) -> list[Any]:
+    """``part_day IN (...)`` for the partitions of the rows named, or nothing when unknown.
+
+    ``days`` is filled by the PostgreSQL claim only (store/claim_days.py):
+    on SQLite it is empty and the statements are as they always were.
+    """
+    parts = distinct_days(days)
+    return [] if parts is None else [_M.c.part_day.in_(parts)]
 
 
 def _mark(paramstyle: str) -> str:
@@ -28,13 +40,24 @@ def _mark(paramstyle: str) -> str:
 
 
 def mark_reserved_sync(
-    conn: Connection, worker: str, reserved: Sequence[tuple[int, int]], at: datetime
+    conn: Connection,
+    worker: str,
+    reserved: Sequence[tuple[int, int]],
+    at: datetime,
+    days: Days | None = None,
 ) -> None:
     """Record ``(message id, server id)`` reservations made at ``at``, while the claim is ours."""
     if not reserved:
         return
     m = _mark(conn.dialect.paramstyle)
     t = driver_time(conn)(at)
+    if days:  # each row by its whole key (id, part_day): one partition's key each
+        conn.exec_driver_sql(
+            f"UPDATE messages SET reserved_server_id = {m}, reserved_at = {m} "
+            f"WHERE id = {m} AND part_day = {m} AND claimed_by = {m}",
+            [(sid, t, mid, days[mid], worker) for mid, sid in sorted(reserved)],
+        )
+        return
     conn.exec_driver_sql(
         f"UPDATE messages SET reserved_server_id = {m}, reserved_at = {m} "
         f"WHERE id = {m} AND claimed_by = {m}",
@@ -42,15 +65,34 @@ def mark_reserved_sync(
     )
 
 
-def mark_handed_sync(conn: Connection, worker: str, ids: Sequence[int], at: datetime) -> None:
-    """These messages go to their transports now: from here their units stay spent."""
-    if ids:
-        conn.execute(
-            update(_M).where(_M.c.id.in_(list(ids)), _M.c.claimed_by == worker).values(handed_at=at)
-        )
+def mark_handed_sync(
+    conn: Connection, worker: str, ids: Sequence[int], at: datetime, days: Days | None = None
+) -> None:
+    """These messages go to their transports now: from here their units stay spent.
+
+    In the driver's own SQL: it runs before every few sends, and building the
+    statement as an expression cost more than the update itself.
+    """
+    if not ids:
+        return
+    t = driver_time(conn)(at)
+    if conn.dialect.name != "postgresql":
+        marks = ", ".join("?" * len(ids))
+        sql = f"UPDATE messages SET handed_at = ? WHERE id IN ({marks}) AND claimed_by = ?"
+        conn.exec_driver_sql(sql, (t, *ids, worker))
+        return
+    parts = distinct_days(days)
+    day = "" if parts is None else " AND part_day = ANY(%s::int[])"
+    sql = (
+        f"UPDATE messages SET handed_at = %s WHERE id = ANY(%s::bigint[]){day} AND claimed_by = %s"
+    )
+    params = (t, list(ids), *([] if parts is None else [parts]), worker)
+    conn.exec_driver_sql(sql, params)
 
 
-def renew_leases_sync(conn: Connection, worker: str, ids: Sequence[int], until: datetime) -> int:
+def renew_leases_sync(
+    conn: Connection, worker: str, ids: Sequence[int], until: datetime, days: Days | None = None
+) -> int:
     """Push the lease of messages this worker still holds; returns how many it still owns."""
     if not ids:
         return 0
@@ -59,6 +101,7 @@ def renew_leases_sync(conn: Connection, worker: str, ids: Sequence[int], until: 
             update(_M)
             .where(
                 _M.c.id.in_(list(ids)),
+                *in_days(days),
                 _M.c.claimed_by == worker,
                 _M.c.status == MessageStatus.SENDING,
             )
@@ -68,7 +111,9 @@ def renew_leases_sync(conn: Connection, worker: str, ids: Sequence[int], until: 
     )
 
 
-def clear_reservations_sync(conn: Connection, worker: str, ids: Sequence[int]) -> None:
+def clear_reservations_sync(
+    conn: Connection, worker: str, ids: Sequence[int], days: Days | None = None
+) -> None:
     """Settle the marks a crashed worker left, before any unit goes back: never twice.
 
     A message it never handed over just loses its marks (its unit goes back next).
@@ -79,7 +124,7 @@ def clear_reservations_sync(conn: Connection, worker: str, ids: Sequence[int]) -
     """
     if not ids:
         return
-    mine = _M.c.id.in_(list(ids)) & (_M.c.claimed_by == worker)
+    mine = and_(_M.c.id.in_(list(ids)), *in_days(days), _M.c.claimed_by == worker)
     cleared = {"reserved_server_id": None, "reserved_at": None, "handed_at": None}
     conn.execute(
         update(_M)

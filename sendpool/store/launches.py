@@ -21,6 +21,11 @@ the probe fenced (``OFFSET 0``). As the queue fills, ``ANALYZE messages``
 (PostgreSQL) tells the planner there are pending rows, so the workers'
 claims, running beside the launch, walk the pending index instead of sorting
 every pending row.
+
+All of a campaign's messages carry the campaign's ``part_day`` (set at its
+first batch, never changed): on PostgreSQL they sit in one day partition,
+and the unique key (campaign, subscriber, part_day) still stops a message
+being queued twice (docs/design.md §5.4).
 """
 
 from __future__ import annotations
@@ -30,10 +35,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Connection, Engine, bindparam, select, text, update
+from sqlalchemy import Connection, Engine, bindparam, func, select, text, update
 
 from sendpool.core.states import CampaignStatus, MessageStatus
 from sendpool.store.campaign_done import mark_done
+from sendpool.store.partitions import day_of
 from sendpool.store.tables import Campaign, table
 from sendpool.store.types import UTCDateTime
 
@@ -113,12 +119,18 @@ def _suppressed(dialect: str) -> str:
 
 
 def insert_sql(dialect: str) -> str:
-    """The batch's messages: subscribers of the list in (after, upto], not suppressed."""
+    """The batch's messages: subscribers of the list in (after, upto], not suppressed.
+
+    Every message of a campaign takes the campaign's ``part_day``, so the
+    unique key (campaign, subscriber, part_day) stops a second message to a
+    subscriber as (campaign, subscriber) did, and on PostgreSQL the whole
+    campaign sits in one day partition, whenever its launch is resumed.
+    """
     return f"""
 INSERT INTO messages (uid, customer_id, campaign_id, subscriber_id, recipient, kind, status,
-                      attempts, due_at, queued_at, updated_at)
+                      attempts, due_at, queued_at, updated_at, part_day)
 SELECT {_UID[dialect]}, :customer_id, :campaign_id, s.id, s.email, 'campaign',
-       '{MessageStatus.QUEUED}', 0, :now, :now, :now
+       '{MessageStatus.QUEUED}', 0, :now, :now, :now, :part_day
 FROM subscribers s
 WHERE s.list_id = :list_id AND s.id > :after AND s.id <= :upto AND s.status = 'subscribed'
   AND NOT EXISTS ({_suppressed(dialect)})
@@ -160,6 +172,25 @@ def _analyze_due(before: int, after: int) -> bool:
             return True
         mark *= 4
     return False
+
+
+def campaign_day(conn: Connection, campaign_id: int, known: int | None, now: datetime) -> int:
+    """The campaign's part_day: the one it has, else the day of ``now``, set once for good.
+
+    COALESCE in the UPDATE: of two launchers setting it at once, the second
+    waits for the first's row lock and then keeps the first's day.
+    """
+    if known is not None:
+        return known
+    T = table(Campaign)
+    return int(
+        conn.execute(
+            update(T)
+            .where(T.c.id == campaign_id)
+            .values(part_day=func.coalesce(T.c.part_day, day_of(now)))
+            .returning(T.c.part_day)
+        ).scalar_one()
+    )
 
 
 def _mark_sending(conn: Connection, campaign_id: int, now: datetime) -> None:
@@ -220,7 +251,9 @@ def launch_batches(
         batches += 1
         with engine.begin() as conn:
             c = conn.execute(
-                select(T.c.customer_id, T.c.list_id, T.c.launch_cursor).where(T.c.id == campaign_id)
+                select(T.c.customer_id, T.c.list_id, T.c.launch_cursor, T.c.part_day).where(
+                    T.c.id == campaign_id
+                )
             ).one()
             upto, size = batch_end(conn, c.list_id, c.launch_cursor, batch_size)
             if upto is None:
@@ -239,6 +272,7 @@ def launch_batches(
                 "after": c.launch_cursor,
                 "upto": upto,
                 "now": now,
+                "part_day": campaign_day(conn, campaign_id, c.part_day, now),
             }
             with index_walks(conn):
                 result = conn.execute(sql, params)

@@ -3,34 +3,30 @@
 A claimed row is 'sending' and its due_at becomes the lease's end: if the
 worker dies, the row is simply due again and the next claim takes it.
 PostgreSQL claims with FOR UPDATE SKIP LOCKED, so workers never wait on each
-other; SQLite serialises claims with its write lock.
+other; SQLite serialises claims with its write lock. On PostgreSQL the
+claim returns each row's ``part_day`` and the queue keeps it until the row
+is written back or handed back, so every statement by id names the rows'
+day partitions (store/claim_days.py); the write-back is store/write_back.py.
 """
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Any, cast
 
-from sqlalchemy import (
-    JSON,
-    BigInteger,
-    Connection,
-    Integer,
-    String,
-    bindparam,
-    column,
-    select,
-    text,
-    update,
-)
-from sqlalchemy.sql.selectable import TextualSelect
+from sqlalchemy import Connection, select, update
 
-from sendpool.core.states import MessageStatus, ServerHealth
+from sendpool.core.states import ServerHealth
 from sendpool.store.backoffs import record_backoffs
 from sendpool.store.campaign_done import mark_done
+from sendpool.store.claim_days import ClaimDays, Days
 from sendpool.store.database import Database, insert_for
 from sendpool.store.holdings import (
     clear_reservations_sync,
+    in_days,
     mark_handed_sync,
     mark_reserved_sync,
     renew_leases_sync,
@@ -41,12 +37,12 @@ from sendpool.store.tables import (
     DispatchSkip,
     Message,
     SendingServer,
-    Subscriber,
     Suppression,
     table,
 )
-from sendpool.store.types import UTCDateTime, driver_time
+from sendpool.store.types import driver_time
 from sendpool.store.waking import WAITING_PREFIX, WOKEN, wake_servers
+from sendpool.store.write_back import write_back
 
 _CLAIM_COLUMNS = (
     "id, uid, customer_id, campaign_id, subscriber_id, recipient, kind, attempts, "
@@ -66,48 +62,51 @@ WHERE id IN (
 RETURNING {_CLAIM_COLUMNS}
 """
 
+# Joined by the whole key (id, part_day): each row is one probe of its own partition's key.
 _CLAIM_POSTGRES = f"""
 UPDATE messages AS m SET status = 'sending', claimed_by = :worker, due_at = :lease_until,
        updated_at = :now
 FROM (
-    SELECT id FROM messages
+    SELECT id, part_day FROM messages
     WHERE status IN ('queued', 'deferred', 'sending') AND due_at <= :now
       AND (claimed_by IS NULL OR claimed_by <> :worker)
     ORDER BY due_at LIMIT :limit
     FOR UPDATE SKIP LOCKED
 ) AS due
-WHERE m.id = due.id
-RETURNING {", ".join("m." + c for c in _CLAIM_COLUMNS.split(", "))}
+WHERE m.id = due.id AND m.part_day = due.part_day
+RETURNING {", ".join("m." + c for c in (*_CLAIM_COLUMNS.split(", "), "part_day"))}
 """
 
 
-def _typed(sql: str) -> TextualSelect:
-    return (
-        text(sql)
-        .bindparams(
-            bindparam("now", type_=UTCDateTime()), bindparam("lease_until", type_=UTCDateTime())
-        )
-        .columns(
-            column("id", BigInteger()),
-            column("uid", String()),
-            column("customer_id", BigInteger()),
-            column("campaign_id", BigInteger()),
-            column("subscriber_id", BigInteger()),
-            column("recipient", String()),
-            column("kind", String()),
-            column("attempts", Integer()),
-            column("queued_at", UTCDateTime()),
-            column("payload", JSON()),
-            column("reserved_server_id", BigInteger()),
-            column("reserved_at", UTCDateTime()),
-            column("handed_at", UTCDateTime()),
-            column("retry_server_id", BigInteger()),
-            column("last_error", String()),
-        )
-    )
+def _driver_sql(sql: str, dialect: str) -> str:
+    """The claim in the driver's own parameter style (sqlite3 takes ``:name`` as it is)."""
+    return sql if dialect == "sqlite" else re.sub(r":(\w+)", r"%(\1)s", sql)
 
 
-_CLAIM = {"sqlite": _typed(_CLAIM_SQLITE), "postgresql": _typed(_CLAIM_POSTGRES)}
+_CLAIM = {
+    "sqlite": _driver_sql(_CLAIM_SQLITE, "sqlite"),
+    "postgresql": _driver_sql(_CLAIM_POSTGRES, "postgresql"),
+}
+
+
+def _aware(value: Any) -> datetime | None:
+    """A time as the driver gave it (SQLite: text; PostgreSQL: naive UTC) made aware."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return cast(datetime, value).replace(tzinfo=UTC)
+
+
+def _time(value: Any) -> datetime:
+    aware = _aware(value)
+    assert aware is not None, "queued_at is never null"
+    return aware
+
+
+def _json(value: Any) -> Any:
+    """A JSON column as the driver gave it: text on SQLite, already parsed by psycopg."""
+    return json.loads(value) if isinstance(value, str) else value
 
 
 def _waited(last_error: str | None) -> bool:
@@ -116,22 +115,41 @@ def _waited(last_error: str | None) -> bool:
 
 
 def claim_sync(
-    conn: Connection, worker: str, limit: int, now: datetime, lease_until: datetime
+    conn: Connection,
+    worker: str,
+    limit: int,
+    now: datetime,
+    lease_until: datetime,
+    days: dict[int, int] | None = None,
 ) -> list[ClaimedMessage]:
-    params = {"worker": worker, "limit": limit, "now": now, "lease_until": lease_until}
-    rows = conn.execute(_CLAIM[conn.dialect.name], params).all()
+    """Claim up to ``limit`` due messages; ``days`` gets each one's part_day (PostgreSQL)."""
+    # In the driver's own SQL, rows converted here: the claim runs for every batch, and
+    # the expression layer's per-row processing cost more than the UPDATE itself.
+    dialect = conn.dialect.name
+    t = driver_time(conn)
+    params = {"worker": worker, "limit": limit, "now": t(now), "lease_until": t(lease_until)}
+    rows = conn.exec_driver_sql(_CLAIM[dialect], params).fetchall()
     claimed = []
     for r in rows:
-        m = ClaimedMessage(*r[:-1])
-        m.waited = _waited(r[-1])
+        m = ClaimedMessage(
+            r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], _time(r[8]), _json(r[9]),
+            r[10], _aware(r[11]), _aware(r[12]), r[13],
+        )  # fmt: skip
+        m.waited = _waited(r[14])
+        if days is not None and len(r) > 15:
+            days[int(r[0])] = int(r[15])  # PostgreSQL's part_day
         claimed.append(m)
     sub_ids = [m.subscriber_id for m in claimed if m.subscriber_id is not None]
     if sub_ids:
-        fields: dict[int, dict[str, object]] = dict(
-            conn.execute(
-                select(Subscriber.id, Subscriber.fields).where(Subscriber.id.in_(sub_ids))
-            ).all()
-        )
+        if dialect == "sqlite":
+            sql = (
+                f"SELECT id, fields FROM subscribers WHERE id IN ({', '.join('?' * len(sub_ids))})"
+            )
+            found = conn.exec_driver_sql(sql, tuple(sub_ids)).fetchall()
+        else:
+            sql = "SELECT id, fields FROM subscribers WHERE id = ANY(%s::bigint[])"
+            found = conn.exec_driver_sql(sql, (sub_ids,)).fetchall()
+        fields = {sid: _json(f) for sid, f in found}
         for m in claimed:
             if m.subscriber_id is not None:
                 m.fields = dict(fields.get(m.subscriber_id) or {})
@@ -139,91 +157,14 @@ def claim_sync(
 
 
 _M = table(Message)
-# The columns a write-back sets from each outcome, in the order of its rows' values.
-_UPDATE_COLUMNS = (
-    "status", "due_at", "attempts", "server_id", "sent_at", "last_error", "smtp_code",
-    "smtp_reply", "message_id", "remote_id", "hold", "retry_server_id",
-)  # fmt: skip
-_PG_TYPES = (
-    "text", "timestamp", "int", "bigint", "timestamp", "text", "int", "text", "text", "text",
-    "text", "bigint",
-)  # fmt: skip
-# Rows per statement on SQLite: 13 values a row, within its 32,766 bound parameters (a
-# batch is at most max_in_flight, 2,000 by default, so one statement as a rule).
-_SQLITE_ROWS = 2000
 
 
-def _write_back_sql(dialect: str, rows: int) -> str:
-    """One UPDATE for a whole batch: one statement, not one per message.
-
-    Every right-hand side reads the row as it was, so ``m.attempts`` and
-    ``m.server_id`` there are the old values: an attempt on the server the row
-    already names adds to its run there, one on another server starts a new run
-    (store/recount.py). Only rows still claimed by this worker change. On
-    PostgreSQL the rows are locked first, in id order, as every other statement
-    here takes its row locks; SQLite holds one write lock. RETURNING names the
-    campaigns whose messages this settled.
-    """
-    sets = ", ".join(f"{c} = v.{c}" for c in _UPDATE_COLUMNS)
-    head = (
-        "UPDATE messages AS m SET attempts_here = CASE WHEN m.server_id = v.server_id "
-        "THEN m.attempts_here + v.attempts - m.attempts ELSE v.attempts - m.attempts END, "
-        f"{sets}, claimed_by = NULL, updated_at = {{now}}, reserved_server_id = NULL, "
-        "reserved_at = NULL, handed_at = NULL "
-    )
-    # SQLite's RETURNING sees the updated table alone, by its own name.
-    tail = "WHERE m.id = v.id {locked}AND m.claimed_by = {w} RETURNING {m}campaign_id, {m}status"
-    names = ", ".join(("id", *_UPDATE_COLUMNS))
-    if dialect == "postgresql":
-        arrays = ", ".join(f"%s::{t}[]" for t in ("bigint", *_PG_TYPES))
-        # Locked first, in id order, found by key (no plan may scan for the claim);
-        # the claim is checked again on the locked rows.
-        locked = (
-            "WITH locked AS (SELECT id FROM messages WHERE id = ANY(%s::bigint[]) "
-            "AND claimed_by = %s ORDER BY id FOR UPDATE), "
-            f"v AS (SELECT * FROM unnest({arrays}) AS v({names})) "
-        )
-        where = tail.format(locked="AND m.id IN (SELECT id FROM locked) ", w="%s", m="m.")
-        return locked + head.format(now="%s") + "FROM v " + where
-    one = "(" + ", ".join("?" * (1 + len(_UPDATE_COLUMNS))) + ")"
-    values = f"WITH v({names}) AS (VALUES {', '.join([one] * rows)}) "
-    return values + head.format(now="?") + "FROM v " + tail.format(locked="", w="?", m="")
-
-
-def _write_back(conn: Connection, worker: str, batch: RecordBatch, now: datetime) -> set[int]:
-    """Apply the batch's message updates; return the campaigns of the messages it settled."""
-    t = driver_time(conn)
-    by_id: dict[int, tuple[object, ...]] = {}
-    for u in batch.updates:
-        # A message named twice: the first update clears its claim, so the second
-        # would change nothing, as it did when each was a statement of its own.
-        by_id.setdefault(
-            u.id,
-            (
-                u.id, u.status, t(u.due_at), u.attempts, u.server_id, t(u.sent_at),
-                u.last_error, u.smtp_code, u.smtp_reply, u.message_id, u.remote_id, u.hold,
-                u.retry_server_id,
-            ),
-        )  # fmt: skip
-    rows = [by_id[i] for i in sorted(by_id)]  # in id order, as the row locks are taken
-    stamp = t(now)
-    returned: list[tuple[int | None, str]] = []
-    if conn.dialect.name == "postgresql":
-        columns = [list(c) for c in zip(*rows, strict=True)]
-        params = (columns[0], worker, *columns, stamp, worker)
-        returned += conn.exec_driver_sql(_write_back_sql("postgresql", len(rows)), params).all()
-    else:
-        for i in range(0, len(rows), _SQLITE_ROWS):
-            chunk = rows[i : i + _SQLITE_ROWS]
-            flat = [value for row in chunk for value in row]
-            sql = _write_back_sql("sqlite", len(chunk))
-            returned += conn.exec_driver_sql(sql, (*flat, stamp, worker)).all()
-    return {c for c, status in returned if c is not None and MessageStatus(status).settled}
-
-
-def record_sync(conn: Connection, worker: str, batch: RecordBatch, now: datetime) -> None:
+def record_sync(
+    conn: Connection, worker: str, batch: RecordBatch, now: datetime, days: Days | None = None
+) -> None:
+    """Write a batch back; ``days``: its messages' part_days, so PostgreSQL names partitions."""
     if batch.updates:
-        mark_done(conn, _write_back(conn, worker, batch, now), now)
+        mark_done(conn, write_back(conn, worker, batch, now, days), now)
     S = table(SendingServer)
     _lock_servers(conn, {h.server_id for h in batch.health} | set(batch.paused))
     recovered = _recovering(conn, batch)
@@ -350,7 +291,12 @@ def _record_skips(conn: Connection, batch: RecordBatch) -> None:
 
 
 def release_claims_sync(
-    conn: Connection, worker: str, ids: Sequence[int], now: datetime, due: datetime | None = None
+    conn: Connection,
+    worker: str,
+    ids: Sequence[int],
+    now: datetime,
+    due: datetime | None = None,
+    days: Days | None = None,
 ) -> int:
     """Hand claimed messages back, due at ``due`` (now by default), without counting an attempt.
 
@@ -361,39 +307,51 @@ def release_claims_sync(
         return 0
     return conn.execute(
         update(_M)
-        .where(_M.c.id.in_(ids), _M.c.claimed_by == worker, _M.c.status == "sending")
+        .where(_M.c.id.in_(ids), *in_days(days), _M.c.claimed_by == worker)
+        .where(_M.c.status == "sending")
         .values(status="queued", due_at=due or now, claimed_by=None, updated_at=now)
     ).rowcount
 
 
 class SqlQueue:
+    """The queue on the database; remembers the part_day of each message it holds."""
+
     def __init__(self, db: Database) -> None:
         self.db = db
+        self.days = ClaimDays()
 
     async def claim(
         self, worker: str, limit: int, now: datetime, lease_until: datetime
     ) -> list[ClaimedMessage]:
-        return await self.db.run(claim_sync, worker, limit, now, lease_until)
+        days: dict[int, int] = {}
+        claimed = await self.db.run(claim_sync, worker, limit, now, lease_until, days)
+        self.days.remember(days)
+        return claimed
 
     async def record(self, worker: str, batch: RecordBatch, now: datetime) -> None:
         if batch:
-            await self.db.run(record_sync, worker, batch, now)
+            ids = [u.id for u in batch.updates]
+            await self.db.run(record_sync, worker, batch, now, self.days.of(ids))
+            self.days.forget(ids)
 
     async def release_claims(
         self, worker: str, ids: Sequence[int], now: datetime, due: datetime | None = None
     ) -> int:
-        return await self.db.run(release_claims_sync, worker, ids, now, due)
+        released = await self.db.run(release_claims_sync, worker, ids, now, due, self.days.of(ids))
+        self.days.forget(ids)
+        return released
 
     async def mark_reserved(
         self, worker: str, reserved: Sequence[tuple[int, int]], at: datetime
     ) -> None:
-        await self.db.run(mark_reserved_sync, worker, reserved, at)
+        days = self.days.of(i for i, _ in reserved)
+        await self.db.run(mark_reserved_sync, worker, reserved, at, days)
 
     async def mark_handed(self, worker: str, ids: Sequence[int], at: datetime) -> None:
-        await self.db.run(mark_handed_sync, worker, ids, at)
+        await self.db.run(mark_handed_sync, worker, ids, at, self.days.of(ids))
 
     async def renew_leases(self, worker: str, ids: Sequence[int], until: datetime) -> int:
-        return await self.db.run(renew_leases_sync, worker, ids, until)
+        return await self.db.run(renew_leases_sync, worker, ids, until, self.days.of(ids))
 
     async def clear_reservations(self, worker: str, ids: Sequence[int]) -> None:
-        await self.db.run(clear_reservations_sync, worker, ids)
+        await self.db.run(clear_reservations_sync, worker, ids, self.days.of(ids))

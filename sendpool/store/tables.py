@@ -9,6 +9,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    FetchedValue,
     Float,
     ForeignKey,
     Index,
@@ -214,6 +215,9 @@ class Campaign(Base):
     recipient_count: Mapped[int] = mapped_column(Integer, default=0)
     launch_cursor: Mapped[int] = mapped_column(BigInteger, default=0)
     launched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The day partition of all its messages, set at its first launch batch and never
+    # changed after (0021, store/partitions.py); None until then.
+    part_day: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -221,8 +225,10 @@ class Campaign(Base):
 class Message(Base):
     __tablename__ = "messages"
     __table_args__ = (
-        # One message per subscriber per campaign, however often a launch is resumed.
-        UniqueConstraint("campaign_id", "subscriber_id"),
+        # One message per subscriber per campaign, however often a launch is resumed: a
+        # campaign's messages share its part_day, so the partition key takes nothing away.
+        UniqueConstraint("campaign_id", "subscriber_id", "part_day"),
+        UniqueConstraint("uid", "part_day"),
         Index(
             "ix_messages_pending_due",
             "due_at",
@@ -251,8 +257,10 @@ class Message(Base):
             postgresql_where=text("status IN ('failed','sent')"),
         ),
     )
+    # On PostgreSQL the primary key is (id, part_day) (0021); ids still come from one
+    # sequence, so an id alone names one message, as the ORM takes it.
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    uid: Mapped[str] = mapped_column(String(32), unique=True)
+    uid: Mapped[str] = mapped_column(String(32))
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
     campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
     subscriber_id: Mapped[int | None] = mapped_column(BigInteger)
@@ -283,6 +291,9 @@ class Message(Base):
     remote_id: Mapped[str | None] = mapped_column(String(255))
     payload: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The UTC day (days since 1970-01-01) whose partition holds the row: the campaign's
+    # part_day, else the day of the insert (the database's default, 0021).
+    part_day: Mapped[int] = mapped_column(Integer, server_default=FetchedValue())
 
 
 class QuotaUsage(Base):

@@ -45,12 +45,26 @@ def utcnow() -> datetime:
 
 def driver_time(conn: Connection) -> Callable[[datetime | None], object]:
     """Times as the column type stores them: naive UTC (text on SQLite, as SQLAlchemy writes it)."""
-    sqlite = conn.dialect.name == "sqlite"
+    if conn.dialect.name == "sqlite":
+        return sqlite_text
 
     def bind(value: datetime | None) -> object:
         if value is None:
             return None
-        naive = value.astimezone(UTC).replace(tzinfo=None)
-        return naive.strftime("%Y-%m-%d %H:%M:%S.%f") if sqlite else naive
+        return value.astimezone(UTC).replace(tzinfo=None)
 
     return bind
+
+
+def sqlite_text(value: datetime | None) -> str | None:
+    """``YYYY-MM-DD HH:MM:SS.ffffff`` in UTC, as SQLAlchemy's SQLite DATETIME writes it.
+
+    By ``isoformat``, which is a third of ``strftime``'s cost: the write-back
+    formats two times per message.
+    """
+    if value is None:
+        return None
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    text = value.isoformat(" ")  # "...+00:00"; without a fraction when it is zero
+    return text[:26] if value.microsecond else text[:19] + ".000000"

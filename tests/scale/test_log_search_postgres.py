@@ -9,6 +9,7 @@ from sqlalchemy import Connection, text
 
 from sendpool.runtime import Runtime
 from sendpool.services.messages.log import log_query
+from tests.scale.partition_plans import as_parent
 from tests.services.test_log_search import check_searches, two_customers
 
 pytestmark = pytest.mark.services
@@ -21,7 +22,7 @@ def test_exact_and_prefix_ignore_case_on_postgres(runtime: Runtime) -> None:
 def plan_of(conn: Connection, **query: Any) -> str:
     compiled = log_query(conn, **query).compile(conn)
     rows = conn.exec_driver_sql("EXPLAIN " + compiled.string, compiled.params).all()
-    return "\n".join(str(r[0]) for r in rows)
+    return as_parent(conn, "\n".join(str(r[0]) for r in rows))
 
 
 def test_the_search_reads_the_index_range_at_any_table_size(runtime: Runtime) -> None:

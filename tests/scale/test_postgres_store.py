@@ -26,6 +26,7 @@ from sendpool.store.database import Database
 from sendpool.store.db import make_engine, migrate
 from sendpool.store.ledger_redis import RedisLedger
 from sendpool.store.ledger_sql import SqlLedger
+from sendpool.store.partitions import not_a_partition
 from sendpool.store.queue import SqlQueue, claim_sync, record_sync
 from sendpool.store.records import HealthChange, MessageUpdate, RecordBatch
 from sendpool.store.recount import SqlRecount
@@ -44,7 +45,9 @@ def test_migrations_match_the_models_on_postgres(pg_database: str) -> None:
     try:
         migrate(engine)  # the template is migrated already: this run changes nothing
         with engine.connect() as conn:
-            assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+            # The model describes messages itself; its day partitions are the database's.
+            context = MigrationContext.configure(conn, opts={"include_name": not_a_partition})
+            assert compare_metadata(context, Base.metadata) == []
     finally:
         engine.dispose()
 

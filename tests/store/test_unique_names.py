@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 
 from sendpool.errors import ConfigError
 from sendpool.store.db import alembic_config, make_engine, migrate
+from sendpool.store.partitions import not_a_partition
 from sendpool.store.tables import Base
 from tests.support.services import PgDatabases
 
@@ -53,7 +54,9 @@ def _revision(engine: Engine) -> str:
 def test_the_models_match_the_migrations_on_both_databases(engine: Engine) -> None:
     migrate(engine)
     with engine.connect() as conn:
-        assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+        # The model describes messages itself; its day partitions are the database's.
+        context = MigrationContext.configure(conn, opts={"include_name": not_a_partition})
+        assert compare_metadata(context, Base.metadata) == []
 
 
 PLAN = "INSERT INTO plans (uid, name, selector, created_at) VALUES (:u, :n, 'round_robin', :t)"

@@ -19,8 +19,8 @@ from sqlalchemy import Connection, event, select, update
 
 from sendpool.core.states import CampaignStatus, MessageStatus
 from sendpool.runtime import Runtime
-from sendpool.store import queue
-from sendpool.store.queue import _write_back_sql, record_sync
+from sendpool.store import write_back
+from sendpool.store.queue import record_sync
 from sendpool.store.records import MessageUpdate, RecordBatch
 from sendpool.store.tables import Campaign, Message, SendingServer, table
 from sendpool.store.types import driver_time
@@ -148,7 +148,7 @@ def test_a_batch_applies_what_one_update_per_message_did(rt: Runtime, seed: int)
 def test_a_batch_over_sqlites_bound_is_split_and_applies_the_same(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(queue, "_SQLITE_ROWS", 7)  # as if 2,000 were 7: many statements
+    monkeypatch.setattr(write_back, "SQLITE_ROWS", 7)  # as if 2,000 were 7: many statements
     with Runtime.open(make_settings(tmp_path)) as rt:
         compare_with_per_message(rt, 6)
 
@@ -263,7 +263,8 @@ def test_sqlite_finds_each_row_by_its_key(tmp_path: Path) -> None:
     try:
         plan = rt.db.transaction(
             lambda c: c.exec_driver_sql(
-                "EXPLAIN QUERY PLAN " + _write_back_sql("sqlite", 3), (None,) * (3 * 13 + 2)
+                "EXPLAIN QUERY PLAN " + write_back.write_back_sql("sqlite", 3),
+                (None,) * (3 * 13 + 2),
             ).all()
         )
     finally:

@@ -6,6 +6,7 @@ from alembic import context
 from sqlalchemy import Connection
 
 from sendpool.store.db import make_engine
+from sendpool.store.partitions import not_a_partition
 from sendpool.store.tables import Base
 
 config = context.config
@@ -18,6 +19,7 @@ def _run(connection: Connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_name=not_a_partition,  # messages' day partitions are not in the model
     )
     with context.begin_transaction():
         context.run_migrations()
