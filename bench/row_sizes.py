@@ -183,25 +183,45 @@ def checkpoint(engine: Engine) -> None:
         c.execute(text("CHECKPOINT"))
 
 
+def _leaves(rel: str) -> str:
+    """The leaf relations of ``rel``'s partition tree; a plain table or index is its own leaf."""
+    tree = f"SELECT array_agg(relid) FROM pg_partition_tree({rel}) WHERE isleaf"
+    return f"SELECT unnest(coalesce(({tree}), ARRAY[({rel})::regclass]))"
+
+
 def sizes(engine: Engine, name: str) -> dict[str, int]:
-    """The table's total size and each of its relations: heap, TOAST, every index."""
+    """The table's total size and each of its relations: heap, TOAST, every index.
+
+    Summed over the leaves of its partition tree (messages is partitioned by day
+    on PostgreSQL, migration 0021; a plain table is its own one leaf), each index
+    under its name on the parent.
+    """
+    leaves = _leaves(f"'{name}'::regclass")
     with engine.connect() as c:
         out = {
-            "total": int(c.execute(text(f"SELECT pg_total_relation_size('{name}')")).scalar_one()),
-            "heap": int(
-                c.execute(text(f"SELECT pg_relation_size('{name}')")).scalar_one()
-                + c.execute(
+            "total": int(
+                c.execute(
                     text(
-                        "SELECT coalesce(pg_total_relation_size(reltoastrelid), 0) "
-                        f"FROM pg_class WHERE relname = '{name}'"
+                        f"SELECT coalesce(sum(pg_total_relation_size(t)), 0) FROM ({leaves}) AS l(t)"
+                    )
+                ).scalar_one()
+            ),
+            "heap": int(
+                c.execute(
+                    text(
+                        "SELECT coalesce(sum(pg_relation_size(c.oid) "
+                        "+ coalesce(pg_total_relation_size(nullif(c.reltoastrelid, 0)), 0)), 0) "
+                        f"FROM pg_class c WHERE c.oid IN ({leaves})"
                     )
                 ).scalar_one()
             ),
         }
         for index, size in c.execute(
             text(
-                "SELECT indexrelname, pg_relation_size(indexrelid) FROM pg_stat_user_indexes "
-                f"WHERE relname = '{name}' ORDER BY indexrelname"
+                "SELECT i.relname, (SELECT coalesce(sum(pg_relation_size(t)), 0) "
+                f"FROM ({_leaves('x.indexrelid')}) AS l(t)) "
+                "FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid "
+                f"WHERE x.indrelid = '{name}'::regclass ORDER BY i.relname"
             )
         ):
             out[index] = int(size)
