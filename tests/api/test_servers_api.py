@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from sendpool.services import refs
+from sendpool.services.servers.stats import activity_24h
 from sendpool.store.tables import AuditEntry, SendingServer
 from tests.support.seeding import seed_activity
 from tests.support.sinks import StartSinks
@@ -158,6 +160,14 @@ async def test_stats_are_numbers_never_null(world: World) -> None:
     assert body["sent_last_24h"] == 200 and body["bounces_last_24h"] == 5
     assert body["bounce_rate_last_24h"] == pytest.approx(0.025)
     assert body["complaints_last_24h"] == 1
+    # The totals are the per-domain figures summed, and the 24-hour figures' own count.
+    domains = body["by_sending_domain"]
+    assert [d["domain"] for d in domains] and all(d["sent"] for d in domains)
+    for total, part in (("sent", "sent"), ("bounces", "bounces"), ("complaints", "complaints")):
+        assert body[f"{total}_last_24h"] == sum(d[part] for d in domains)
+    server_id = world.rt.db.transaction(refs.server_id, world.ids["server_ses"])
+    act = world.rt.db.transaction(activity_24h, [server_id], now)[server_id]
+    assert (act.sent, act.bounces, act.complaints) == (200, 5, 1)
     assert body["day_cap"] == 1000 and body["hour_cap"] == 1000
     quiet = (await admin(world, "GET", f"{SRV}/{world.ids['server_idle']}/stats")).json()
     assert quiet["bounce_rate_last_24h"] == 0.0 and quiet["sent_last_24h"] == 0
