@@ -6,6 +6,7 @@ import asyncio
 import multiprocessing
 import random
 import threading
+import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from multiprocessing.synchronize import Event
@@ -191,7 +192,7 @@ def contender(
     url: str,
     redis_url: str,
     seed: int,
-    start: Event,
+    go: multiprocessing.Queue,  # type: ignore[type-arg]
     out: multiprocessing.Queue,  # type: ignore[type-arg]
 ) -> None:
     async def main() -> int:
@@ -215,7 +216,10 @@ def contender(
             while (await ledger.reserve(7, w, Caps(1), 1, NOW)).retry_after is not None:
                 await asyncio.sleep(0.05)
             out.put("ready")
-            await asyncio.get_running_loop().run_in_executor(None, start.wait)
+            # One moment on the clock for both: a wake-up's lag under load could let one
+            # process take the whole cap before the other starts.
+            at = await asyncio.get_running_loop().run_in_executor(None, go.get)
+            await asyncio.sleep(max(0.0, at - time.time()))
             return sum(await asyncio.gather(*(task() for _ in range(50))))
         finally:
             if isinstance(ledger, RedisLedger):
@@ -231,15 +235,17 @@ def test_two_processes_never_exceed_the_cap(
     kind: str, pg_database: str, redis_server: PrivateRedis
 ) -> None:
     ctx = multiprocessing.get_context("spawn")
-    start, out = ctx.Event(), ctx.Queue()
+    go, out = ctx.Queue(), ctx.Queue()
     procs = [
-        ctx.Process(target=contender, args=(kind, pg_database, redis_server.url, seed, start, out))
+        ctx.Process(target=contender, args=(kind, pg_database, redis_server.url, seed, go, out))
         for seed in (1, 2)
     ]
     for p in procs:
         p.start()
     assert [out.get(timeout=120) for _ in procs] == ["ready", "ready"]
-    start.set()
+    at = time.time() + 0.5
+    for _ in procs:
+        go.put(at)
     granted = [out.get(timeout=120) for _ in procs]
     for p in procs:
         p.join(timeout=30)
