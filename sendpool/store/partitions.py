@@ -20,7 +20,8 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import OperationalError
 
-from sendpool.core.states import PENDING_MESSAGE_STATES, SETTLED_MESSAGE_STATES
+from sendpool.store.retention import SETTLED_SQL
+from sendpool.store.rollups import PENDING_INDEX_WHERE
 
 EPOCH = date(1970, 1, 1)
 LEGACY = "messages_legacy"
@@ -30,9 +31,8 @@ AHEAD = 7  # days made ahead of today: a week of missed upkeep before rows go to
 # this run: the workers' claims and write-backs never queue behind it for long.
 LOCK_TIMEOUT = "2s"
 # Word for word the predicates of the partial indexes, so each check is one index probe.
-_PENDING = "status IN ({})".format(",".join(f"'{s}'" for s in ("queued", "deferred", "sending")))
-_SETTLED = "status IN ({})".format(",".join(f"'{s}'" for s in sorted(SETTLED_MESSAGE_STATES)))
-assert {"queued", "deferred", "sending"} == set(PENDING_MESSAGE_STATES)
+_PENDING = PENDING_INDEX_WHERE.text
+_SETTLED = SETTLED_SQL
 _BOUND = re.compile(r"FOR VALUES FROM \((MINVALUE|-?\d+)\) TO \((MAXVALUE|-?\d+)\)")
 
 

@@ -14,8 +14,8 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
-from datetime import UTC, datetime
-from typing import Any, cast
+from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Connection, select, update
 
@@ -40,7 +40,7 @@ from sendpool.store.tables import (
     Suppression,
     table,
 )
-from sendpool.store.types import driver_time
+from sendpool.store.types import aware_utc, driver_time
 from sendpool.store.waking import WAITING_PREFIX, WOKEN, wake_servers
 from sendpool.store.write_back import write_back
 
@@ -89,17 +89,8 @@ _CLAIM = {
 }
 
 
-def _aware(value: Any) -> datetime | None:
-    """A time as the driver gave it (SQLite: text; PostgreSQL: naive UTC) made aware."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    return cast(datetime, value).replace(tzinfo=UTC)
-
-
 def _time(value: Any) -> datetime:
-    aware = _aware(value)
+    aware = aware_utc(value)
     assert aware is not None, "queued_at is never null"
     return aware
 
@@ -133,7 +124,7 @@ def claim_sync(
     for r in rows:
         m = ClaimedMessage(
             r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], _time(r[8]), _json(r[9]),
-            r[10], _aware(r[11]), _aware(r[12]), r[13],
+            r[10], aware_utc(r[11]), aware_utc(r[12]), r[13],
         )  # fmt: skip
         m.waited = _waited(r[14])
         if days is not None and len(r) > 15:

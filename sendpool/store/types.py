@@ -29,10 +29,15 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC).replace(tzinfo=None)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        parsed: datetime = datetime.fromisoformat(value) if isinstance(value, str) else value
-        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+        return aware_utc(value)
+
+
+def aware_utc(value: Any) -> datetime | None:
+    """A stored time as a driver gives it (SQLite: text; PostgreSQL: naive UTC), made aware."""
+    if value is None:
+        return None
+    parsed: datetime = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
 def new_uid() -> str:

@@ -29,8 +29,6 @@ _PG_TYPES = (
 # Rows per statement on SQLite: 13 values a row, within its 32,766 bound parameters (a
 # batch is at most max_in_flight, 2,000 by default, so one statement as a rule).
 SQLITE_ROWS = 2000
-# The statuses RETURNING gives as text, for a set look-up per row instead of an enum each.
-_SETTLED = frozenset(str(s) for s in SETTLED_MESSAGE_STATES)
 
 
 def write_back_sql(dialect: str, rows: int, *, by_day: bool = False) -> str:
@@ -112,4 +110,6 @@ def write_back(
             flat = [value for row in chunk for value in row]
             sql = write_back_sql("sqlite", len(chunk))
             returned += conn.exec_driver_sql(sql, (*flat, stamp, worker)).all()
-    return {c for c, status in returned if c is not None and status in _SETTLED}
+    return {
+        c for c, status in returned if c is not None and status in SETTLED_MESSAGE_STATES
+    }  # text; StrEnum hashes as it
