@@ -2,10 +2,15 @@
 
 A server failure seen here marks the server degraded at once, before the
 database hears of it, so the next batch already goes elsewhere.
+
+Every send in flight asks for the pool, so when it goes stale hundreds of
+callers find it so at once: they share one load instead of each reading the
+catalog (that was 95 reads in a 10-second run instead of 5).
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import time
 from collections.abc import Mapping, Sequence
@@ -120,6 +125,11 @@ class PoolState:
         return self.rows.plan_weights.get(plan_id, {})
 
 
+def _retrieved(load: asyncio.Future[PoolState]) -> None:
+    if not load.cancelled():
+        load.exception()
+
+
 class PoolCache:
     def __init__(
         self,
@@ -138,22 +148,43 @@ class PoolCache:
         self.bounce = (bounce_domain, bounce_local)  # the return path's defaults (§6)
         self._state: PoolState | None = None
         self._loaded = 0.0
+        self._loading: asyncio.Future[PoolState] | None = None  # the load callers share
+        self._epoch = 0  # moves on at each invalidate: a load begun before it is not kept
         self._degraded: dict[int, tuple[datetime, datetime | None]] = {}
         self._paused: dict[int, datetime] = {}
 
     def invalidate(self) -> None:
+        """The next ``get`` reads the catalog afresh, even if a read is under way now."""
         self._loaded = 0.0
+        self._loading = None
+        self._epoch += 1
 
     def loaded_before(self, moment: float) -> bool:
         """Whether the pool in hand was read before ``moment`` (``time.monotonic()``)."""
         return self._state is None or self._loaded < moment
 
     async def get(self, now: datetime) -> PoolState:
-        if self._state is None or time.monotonic() - self._loaded > self.ttl:
+        state = self._state
+        if state is not None and time.monotonic() - self._loaded <= self.ttl:
+            return state
+        if self._loading is None:
+            # Read at the first caller's ``now``: the others ask within moments of it.
+            self._loading = asyncio.ensure_future(self._load(now, self._epoch))
+            # Its error is the callers'; if every one of them was cancelled, nobody is told.
+            self._loading.add_done_callback(_retrieved)
+        # Shielded: a caller cancelled while waiting does not cancel the others' load.
+        return await asyncio.shield(self._loading)
+
+    async def _load(self, now: datetime, epoch: int) -> PoolState:
+        try:
             rows = await self.catalog.pool(now)
-            self._loaded = time.monotonic()
-            self._state = self._build(rows)
-        return self._state
+            state = self._build(rows)
+        finally:
+            if epoch == self._epoch:
+                self._loading = None
+        if epoch == self._epoch:  # else invalidated meanwhile: its callers only get it
+            self._state, self._loaded = state, time.monotonic()
+        return state
 
     def _build(self, rows: PoolRows) -> PoolState:
         views: dict[int, ServerView] = {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -201,3 +202,62 @@ async def test_marks_before_the_first_load_apply_to_it(
     cache.mark_paused(a, until)
     view = (await cache.get(NOW)).views[a]
     assert view.degraded and view.paused_until == until
+
+
+async def test_callers_that_find_it_stale_together_share_one_load(
+    runtime: Runtime, catalog: CountingCatalog
+) -> None:
+    cache = PoolCache(catalog, ttl=60)
+    states = await asyncio.gather(*(cache.get(NOW) for _ in range(50)))
+    assert catalog.loads == 1
+    assert all(s is states[0] for s in states)
+    cache.invalidate()
+    again = await asyncio.gather(*(cache.get(NOW) for _ in range(50)))
+    assert catalog.loads == 2 and again[0] is not states[0]
+
+
+async def test_an_invalidate_during_a_load_makes_the_next_get_read_again(
+    runtime: Runtime, catalog: CountingCatalog
+) -> None:
+    cache = PoolCache(catalog, ttl=60)
+    (a,) = ids(runtime, "relay-a")
+    early = asyncio.ensure_future(cache.get(NOW))
+    await asyncio.sleep(0)  # the load has begun
+    set_server(runtime, a, status=ServerStatus.DISABLED)
+    cache.invalidate()
+    fresh = await cache.get(NOW)
+    assert not fresh.views[a].enabled  # read after the change, not joined to the early load
+    await early
+    assert catalog.loads == 2
+    assert await cache.get(NOW) is fresh  # the early load, finished late, is not kept
+
+
+async def test_a_caller_cancelled_while_waiting_leaves_the_load_to_the_others(
+    runtime: Runtime, catalog: CountingCatalog
+) -> None:
+    cache = PoolCache(catalog, ttl=60)
+    first = asyncio.ensure_future(cache.get(NOW))
+    second = asyncio.ensure_future(cache.get(NOW))
+    await asyncio.sleep(0)
+    first.cancel()
+    state = await second
+    assert catalog.loads == 1 and state.views
+    assert await cache.get(NOW) is state
+
+
+async def test_a_failed_load_reaches_every_caller_and_the_next_get_tries_again(
+    runtime: Runtime, catalog: CountingCatalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = PoolCache(catalog, ttl=60)
+    real = CountingCatalog.pool
+
+    async def broken(self: CountingCatalog, now: datetime) -> PoolRows:
+        self.loads += 1
+        await asyncio.sleep(0)
+        raise ConnectionError("the database went away")
+
+    monkeypatch.setattr(CountingCatalog, "pool", broken)
+    got = await asyncio.gather(cache.get(NOW), cache.get(NOW), return_exceptions=True)
+    assert catalog.loads == 1 and all(isinstance(g, ConnectionError) for g in got)
+    monkeypatch.setattr(CountingCatalog, "pool", real)
+    assert (await cache.get(NOW)).views
