@@ -24,6 +24,7 @@ from sendpool.store.records import CampaignRow, CustomerRow, PoolRows, ServerRow
 from sendpool.store.reports import BOUNCE_KINDS
 from sendpool.store.rollups import sent_per_day
 from sendpool.store.rollups import upkeep as rollup_upkeep
+from sendpool.store.sqlite_lists import marks, pad
 from sendpool.store.tables import (
     Campaign,
     Customer,
@@ -280,9 +281,9 @@ def load_suppressed(
         if sqlite:
             sql = (
                 "SELECT email, reason FROM suppressions WHERE customer_id = ? "
-                f"AND email IN ({', '.join('?' * len(listed))})"
+                f"AND email IN ({marks(len(listed))})"
             )
-            rows = conn.exec_driver_sql(sql, (customer_id, *listed)).fetchall()
+            rows = conn.exec_driver_sql(sql, (customer_id, *pad(listed))).fetchall()
         else:
             sql = (
                 "SELECT email, reason FROM suppressions WHERE customer_id = %s "

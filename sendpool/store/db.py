@@ -80,7 +80,9 @@ def make_engine(
     path = sqlite_path(url)
     if path is not None:
         _keep_private(path, tighten=tighten)
-    engine = create_engine(url, connect_args={"timeout": 60, "check_same_thread": False}, **kwargs)
+    # Room for every hot statement's padded lengths (store/sqlite_lists.py) beside the rest.
+    connect_args = {"timeout": 60, "check_same_thread": False, "cached_statements": 512}
+    engine = create_engine(url, connect_args=connect_args, **kwargs)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:

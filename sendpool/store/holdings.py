@@ -19,6 +19,7 @@ from sqlalchemy import Connection, and_, case, update
 
 from sendpool.core.states import MessageStatus
 from sendpool.store.claim_days import Days, distinct_days
+from sendpool.store.sqlite_lists import marks, pad
 from sendpool.store.tables import Message, table
 from sendpool.store.types import driver_time
 
@@ -77,9 +78,10 @@ def mark_handed_sync(
         return
     t = driver_time(conn)(at)
     if conn.dialect.name != "postgresql":
-        marks = ", ".join("?" * len(ids))
-        sql = f"UPDATE messages SET handed_at = ? WHERE id IN ({marks}) AND claimed_by = ?"
-        conn.exec_driver_sql(sql, (t, *ids, worker))
+        sql = (
+            f"UPDATE messages SET handed_at = ? WHERE id IN ({marks(len(ids))}) AND claimed_by = ?"
+        )
+        conn.exec_driver_sql(sql, (t, *pad(ids), worker))
         return
     parts = distinct_days(days)
     day = "" if parts is None else " AND part_day = ANY(%s::int[])"

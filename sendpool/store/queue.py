@@ -32,6 +32,7 @@ from sendpool.store.holdings import (
     renew_leases_sync,
 )
 from sendpool.store.records import ClaimedMessage, RecordBatch
+from sendpool.store.sqlite_lists import marks, pad
 from sendpool.store.tables import (
     DeliveryEvent,
     DispatchSkip,
@@ -133,10 +134,8 @@ def claim_sync(
     sub_ids = [m.subscriber_id for m in claimed if m.subscriber_id is not None]
     if sub_ids:
         if dialect == "sqlite":
-            sql = (
-                f"SELECT id, fields FROM subscribers WHERE id IN ({', '.join('?' * len(sub_ids))})"
-            )
-            found = conn.exec_driver_sql(sql, tuple(sub_ids)).fetchall()
+            sql = f"SELECT id, fields FROM subscribers WHERE id IN ({marks(len(sub_ids))})"
+            found = conn.exec_driver_sql(sql, pad(sub_ids)).fetchall()
         else:
             sql = "SELECT id, fields FROM subscribers WHERE id = ANY(%s::bigint[])"
             found = conn.exec_driver_sql(sql, (sub_ids,)).fetchall()
@@ -250,6 +249,13 @@ def _record_activity(conn: Connection, activity: dict[int, datetime]) -> None:
     On PostgreSQL every worker's write-back would otherwise queue behind the
     others' for these few rows, many times a second; SKIP LOCKED lets it pass.
     """
+    if not activity:
+        return
+    if conn.dialect.name == "sqlite":  # one writer at a time: nothing to skip, one statement
+        t = driver_time(conn)
+        rows = [(t(at), server_id) for server_id, at in sorted(activity.items())]
+        conn.exec_driver_sql("UPDATE sending_servers SET last_activity_at = ? WHERE id = ?", rows)
+        return
     S = table(SendingServer)
     for server_id, at in sorted(activity.items()):
         where = S.c.id == server_id

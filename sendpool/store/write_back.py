@@ -8,6 +8,7 @@ those partitions only.
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 
 from sqlalchemy import Connection
@@ -15,6 +16,7 @@ from sqlalchemy import Connection
 from sendpool.core.states import SETTLED_MESSAGE_STATES
 from sendpool.store.claim_days import Days, distinct_days
 from sendpool.store.records import RecordBatch
+from sendpool.store.sqlite_lists import LENGTHS, padded_length
 from sendpool.store.types import driver_time
 
 # The columns a write-back sets from each outcome, in the order of its rows' values.
@@ -27,10 +29,11 @@ _PG_TYPES = (
     "text", "bigint",
 )  # fmt: skip
 # Rows per statement on SQLite: 13 values a row, within its 32,766 bound parameters (a
-# batch is at most max_in_flight, 2,000 by default, so one statement as a rule).
-SQLITE_ROWS = 2000
+# batch is at most max_in_flight, 2,000 by default, so two statements at most as a rule).
+SQLITE_ROWS = LENGTHS[-1]
 
 
+@functools.lru_cache(maxsize=64)
 def write_back_sql(dialect: str, rows: int, *, by_day: bool = False) -> str:
     """One UPDATE for a whole batch: one statement, not one per message.
 
@@ -107,8 +110,12 @@ def write_back(
     else:
         for i in range(0, len(rows), SQLITE_ROWS):
             chunk = rows[i : i + SQLITE_ROWS]
+            # Padded with rows of NULLs, which match no message: a few statement texts
+            # in all, each compiled once (store/sqlite_lists.py).
+            fill = padded_length(len(chunk)) - len(chunk)
             flat = [value for row in chunk for value in row]
-            sql = write_back_sql("sqlite", len(chunk))
+            flat += [None] * (fill * len(chunk[0]))
+            sql = write_back_sql("sqlite", len(chunk) + fill)
             returned += conn.exec_driver_sql(sql, (*flat, stamp, worker)).all()
     return {
         c for c, status in returned if c is not None and status in SETTLED_MESSAGE_STATES
