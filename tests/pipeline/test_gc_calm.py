@@ -1,4 +1,4 @@
-"""The worker's start-up step that keeps the cyclic collector out of its send loop.
+"""The start-up step that keeps the cyclic collector out of send loops and requests.
 
 Each check runs in a fresh interpreter: the step is once per process, and the
 test process itself may have been through it already.
@@ -95,4 +95,32 @@ def test_a_worker_calms_the_collector_when_it_starts() -> None:
     )
     assert got["before"] == 0
     assert got["after"] > 0  # type: ignore[operator]
+    assert got["gen0"] == GEN0_THRESHOLD
+
+
+def test_a_serve_without_workers_calms_the_collector_once_its_app_is_built() -> None:
+    got = run_fresh(
+        """
+        import asyncio, gc, json, os, signal, tempfile
+        from sendpool.config import Settings
+        from sendpool.runtime import Runtime
+        from sendpool.serve import bind, serve_api
+
+        with tempfile.TemporaryDirectory() as tmp:
+            rt = Runtime.open(Settings(database_url=f"sqlite:///{tmp}/t.db", secret_key=None))
+            before = gc.get_freeze_count()
+            seen = {}
+
+            def announced(_line: str) -> None:  # said once serving: look, then stop
+                seen["frozen"] = gc.get_freeze_count()
+                seen["gen0"] = gc.get_threshold()[0]
+                asyncio.get_running_loop().call_soon(os.kill, os.getpid(), signal.SIGTERM)
+
+            asyncio.run(serve_api(rt, bind("127.0.0.1", 0), workers=False, announce=announced))
+            rt.close()
+        print(json.dumps({"before": before, **seen}))
+        """
+    )
+    assert got["before"] == 0
+    assert got["frozen"] > 1000  # type: ignore[operator]  # the web stack's modules and models
     assert got["gen0"] == GEN0_THRESHOLD
