@@ -1,11 +1,12 @@
-"""Throughput of one worker to smtp-sink, beside smtp-source and a bare aiosmtplib loop.
+"""Throughput of one worker to smtp-sink, beside smtp-source and two bare sender loops.
 
     make bench                              # 20,000 messages of about 5 KB, 3 rounds
     .venv/bin/python bench/pipeline.py --messages 5000 --rounds 3 --processes 0 --launch 0
     .venv/bin/python bench/pipeline.py --baseline /path/to/an/older/tree   # both, interleaved
 
 Every sender runs alone on one core (smtp-sink on the other): smtp-source with
-connection reuse at its best session count, the bare loop, and the worker, each
+connection reuse at its best session count, the bare aiosmtplib loop, sendpool's
+own SMTP transport in the same loop (bench/sinks.py), and the worker, each
 in a process of its own, in a different order each round after one round that
 is not counted. The worker's time runs from just before it starts to the
 ``updated_at`` of the last message it wrote back, read from the database after
@@ -29,7 +30,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from content import HTML, SUBJECT, TEXT
-from sinks import SENDER_CORE, bare_loop_rate, best_smtp_source, pin, smtp_sink
+from sinks import (
+    SENDER_CORE,
+    bare_loop_rate,
+    best_smtp_source,
+    pin,
+    smtp_sink,
+    transport_loop_rate,
+)
 
 BENCH = "pipeline"
 CONNECTIONS_PER_SERVER = 4  # bench/campaign.py gives each sink server this many
@@ -241,12 +249,14 @@ def main() -> None:
             return
         for r in range(args.rounds + 1):
             row: dict[str, float] = {}
-            steps = ["source", "bare", *trees]
+            steps = ["source", "bare", "transport", *trees]
             for step in steps[r % len(steps) :] + steps[: r % len(steps)]:
                 if step == "source":
                     row["source"], row["sessions"] = best_smtp_source(port, n, len(mime))
                 elif step == "bare":
                     row["bare"] = bare_loop_rate(port, n, connections, mime)
+                elif step == "transport":
+                    row["transport"] = transport_loop_rate(port, n, connections, mime)
                 else:
                     res = run_worker_round(trees[step], port, n, args.servers)
                     row[step] = n / float(res["elapsed"])  # type: ignore[arg-type]
@@ -262,6 +272,7 @@ def main() -> None:
             for tree in trees:
                 got[f"{tree}/source"].append(row[tree] / row["source"])
                 got[f"{tree}/bare"].append(row[tree] / row["bare"])
+                got[f"{tree}/transport"].append(row[tree] / row["transport"])
             if "baseline" in trees:
                 got["pipeline/baseline"].append(row["pipeline"] / row["baseline"])
         multi = send_with_processes(port, n, args.servers, args.processes) if args.processes else 0
@@ -277,6 +288,13 @@ def emit(got: dict[str, list[float]], n: int, args: argparse.Namespace, multi: f
     figure(
         "bare_loop_msg_per_s", median(got["bare"]), "msg/s", connections=args.servers * 4, **common
     )
+    figure(
+        "transport_loop_msg_per_s",
+        median(got["transport"]),
+        "msg/s",
+        connections=args.servers * 4,
+        **common,
+    )
     for tree in ("pipeline", "baseline") if args.baseline else ("pipeline",):
         prefix = "" if tree == "pipeline" else "baseline_"
         figure(f"{prefix}pipeline_msg_per_s", median(got[tree]), "msg/s", **common)
@@ -285,6 +303,14 @@ def emit(got: dict[str, list[float]], n: int, args: argparse.Namespace, multi: f
         figure(f"{prefix}pipeline_to_smtp_source", ratio, "ratio", ratio_to="smtp_source", **common)
         ratio = median(got[f"{tree}/bare"])
         figure(f"{prefix}pipeline_to_bare_loop", ratio, "ratio", ratio_to="bare_loop", **common)
+        ratio = median(got[f"{tree}/transport"])
+        figure(
+            f"{prefix}pipeline_to_transport_loop",
+            ratio,
+            "ratio",
+            ratio_to="transport_loop",
+            **common,
+        )
     if args.baseline:
         ratio = median(got["pipeline/baseline"])
         figure("pipeline_to_baseline", ratio, "ratio", ratio_to="baseline_pipeline", **common)

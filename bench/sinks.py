@@ -5,8 +5,11 @@ message, as the pipeline reuses its own) at its best session count, so it is
 the ceiling of this machine and not half of it. The bare loop is the least a
 Python sender on asyncio and aiosmtplib does per message: the same bytes on
 the same number of connections, with nothing read from or written to a database.
+The transport loop is sendpool's own SMTP transport (its pipelined wire) the
+same way: what is left of the worker's time beside it is the worker's own.
 
-    python bench/sinks.py bare PORT COUNT CONNECTIONS MIME_FILE   # prints msg/s
+    python bench/sinks.py bare PORT COUNT CONNECTIONS MIME_FILE        # prints msg/s
+    python bench/sinks.py transport PORT COUNT CONNECTIONS MIME_FILE   # sendpool's transport alone
 """
 
 from __future__ import annotations
@@ -134,20 +137,63 @@ async def _bare(port: int, count: int, connections: int, mime: bytes) -> float:
     return count / elapsed
 
 
-def _bare_main(argv: list[str]) -> None:
+def transport_loop_rate(port: int, count: int, connections: int, mime: bytes) -> float:
+    """sendpool's own SMTP transport with nothing around it, in a process of its own; msg/s."""
+    with tempfile.NamedTemporaryFile(suffix=".eml") as eml:
+        eml.write(mime)
+        eml.flush()
+        cmd = [sys.executable, __file__, "transport", str(port), str(count), str(connections)]
+        out = subprocess.run([*cmd, eml.name], check=True, capture_output=True, text=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+async def _transport(port: int, count: int, connections: int, mime: bytes) -> float:
+    """SmtpTransport.send on ready bytes over ``connections``, spread on 4 per server."""
+    from sendpool.transports.message import OutgoingMessage
+    from sendpool.transports.smtp import SmtpTransport
+    from sendpool.transports.spec import ServerSpec
+
+    settings = {"host": "127.0.0.1", "port": port, "encryption": "none", "helo_name": "b.local"}
+    servers = max(1, connections // 4)
+    transports = [
+        SmtpTransport(ServerSpec(i, str(i), f"sink-{i}", "smtp", settings, max_connections=4))
+        for i in range(servers)
+    ]
+    messages = iter(
+        OutgoingMessage(
+            "0" * 32, "news@example.com", f"reader{i}@example.com", "x", "s", None, None,
+            "<m@example.com>", "d", _mime=mime,
+        )
+        for i in range(count)
+    )  # fmt: skip
+
+    async def lane(transport: SmtpTransport) -> None:
+        for message in messages:
+            await transport.send(message)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(lane(transports[i % servers]) for i in range(connections)))
+    elapsed = time.perf_counter() - started
+    for t in transports:
+        await t.close()
+    return count / elapsed
+
+
+def _loop_main(which: str, argv: list[str]) -> None:
     port, count, connections, path = int(argv[0]), int(argv[1]), int(argv[2]), argv[3]
     pin(SENDER_CORE)
     mime = Path(path).read_bytes()
+    run = _bare if which == "bare" else _transport
     try:
         import uvloop
 
-        rate = uvloop.run(_bare(port, count, connections, mime))
+        rate = uvloop.run(run(port, count, connections, mime))
     except ImportError:
-        rate = asyncio.run(_bare(port, count, connections, mime))
+        rate = asyncio.run(run(port, count, connections, mime))
     print(rate)
 
 
 if __name__ == "__main__":
-    if sys.argv[1:2] != ["bare"] or len(sys.argv) != 6:
+    if sys.argv[1:2] not in (["bare"], ["transport"]) or len(sys.argv) != 6:
         raise SystemExit(__doc__)
-    _bare_main(sys.argv[2:])
+    _loop_main(sys.argv[1], sys.argv[2:])
