@@ -13,7 +13,8 @@ from datetime import datetime
 
 from sqlalchemy import Connection, select
 
-from sendpool.core.states import PENDING_MESSAGE_STATES, CampaignStatus
+from sendpool.core.states import CampaignStatus
+from sendpool.store.rollups import PENDING_INDEX_WHERE
 from sendpool.store.sqlite_lists import marks, pad
 from sendpool.store.tables import Message, table
 from sendpool.store.types import driver_time
@@ -35,12 +36,11 @@ def campaigns_of(conn: Connection, message_ids: Collection[int]) -> set[int]:
 
 # The statement in the driver's own SQL: it runs at every write-back, and building
 # it as an expression cost a millisecond, two hundred times the check itself.
-_PENDING = ", ".join(f"'{s}'" for s in sorted(PENDING_MESSAGE_STATES))
 _DONE = (
     f"UPDATE campaigns SET status = '{CampaignStatus.DONE}', updated_at = {{p}} "
     f"WHERE id {{ids}} AND status = '{CampaignStatus.SENDING}' AND NOT EXISTS ("
     "SELECT 1 FROM messages WHERE messages.campaign_id = campaigns.id "
-    f"AND messages.status IN ({_PENDING}))"
+    f"AND messages.{PENDING_INDEX_WHERE.text})"
 )
 
 

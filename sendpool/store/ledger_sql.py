@@ -51,8 +51,10 @@ def _reserve_sql(p: str, lock: str) -> dict[str, str]:
     }
 
 
-_RESERVE_SQLITE = _reserve_sql("?", "")
-_RESERVE_PG = _reserve_sql("%s", ' ORDER BY "window" FOR UPDATE')
+_RESERVE = {
+    "sqlite": _reserve_sql("?", ""),
+    "postgresql": _reserve_sql("%s", ' ORDER BY "window" FOR UPDATE'),
+}
 
 
 def _match(server_id: int, w: ServerWindows) -> ColumnElement[bool]:
@@ -91,8 +93,7 @@ def reserve_sync(
 ) -> Grant:
     if count <= 0:
         return Grant(0)
-    pg = conn.dialect.name == "postgresql"
-    sql = _RESERVE_PG if pg else _RESERVE_SQLITE
+    sql = _RESERVE[conn.dialect.name]
     t = driver_time(conn)
     day, hour = w.day, w.hour
     expiry = (t(day.end + _KEPT), t(hour.end + _KEPT))
@@ -155,8 +156,9 @@ def _take_rates(
 def release_sync(conn: Connection, releases: Mapping[tuple[int, ServerWindows], int]) -> None:
     # In server order, so two releases never lock the same rows in opposite orders.
     for (server_id, w), n in sorted(releases.items(), key=lambda r: r[0][0]):
-        if n > 0:
-            conn.execute(update(Q).where(_match(server_id, w)).values(used=Q.c.used - n))
+        if n > 0:  # the reservation's own statement, adding -n
+            update_sql = _RESERVE[conn.dialect.name]["update"]
+            conn.exec_driver_sql(update_sql, (-n, server_id, w.day.key, w.hour.key))
 
 
 def advance_cursor_sync(conn: Connection, plan_id: int, count: int) -> int:
