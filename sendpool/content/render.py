@@ -22,8 +22,10 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import escape
 
 from sendpool.content.addresses import address_header, header_text, wire_address
+from sendpool.content.wire_body import BodyPlan
 from sendpool.errors import InputError, TemplateError
 from sendpool.transports.message import OutgoingMessage
+from sendpool.transports.mime import WireBody
 
 _TEXT_ENV = ImmutableSandboxedEnvironment(autoescape=False, keep_trailing_newline=True)
 _HTML_ENV = ImmutableSandboxedEnvironment(autoescape=True, keep_trailing_newline=True)
@@ -32,13 +34,19 @@ _HTML_ENV = ImmutableSandboxedEnvironment(autoescape=True, keep_trailing_newline
 class _Static:
     """A template without merge fields renders the same for everyone: render it once."""
 
-    __slots__ = ("text",)
+    __slots__ = ("text", "_wire")
 
     def __init__(self, text: str) -> None:
         self.text = text
+        self._wire: WireBody | None = None
 
     def render(self, _ctx: Mapping[str, Any]) -> str:
         return self.text
+
+    def render_wire(self, _ctx: Mapping[str, Any]) -> tuple[str, WireBody | None]:
+        if self._wire is None and not self.text.endswith("\r"):
+            self._wire = BodyPlan([self.text], []).wire([])
+        return self.text, self._wire
 
 
 class _Fields:
@@ -46,33 +54,50 @@ class _Fields:
 
     The parts come from Jinja's own parser, and a field renders as Jinja would:
     ``str()`` of the value, escaped in HTML, and nothing for a missing field.
-    The parts become one ``str.format`` pattern, each distinct field one
-    positional slot: a message's part is then one C call, each field converted
-    once however often it is used.
+    Each distinct field is converted once however often it is used; the
+    static pieces and the values are joined in one C call. The pieces are
+    also compiled for the wire (content/wire_body.py), so a body's encoding
+    is worked out once per template, not per message.
     """
 
-    __slots__ = ("pattern", "names", "html")
+    __slots__ = ("pieces", "slots", "names", "html", "plan")
 
     def __init__(self, parts: list[tuple[bool, str]], html: bool) -> None:
         names: list[str] = []
-        pattern: list[str] = []
+        pieces, slots = [""], []
         for is_field, value in parts:
             if not is_field:
-                pattern.append(value.replace("{", "{{").replace("}", "}}"))
+                pieces[-1] += value
                 continue
             if value not in names:
                 names.append(value)
-            pattern.append(f"{{{names.index(value)}}}")
-        self.pattern = "".join(pattern)
+            slots.append(names.index(value))
+            pieces.append("")
+        self.pieces = pieces
+        self.slots = tuple(slots)
         self.names = tuple(names)
         self.html = html
+        # A CR before a field could pair with a LF after an empty one: left to build_mime.
+        split_pair = any(p.endswith("\r") for p in pieces[:-1])
+        self.plan = None if split_pair else BodyPlan(pieces, slots)
+
+    def _values(self, ctx: Mapping[str, Any]) -> list[str]:
+        if self.html:
+            return [escape(ctx[n]) if n in ctx else "" for n in self.names]
+        return [str(ctx[n]) if n in ctx else "" for n in self.names]
+
+    def _join(self, values: list[str]) -> str:
+        out = [""] * (2 * len(self.slots) + 1)
+        out[0::2] = self.pieces
+        out[1::2] = [values[s] for s in self.slots]
+        return "".join(out)
 
     def render(self, ctx: Mapping[str, Any]) -> str:
-        if self.html:
-            values = [escape(ctx[n]) if n in ctx else "" for n in self.names]
-        else:
-            values = [str(ctx[n]) if n in ctx else "" for n in self.names]
-        return self.pattern.format(*values)
+        return self._join(self._values(ctx))
+
+    def render_wire(self, ctx: Mapping[str, Any]) -> tuple[str, WireBody | None]:
+        values = self._values(ctx)
+        return self._join(values), self.plan.wire(values) if self.plan is not None else None
 
 
 def _simple_fields(
@@ -221,13 +246,14 @@ class CampaignTemplate:
         """
         url = f"{self.public_url}/u/{unsubscribe}" if unsubscribe else ""
         ctx = {**fields, "email": recipient, "unsubscribe_url": url}
+        text_wire = html_wire = None
         try:
             if self._combined is not None:
                 subject, text, html = self._combined.render(ctx)
             else:
                 subject = self.subject.render(ctx) if self.subject else ""
-                text = self.text.render(ctx) if self.text else None
-                html = self.html.render(ctx) if self.html else None
+                text, text_wire = _render_wire(self.text, ctx)
+                html, html_wire = _render_wire(self.html, ctx)
         except SecurityError as exc:
             raise RenderError(f"template refused by the sandbox: {exc}") from None
         except Exception as exc:  # a template error is the campaign's, not the worker's
@@ -252,7 +278,20 @@ class CampaignTemplate:
             message_id=message_id_for(uid, self.domain),
             date=date,
             headers=headers,
+            text_wire=text_wire,
+            html_wire=html_wire,
         )
+
+
+def _render_wire(
+    template: Compiled | None, ctx: Mapping[str, Any]
+) -> tuple[str | None, WireBody | None]:
+    """A body's text and, where its template was compiled for it, its wire form."""
+    if template is None:
+        return None, None
+    if isinstance(template, Template):
+        return template.render(ctx), None
+    return template.render_wire(ctx)
 
 
 def message_id_for(uid: str, domain: str) -> str:

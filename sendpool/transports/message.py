@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sendpool.transports.mime import build_mime
+from sendpool.transports.mime import WireBody, build_wire
 
 
 @dataclass(slots=True)
@@ -37,13 +37,24 @@ class OutgoingMessage:
     headers: dict[str, str] = field(default_factory=dict)
     return_token: str | None = None
     provider_group: str | None = None  # the recipient's (core/providers.py), for the transport
+    # The bodies as their template compiled them for the wire, when it could (content/wire_body.py).
+    text_wire: WireBody | None = None
+    html_wire: WireBody | None = None
     _mime: bytes | None = None
+    _dot_lines: bool = True
 
     @property
     def mime(self) -> bytes:
         if self._mime is None:
-            self._mime = build_mime(self)
+            self._mime, self._dot_lines = build_wire(self)
         return self._mime
+
+    @property
+    def dot_lines(self) -> bool:
+        """Whether a line of the MIME may start with "." (False only when none can)."""
+        if self._mime is None:
+            self._mime, self._dot_lines = build_wire(self)
+        return self._dot_lines
 
     @property
     def from_address(self) -> str:

@@ -11,10 +11,23 @@ from __future__ import annotations
 import binascii
 import functools
 from collections.abc import Mapping
+from dataclasses import dataclass
 from email.header import Header
 from typing import Protocol
 
 from sendpool.core.return_path import TOKEN_HEADER
+
+LINE_MAX = 998  # RFC 5322 §2.1.1, without the CRLF
+
+
+@dataclass(frozen=True, slots=True)
+class WireBody:
+    """A part's body as it goes out: its transfer encoding, its CRLF bytes, and whether
+    a line of it may start with "." (content/wire_body.py; False only when none can)."""
+
+    cte: str
+    data: bytes
+    dot_lines: bool
 
 
 class MimeFields(Protocol):
@@ -40,6 +53,10 @@ class MimeFields(Protocol):
     def headers(self) -> Mapping[str, str]: ...
     @property
     def return_token(self) -> str | None: ...
+    @property
+    def text_wire(self) -> WireBody | None: ...
+    @property
+    def html_wire(self) -> WireBody | None: ...
 
 
 class HeaderInjectionError(ValueError):
@@ -61,17 +78,20 @@ def encode_header(name: str, value: str) -> str:
 
 
 def _lines_fit(body: str) -> bool:
-    return len(body) <= 998 or max(map(len, body.split("\n"))) <= 998
+    return len(body) <= LINE_MAX or max(map(len, body.split("\n"))) <= LINE_MAX
 
 
-def _body(text: str) -> tuple[str, bytes]:
-    """7bit when the text allows it (ASCII, lines within RFC 5322's 998), else quoted-printable."""
+def _body(text: str) -> WireBody:
+    """7bit when the text allows it (ASCII, lines within RFC 5322's 998), else quoted-printable.
+
+    The whole text is looked at, with no plan: whether a line starts with "." is left unknown.
+    """
     # Most bodies have no CR at all: the two copies of normalising are skipped then.
     body = text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
     if body.isascii() and "\x00" not in body and _lines_fit(body):
-        return "7bit", body.encode("ascii").replace(b"\n", b"\r\n")
+        return WireBody("7bit", body.encode("ascii").replace(b"\n", b"\r\n"), True)
     encoded = binascii.b2a_qp(body.encode("utf-8"), istext=True)
-    return "quoted-printable", encoded.replace(b"\n", b"\r\n")
+    return WireBody("quoted-printable", encoded.replace(b"\n", b"\r\n"), True)
 
 
 @functools.cache
@@ -82,12 +102,21 @@ def _part_head(content_type: str, cte: str) -> bytes:
     ).encode("ascii")
 
 
-def _part(content_type: str, text: str) -> bytes:
-    cte, body = _body(text)
-    return _part_head(content_type, cte) + body
+def _part(content_type: str, text: str, wire: WireBody | None) -> tuple[bytes, bool]:
+    body = wire or _body(text)
+    return _part_head(content_type, body.cte) + body.data, body.dot_lines
 
 
 def build_mime(msg: MimeFields) -> bytes:
+    return build_wire(msg)[0]
+
+
+def build_wire(msg: MimeFields) -> tuple[bytes, bool]:
+    """The message's bytes, and whether a line of them may start with "." (RFC 5321 §4.5.2).
+
+    Header lines start with their names, the part heads and boundaries with
+    letters or "--": only a body can start a line with a dot.
+    """
     head = [
         f"From: {msg.from_header}",
         f"To: {check_header_value('To', msg.recipient)}",
@@ -101,21 +130,25 @@ def build_mime(msg: MimeFields) -> bytes:
     if msg.return_token is not None:
         # Found again in a report that returns the headers (RFC 3462 text/rfc822-headers).
         head.append(f"{TOKEN_HEADER}: {check_header_value(TOKEN_HEADER, msg.return_token)}")
-    parts = []
-    if msg.text is not None:
-        parts.append(_part("text/plain", msg.text))
-    if msg.html is not None:
-        parts.append(_part("text/html", msg.html))
+    parts, dots = [], False
+    for content_type, text, wire in (
+        ("text/plain", msg.text, msg.text_wire),
+        ("text/html", msg.html, msg.html_wire),
+    ):
+        if text is not None:
+            part, part_dots = _part(content_type, text, wire)
+            parts.append(part)
+            dots = dots or part_dots
     if len(parts) == 1:
-        return ("\r\n".join(head) + "\r\n").encode("utf-8") + parts[0]
+        return ("\r\n".join(head) + "\r\n").encode("utf-8") + parts[0], dots
     # "=_" cannot occur in quoted-printable text, and a 7bit part would have to
     # contain this message's own uid to collide with it.
     boundary = f"=_sp_{msg.uid}"
     head.append(f'Content-Type: multipart/alternative; boundary="{boundary}"')
     sep = f"\r\n--{boundary}\r\n".encode("ascii")
-    body = sep + sep.join(parts or [_part("text/plain", "")])
+    body = sep + sep.join(parts or [_part("text/plain", "", None)[0]])
     return (
         ("\r\n".join(head) + "\r\n\r\nThis is a multi-part message in MIME format.\r\n").encode()
         + body
         + f"\r\n--{boundary}--\r\n".encode("ascii")
-    )
+    ), dots

@@ -73,11 +73,16 @@ def _from_exception(stage: Stage, exc: BaseException) -> Outcome:
     return _no_reply(stage, exc)
 
 
-def dot_stuff(data: bytes) -> bytes:
-    """RFC 5321 §4.5.2: a line that starts with a period gets one more."""
-    if data.startswith(b"."):
-        data = b"." + data
-    data = data.replace(b"\r\n.", b"\r\n..")
+def dot_stuff(data: bytes, dot_lines: bool = True) -> bytes:
+    """RFC 5321 §4.5.2: a line that starts with a period gets one more.
+
+    ``dot_lines=False``: the caller knows no line does (OutgoingMessage.dot_lines),
+    and the search through the whole message is skipped.
+    """
+    if dot_lines:
+        if data.startswith(b"."):
+            data = b"." + data
+        data = data.replace(b"\r\n.", b"\r\n..")
     if not data.endswith(b"\r\n"):
         data += b"\r\n"
     return data + b".\r\n"
@@ -297,7 +302,7 @@ class SmtpTransport:
                 OutcomeKind.PERMANENT, Stage.MAIL, None, None, "address has a control character"
             )
         try:
-            data = dot_stuff(message.mime)
+            data = dot_stuff(message.mime, message.dot_lines)
         except ValueError as exc:  # HeaderInjectionError
             return Outcome(OutcomeKind.PERMANENT, None, None, None, str(exc))
         async with self._slots:
