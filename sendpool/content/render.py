@@ -44,7 +44,7 @@ class _Static:
         return self.text
 
     def render_wire(self, _ctx: Mapping[str, Any]) -> tuple[str, WireBody | None]:
-        if self._wire is None and not self.text.endswith("\r"):
+        if self._wire is None:
             self._wire = BodyPlan([self.text], []).wire([])
         return self.text, self._wire
 

@@ -9,7 +9,8 @@ the fields' values are checked and encoded, and the pieces joined.
 - A 7bit body comes out byte for byte as build_mime would write it.
 - A quoted-printable body is encoded piece by piece, each piece and each
   value on a line of its own after a soft line break (RFC 2045 §6.7, rule 5):
-  once decoded it is the same text, and no line is over 76 characters.
+  once decoded it is the same text, its lines within 76 characters as
+  binascii keeps them.
 - A value with a line break in it goes back to build_mime's own path, which
   looks at the whole text.
 

@@ -114,8 +114,9 @@ def build_mime(msg: MimeFields) -> bytes:
 def build_wire(msg: MimeFields) -> tuple[bytes, bool]:
     """The message's bytes, and whether a line of them may start with "." (RFC 5321 §4.5.2).
 
-    Header lines start with their names, the part heads and boundaries with
-    letters or "--": only a body can start a line with a dot.
+    Header lines start with their names, folded ones with white space, the part
+    heads and boundaries with letters or "--": only a body, or a header whose
+    name did, can start a line with a dot.
     """
     head = [
         f"From: {msg.from_header}",
@@ -130,7 +131,7 @@ def build_wire(msg: MimeFields) -> tuple[bytes, bool]:
     if msg.return_token is not None:
         # Found again in a report that returns the headers (RFC 3462 text/rfc822-headers).
         head.append(f"{TOKEN_HEADER}: {check_header_value(TOKEN_HEADER, msg.return_token)}")
-    parts, dots = [], False
+    parts, dots = [], any(name.startswith(".") for name in msg.headers)
     for content_type, text, wire in (
         ("text/plain", msg.text, msg.text_wire),
         ("text/html", msg.html, msg.html_wire),

@@ -150,3 +150,11 @@ def test_jinja_bodies_and_templates_without_fields() -> None:
     msg = static.render(uid="u" * 32, recipient="r@example.org", fields={}, date="d")
     assert msg.text_wire == WireBody("7bit", b"same\r\n", False)
     assert build_mime(msg) == msg.mime
+
+
+def test_a_header_name_starting_with_a_dot_asks_for_stuffing() -> None:
+    plain = CampaignTemplate(subject="s", from_email="news@example.com", text_body="hi\n")
+    msg = plain.render(uid="u" * 32, recipient="r@example.org", fields={}, date="d")
+    msg.headers[".Odd"] = "yes"
+    assert msg.dot_lines
+    assert dot_stuff(msg.mime, msg.dot_lines).count(b"\r\n..Odd: yes") == 1
