@@ -13,7 +13,7 @@ import email
 import email.policy
 
 import pytest
-from hypothesis import assume, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from sendpool.content.render import CampaignTemplate
@@ -57,7 +57,7 @@ def check(plan: BodyPlan, pieces: list[str], slots: list[int], values: list[str]
     return wire
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     pieces=st.lists(TEXT, min_size=1, max_size=6),
     fields=st.lists(TEXT, min_size=1, max_size=3),
