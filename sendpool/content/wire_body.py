@@ -23,12 +23,13 @@ from __future__ import annotations
 import binascii
 from collections.abc import Sequence
 
-from sendpool.transports.mime import LINE_MAX, WireBody
-
-
-def _qp(text: str) -> bytes:
-    """Quoted-printable as build_mime writes it, on text whose line breaks are ``\\n``."""
-    return binascii.b2a_qp(text.encode("utf-8"), istext=True).replace(b"\n", b"\r\n")
+from sendpool.transports.mime import (
+    LINE_MAX,
+    WireBody,
+    normal_breaks,
+    quoted_printable,
+    seven_bit,
+)
 
 
 def _qp_open(text: str) -> bytes:
@@ -41,7 +42,7 @@ def _qp_open(text: str) -> bytes:
     rule 3). Text that ends in a hard line break needs none.
     """
     if not text or text.endswith("\n"):
-        return _qp(text)
+        return quoted_printable(text)
     encoded = binascii.b2a_qp(text.encode("utf-8") + b"x", istext=True)[:-1]
     if not encoded.endswith(b"=\n"):
         encoded += b"=\n"
@@ -50,10 +51,6 @@ def _qp_open(text: str) -> bytes:
 
 def _starts_a_line_with_dot(data: bytes) -> bool:
     return data.startswith(b".") or b"\n." in data
-
-
-def _normalised(piece: str) -> str:
-    return piece.replace("\r\n", "\n").replace("\r", "\n") if "\r" in piece else piece
 
 
 class BodyPlan:
@@ -82,7 +79,7 @@ class BodyPlan:
             raise ValueError("a body plan needs one piece more than it has slots")
         self.slots = tuple(slots)
         self._used = tuple(sorted(set(slots)))  # the values a message's fields read
-        texts = [_normalised(p) for p in pieces]
+        texts = [normal_breaks(p) for p in pieces]
         static = "".join(texts)
         # 7bit when no value spoils it: the static text ASCII, every line of it within
         # bounds; the lines with fields are checked again per message, values and all.
@@ -107,15 +104,13 @@ class BodyPlan:
         self._lines = tuple((w, on) for w, on in lines if on)
         self._widest = max((w for w, _ in self._lines), default=0)
         self._most = max((len(on) for _, on in self._lines), default=0)
-        self._seven = (
-            [t.encode("ascii").replace(b"\n", b"\r\n") for t in texts] if self.seven else []
-        )
+        self._seven = [seven_bit(t) for t in texts] if self.seven else []
         # A piece after a value starts in the middle of a line: only the first can
         # begin one itself, every piece can hold a line that begins with ".".
         self._dots7 = texts[0].startswith(".") or any("\n." in t for t in texts)
         self._starts = tuple(sorted(set(starts)))
         # Quoted-printable: each piece and each value starts a line of its own.
-        self._qp = [_qp_open(t) for t in texts[:-1]] + [_qp(texts[-1])]
+        self._qp = [_qp_open(t) for t in texts[:-1]] + [quoted_printable(texts[-1])]
         self._dots_qp = any(map(_starts_a_line_with_dot, self._qp))
 
     def _fits(self, values: Sequence[str], used: Sequence[str]) -> bool:

@@ -53,7 +53,7 @@ class OutgoingMessage:
     def dot_lines(self) -> bool:
         """Whether a line of the MIME may start with "." (False only when none can)."""
         if self._mime is None:
-            self._mime, self._dot_lines = build_wire(self)
+            self.mime  # noqa: B018  (built once, and with it the answer)
         return self._dot_lines
 
     @property

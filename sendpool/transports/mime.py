@@ -81,17 +81,30 @@ def _lines_fit(body: str) -> bool:
     return len(body) <= LINE_MAX or max(map(len, body.split("\n"))) <= LINE_MAX
 
 
+def normal_breaks(text: str) -> str:
+    """Every line break as ``\\n``; most bodies have no CR, and are not copied then."""
+    return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
+
+
+def seven_bit(body: str) -> bytes:
+    """ASCII text with ``\\n`` breaks as 7bit bytes with CRLF."""
+    return body.encode("ascii").replace(b"\n", b"\r\n")
+
+
+def quoted_printable(body: str) -> bytes:
+    """Text with ``\\n`` breaks as quoted-printable bytes with CRLF (binascii, in C)."""
+    return binascii.b2a_qp(body.encode("utf-8"), istext=True).replace(b"\n", b"\r\n")
+
+
 def _body(text: str) -> WireBody:
     """7bit when the text allows it (ASCII, lines within RFC 5322's 998), else quoted-printable.
 
     The whole text is looked at, with no plan: whether a line starts with "." is left unknown.
     """
-    # Most bodies have no CR at all: the two copies of normalising are skipped then.
-    body = text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
+    body = normal_breaks(text)
     if body.isascii() and "\x00" not in body and _lines_fit(body):
-        return WireBody("7bit", body.encode("ascii").replace(b"\n", b"\r\n"), True)
-    encoded = binascii.b2a_qp(body.encode("utf-8"), istext=True)
-    return WireBody("quoted-printable", encoded.replace(b"\n", b"\r\n"), True)
+        return WireBody("7bit", seven_bit(body), True)
+    return WireBody("quoted-printable", quoted_printable(body), True)
 
 
 @functools.cache
