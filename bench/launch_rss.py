@@ -35,7 +35,6 @@ from pathlib import Path
 from typing import Any
 
 BENCH = "launch_rss"
-PG_ADMIN = os.environ.get("SENDPOOL_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 SUFFIXES = {"k": 1_000, "m": 1_000_000}
 MAX_SIZE = 100_000_000
 
@@ -215,29 +214,10 @@ def child(url: str, csv_path: str) -> None:
 # ---------------------------------------------------------------- the parent: files, databases
 
 
-def _pg_admin():  # type: ignore[no-untyped-def]
-    from sqlalchemy import create_engine
-
-    from sendpool.store.db import normalise_url
-
-    return create_engine(normalise_url(PG_ADMIN), isolation_level="AUTOCOMMIT")
-
-
 def run_one(db: str, n: int, csv_path: Path, tmp: Path) -> dict[str, float]:
-    from sqlalchemy import text
-    from sqlalchemy.engine import make_url
+    from databases import database
 
-    name = f"h1_launch_{os.getpid()}_{n}"
-    admin = None
-    if db == "sqlite":
-        url = f"sqlite:///{tmp}/{name}.db"
-    else:
-        admin = _pg_admin()
-        with admin.connect() as c:
-            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            c.execute(text(f'CREATE DATABASE "{name}"'))
-        url = make_url(PG_ADMIN).set(database=name).render_as_string(hide_password=False)
-    try:
+    with database(db, f"h1_launch_{os.getpid()}_{n}", directory=str(tmp)) as url:
         env = dict(os.environ)
         bench_dir = str(Path(__file__).parent)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (env.get("PYTHONPATH"), bench_dir) if p)
@@ -249,13 +229,6 @@ def run_one(db: str, n: int, csv_path: Path, tmp: Path) -> dict[str, float]:
             env=env,
         )
         return dict(json.loads(done.stdout.strip().splitlines()[-1]))
-    finally:
-        if admin is not None:
-            with admin.connect() as c:
-                c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            admin.dispose()
-        for f in tmp.glob(f"{name}.db*"):
-            f.unlink()
 
 
 def label(n: int) -> str:

@@ -30,6 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from content import HTML, SUBJECT, TEXT
+from databases import database, scratch_name
 from sinks import (
     SENDER_CORE,
     bare_loop_rate,
@@ -92,7 +93,9 @@ def last_write_back(rt: object, campaign_id: int) -> datetime:
 # -- one round of the worker, in a process of its own ------------------------------------
 
 
-def worker_round(port: int, n: int, servers: int, profile: str | None) -> dict[str, object]:
+def worker_round(
+    port: int, n: int, servers: int, profile: str | None, kind: str = "sqlite"
+) -> dict[str, object]:
     import asyncio
 
     from campaign import prepare
@@ -103,8 +106,8 @@ def worker_round(port: int, n: int, servers: int, profile: str | None) -> dict[s
     from sendpool.services.campaigns.report import campaign_report
 
     pin(SENDER_CORE)
-    with tempfile.TemporaryDirectory() as tmp:
-        rt = Runtime.open(Settings(database_url=f"sqlite:///{tmp}/bench.db", secret_key=None))
+    with database(kind, scratch_name("sendpool_bench_worker")) as url:
+        rt = Runtime.open(Settings(database_url=url, secret_key=None))
         campaign_id, uid, _ = prepare(rt, port, n, servers)
 
         async def send_all() -> tuple[datetime, float, dict[str, int]]:
@@ -140,14 +143,20 @@ def worker_round(port: int, n: int, servers: int, profile: str | None) -> dict[s
 
 
 def run_worker_round(
-    tree: str | None, port: int, n: int, servers: int, profile: str | None = None
+    tree: str | None,
+    port: int,
+    n: int,
+    servers: int,
+    profile: str | None = None,
+    kind: str = "sqlite",
 ) -> dict[str, object]:
     """One round in a fresh process; ``tree``: import sendpool from that source tree instead."""
     env = dict(os.environ)
     if tree is not None:
         env["PYTHONPATH"] = os.pathsep.join([tree, *filter(None, [env.get("PYTHONPATH")])])
     cmd = [sys.executable, __file__, "--worker-round", str(port), "--messages", str(n)]
-    cmd += ["--servers", str(servers)] + (["--profile", profile] if profile else [])
+    cmd += ["--servers", str(servers), "--database", kind]
+    cmd += ["--profile", profile] if profile else []
     out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True)
     result: dict[str, object] = json.loads(out.stdout.strip().splitlines()[-1])
     if result["by_status"] != {"sent": n}:
@@ -222,6 +231,12 @@ def main() -> None:
     parser.add_argument(
         "--launch", type=int, default=200_000, help="list size for the launch/RSS figure (0 skips)"
     )
+    parser.add_argument(
+        "--database",
+        choices=("sqlite", "postgresql"),
+        default="sqlite",
+        help="the worker's database (PostgreSQL: SENDPOOL_BENCH_PG_URL's server, a scratch database)",
+    )
     parser.add_argument("--profile", help="write one round's cProfile stats here, then stop")
     parser.add_argument("--worker-round", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -232,7 +247,9 @@ def main() -> None:
         parser.error(f"--baseline {args.baseline}: no sendpool package there")
 
     if args.worker_round is not None:
-        result = worker_round(args.worker_round, args.messages, args.servers, args.profile)
+        result = worker_round(
+            args.worker_round, args.messages, args.servers, args.profile, args.database
+        )
         print(json.dumps(result))
         return
 
@@ -244,7 +261,7 @@ def main() -> None:
     with smtp_sink() as port:
         log(f"smtp-sink on 127.0.0.1:{port}; {n:,} messages of {len(mime):,} bytes")
         if args.profile:
-            run_worker_round(None, port, n, args.servers, args.profile)
+            run_worker_round(None, port, n, args.servers, args.profile, args.database)
             log(f"profile written to {args.profile}")
             return
         for r in range(args.rounds + 1):
@@ -258,7 +275,7 @@ def main() -> None:
                 elif step == "transport":
                     row["transport"] = transport_loop_rate(port, n, connections, mime)
                 else:
-                    res = run_worker_round(trees[step], port, n, args.servers)
+                    res = run_worker_round(trees[step], port, n, args.servers, kind=args.database)
                     row[step] = n / float(res["elapsed"])  # type: ignore[arg-type]
                     row[f"{step}_cpu"] = n / float(res["cpu"])  # type: ignore[arg-type]
             log(
@@ -282,7 +299,7 @@ def main() -> None:
 
 
 def emit(got: dict[str, list[float]], n: int, args: argparse.Namespace, multi: float) -> None:
-    common = {"size": n, "rounds": args.rounds}
+    common = {"size": n, "rounds": args.rounds, "database": args.database}
     sessions = int(statistics.mode(got["sessions"]))
     figure("smtp_source_msg_per_s", median(got["source"]), "msg/s", sessions=sessions, **common)
     figure(

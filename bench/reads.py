@@ -29,10 +29,7 @@ import re
 import shutil
 import statistics
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,24 +37,21 @@ from pathlib import Path
 import httpx
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # the seeded world of the API tests; PYTHONPATH still wins
     sys.path.append(str(ROOT))
 
+from databases import database  # noqa: E402
 from reads_fill import Fixture, fill, make_campaigns, recipient_of, tenant_a_address  # noqa: E402
 
 from sendpool.config import Settings  # noqa: E402
 from sendpool.http.app import create_app  # noqa: E402
 from sendpool.runtime import Runtime  # noqa: E402
 from sendpool.services.access import admins  # noqa: E402
-from sendpool.store.db import normalise_url  # noqa: E402
 from tests.support.world import seed_world  # noqa: E402
 
 console = Console(stderr=True, width=110)
-PG_ADMIN = os.environ.get("SENDPOOL_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 EMAIL, PASSWORD = "bench@example.com", "a long bench password"
 API = "/api/v1"
 BYTES_PER_MESSAGE = 1500  # rows, indexes and events on PostgreSQL, with room to spare
@@ -89,27 +83,6 @@ def reads(ids: dict[str, str], fx: Fixture, n: int) -> list[Read]:
         Read("campaign_page", "page", f"/admin/campaigns/{big}"),
         Read("distribution_page", "page", "/admin/distribution"),
     ]
-
-
-@contextmanager
-def database(kind: str, pg_name: str, keep: bool = False) -> Iterator[str]:
-    if kind == "sqlite":
-        with tempfile.TemporaryDirectory(prefix="sendpool-reads-") as tmp:
-            yield f"sqlite:///{tmp}/sendpool.db"
-        return
-    admin = create_engine(normalise_url(PG_ADMIN), isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.execute(text(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)'))
-        c.execute(text(f'CREATE DATABASE "{pg_name}"'))
-    try:
-        yield make_url(PG_ADMIN).set(database=pg_name).render_as_string(hide_password=False)
-    finally:
-        if keep:
-            console.print(f"kept database {pg_name!r}: drop it with DROP DATABASE when done")
-        else:
-            with admin.connect() as c:
-                c.execute(text(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 async def signed_in(app_transport: httpx.ASGITransport) -> httpx.AsyncClient:
@@ -220,7 +193,7 @@ def main() -> None:
     if not sizes or sizes[0] < 1 or args.rounds < 1:
         p.error("--sizes must be positive and --rounds at least 1")
 
-    with database(args.db, args.pg_name, args.keep) as url:
+    with database(args.db, args.pg_name, keep=args.keep) as url:
         settings = Settings(database_url=url, secret_key=_key())  # type: ignore[call-arg]
         rt = Runtime.open(settings)  # migrates: the schema is the real one
         try:

@@ -25,24 +25,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, insert, text
-from sqlalchemy.engine import make_url
+from databases import pg_database
+from sqlalchemy import Connection, Engine, insert, text
 
-from sendpool.store.db import make_engine, migrate, normalise_url
+from sendpool.store.db import make_engine, migrate
 from sendpool.store.retention import SETTLED_SQL, sweep_messages
 from sendpool.store.tables import Campaign, Customer, MailingList, SendingServer, table
 
 BENCH = "row_sizes"
-PG_ADMIN = os.environ.get("SENDPOOL_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 DB_NAME = "h4_row_sizes"
 BATCH = 500  # rows per worker write-back
 
@@ -54,20 +51,6 @@ def emit(figure: str, value: float, unit: str, **extra: Any) -> None:
 
 def say(text_: str) -> None:
     print(text_, file=sys.stderr, flush=True)
-
-
-@contextmanager
-def scratch_database() -> Iterator[str]:
-    admin = create_engine(normalise_url(PG_ADMIN), isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.execute(text(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)'))
-        c.execute(text(f'CREATE DATABASE "{DB_NAME}"'))
-    try:
-        yield make_url(PG_ADMIN).set(database=DB_NAME).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as c:
-            c.execute(text(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def fixture(conn: Connection) -> tuple[int, int, list[int]]:
@@ -344,7 +327,7 @@ def main() -> int:
         p.error("--rows must be 1000 to 20000000")
     rows = int(args.rows)
     now = datetime.now(UTC).replace(tzinfo=None)
-    with scratch_database() as url:
+    with pg_database(DB_NAME) as url:
         engine = make_engine(url)
         migrate(engine)
         with engine.begin() as c:

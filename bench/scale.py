@@ -25,7 +25,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from multiprocessing.synchronize import Event
@@ -33,10 +33,12 @@ from pathlib import Path
 from typing import Any
 
 from campaign import prepare
+from databases import pg_database as pg_db
+from databases import scratch_name
 from rich.console import Console
 from rich.table import Table
 from sinks import free_port, smtp_sink, smtp_source_rate
-from sqlalchemy import create_engine, func, select, text, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.engine import make_url
 
 from sendpool.config import Settings
@@ -46,13 +48,11 @@ from sendpool.pipeline.ports import QuotaLedger
 from sendpool.runtime import Runtime
 from sendpool.services.campaigns.report import campaign_report
 from sendpool.store.database import Database
-from sendpool.store.db import normalise_url
 from sendpool.store.ledger_redis import Keys, Recounted, RedisLedger
 from sendpool.store.ledger_sql import SqlLedger
 from sendpool.store.tables import Message, WorkerRecord
 
 console = Console(width=110)
-PG_ADMIN = os.environ.get("SENDPOOL_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 SENDPOOL = [str(Path(sys.executable).with_name("sendpool"))]
 
 
@@ -97,18 +97,8 @@ def private_redis() -> Iterator[str]:
             proc.wait(10)
 
 
-@contextmanager
-def pg_database() -> Iterator[str]:
-    admin = create_engine(normalise_url(PG_ADMIN), isolation_level="AUTOCOMMIT")
-    name = f"sendpool_bench_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    with admin.connect() as c:
-        c.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(PG_ADMIN).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as c:
-            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+def pg_database() -> AbstractContextManager[str]:
+    return pg_db(scratch_name("sendpool_bench"))
 
 
 # -- one throughput run -----------------------------------------------------

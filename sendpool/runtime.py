@@ -32,7 +32,8 @@ class Runtime:
         db = Database.open(settings.database_url, migrate_schema=migrate)
         box = load_box(settings.secret_key, settings.database_url)
         catalog = SqlCatalog(db, box, gate_min_sent=settings.bounce_min_volume)
-        return cls(settings, db, box, SqlQueue(db), open_ledger(settings, db), catalog)
+        queue = SqlQueue(db)
+        return cls(settings, db, box, queue, open_ledger(settings, db, queue), catalog)
 
     def worker(self, **kwargs: Any) -> Worker:
         kwargs.setdefault("return_path_key", self.box.derive(RETURN_PATH_PURPOSE))
@@ -56,8 +57,11 @@ class Runtime:
         self.close()
 
 
-def open_ledger(settings: Settings, db: Database) -> QuotaLedger:
-    """Redis when ``redis_url`` is set (many workers), else the database itself."""
+def open_ledger(settings: Settings, db: Database, queue: SqlQueue | None = None) -> QuotaLedger:
+    """Redis when ``redis_url`` is set (many workers), else the database itself.
+
+    The SQL ledger marks reservations on the rows ``queue`` claimed, by their partitions.
+    """
     if not settings.redis_url:
-        return SqlLedger(db)
+        return SqlLedger(db, None if queue is None else queue.days)
     return RedisLedger.open(settings.redis_url, SqlRecount(db))

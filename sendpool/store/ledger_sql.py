@@ -16,6 +16,7 @@ from sendpool.core.quota import Denial, Grant, grantable
 from sendpool.core.ratelimit import Throttle, take_rates
 from sendpool.core.servers import Caps, Usage
 from sendpool.core.windows import ServerWindows
+from sendpool.store.claim_days import ClaimDays, Days
 from sendpool.store.database import Database, insert_for
 from sendpool.store.holdings import mark_reserved_sync
 from sendpool.store.records import Held, ReservationMark
@@ -90,6 +91,7 @@ def reserve_sync(
     now: datetime,
     mark: ReservationMark | None = None,
     throttle: Throttle | None = None,
+    days: Days | None = None,
 ) -> Grant:
     if count <= 0:
         return Grant(0)
@@ -111,7 +113,7 @@ def reserve_sync(
         if mark is not None:
             # In the units' own transaction: a crash can never leave one unmarked.
             granted = [(i, server_id) for i in mark.message_ids[:n]]
-            mark_reserved_sync(conn, mark.holder, granted, now)
+            mark_reserved_sync(conn, mark.holder, granted, now, days)
     return Grant(n, denial, retry_after)
 
 
@@ -179,10 +181,15 @@ def purge_expired_sync(conn: Connection, now: datetime) -> int:
 
 
 class SqlLedger:
-    """The ledger interface over the SQL database."""
+    """The ledger interface over the SQL database.
 
-    def __init__(self, db: Database) -> None:
+    ``days``: the queue's part_day of each message claimed (store/claim_days.py),
+    so a reservation's marks name their partitions on PostgreSQL.
+    """
+
+    def __init__(self, db: Database, days: ClaimDays | None = None) -> None:
         self.db = db
+        self.days = days
 
     def close(self) -> None:
         """Nothing of its own to close: the database belongs to the runtime."""
@@ -202,7 +209,12 @@ class SqlLedger:
         mark: ReservationMark | None = None,
         throttle: Throttle | None = None,
     ) -> Grant:
-        return await self.db.run(reserve_sync, server_id, windows, caps, count, now, mark, throttle)
+        days = None
+        if mark is not None and self.days is not None:
+            days = self.days.of(mark.message_ids[:count])
+        return await self.db.run(
+            reserve_sync, server_id, windows, caps, count, now, mark, throttle, days
+        )
 
     async def release(
         self, releases: Mapping[tuple[int, ServerWindows], int], held: Sequence[Held] = ()

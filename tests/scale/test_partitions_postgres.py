@@ -9,16 +9,19 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, select, text, update
+from sqlalchemy import Connection, event, select, text, update
 from sqlalchemy.exc import IntegrityError
 
+from sendpool.core.servers import Caps
 from sendpool.core.states import MessageStatus
+from sendpool.core.windows import windows_at
 from sendpool.runtime import Runtime
 from sendpool.scheduler import Scheduler
 from sendpool.services.messages.transactional import enqueue_transactional
 from sendpool.services.operations.retention import RetentionPolicy, run_retention
 from sendpool.store.db import make_engine, migrate
 from sendpool.store.launches import launch_batches
+from sendpool.store.ledger_sql import SqlLedger
 from sendpool.store.partitions import (
     DEFAULT,
     LEGACY,
@@ -30,10 +33,11 @@ from sendpool.store.partitions import (
     partition_name,
 )
 from sendpool.store.queue import SqlQueue
-from sendpool.store.records import MessageUpdate, RecordBatch
+from sendpool.store.records import MessageUpdate, RecordBatch, ReservationMark
 from sendpool.store.rollups import upkeep
 from sendpool.store.tables import (
     Campaign,
+    Message,
     table,
 )
 from sendpool.store.types import driver_time
@@ -368,3 +372,63 @@ def test_the_scheduler_makes_the_week_ahead_at_start_and_once_a_day(
     with caplog.at_level("ERROR", logger="sendpool.scheduler"):
         asyncio.run(scheduler.make_partitions())  # a failure is logged, not raised
     assert "making the day partitions of messages failed" in caplog.text
+
+
+def test_a_reservation_marks_the_units_it_granted_by_their_partitions(runtime: Runtime) -> None:
+    """One statement, pruned to the rows' partitions; only this worker's granted rows change."""
+    today = day_of(utc_now())
+
+    def seed(c: Connection) -> tuple[list[int], list[int]]:
+        customer_id, _, _ = seed_list(c, 0)
+        upgraded_long_ago(c)
+        ensure_partitions(c, date_of(today - 2), ahead=1)
+        mine: list[int] = []
+        for day in (today - 2, today, today + 1):
+            mine += add(c, customer_id, 2, part_day=day, updated_at=utc_now() - timedelta(hours=1))
+        lease = utc_now() + timedelta(minutes=2)  # another worker's claim, still leased
+        theirs = add(c, customer_id, 2, part_day=today, status=MessageStatus.SENDING, due_at=lease)
+        c.execute(
+            update(table(Message)).where(table(Message).c.id.in_(theirs)).values(claimed_by="w2")
+        )
+        return mine, theirs
+
+    mine, theirs = runtime.db.transaction(seed)
+    queue = SqlQueue(runtime.db)
+    ledger = SqlLedger(runtime.db, queue.days)
+    now = utc_now()
+    statements: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.startswith("UPDATE messages AS m SET reserved_server_id"):
+            statements.append(statement)
+
+    async def reserve() -> None:
+        claimed = await queue.claim("w1", 100, now, now + timedelta(minutes=2))
+        assert sorted(m.id for m in claimed) == sorted(mine)
+        w = windows_at(now)
+        order = (mine[5], *mine[:5])  # the grant goes to the first in the mark's order
+        assert (
+            await ledger.reserve(1, w, Caps(4), 6, now, ReservationMark("w1", order))
+        ).granted == 4
+        # An id the queue does not know (not this worker's claim) drops the filter, not a mark.
+        order = (theirs[0], mine[3])
+        assert (
+            await ledger.reserve(1, w, Caps(10), 2, now, ReservationMark("w1", order))
+        ).granted == 2
+
+    event.listen(runtime.db.engine, "before_cursor_execute", seen)
+    try:
+        asyncio.run(reserve())
+    finally:
+        event.remove(runtime.db.engine, "before_cursor_execute", seen)
+    assert len(statements) == 2
+    assert "part_day = ANY" in statements[0] and "part_day" not in statements[1]
+
+    def marks(c: Connection) -> dict[int, tuple[int | None, bool]]:
+        M = table(Message)
+        rows = c.execute(select(M.c.id, M.c.reserved_server_id, M.c.reserved_at))
+        return {int(i): (s, at is not None) for i, s, at in rows}
+
+    got = runtime.db.transaction(marks)
+    assert {i for i, (s, at) in got.items() if s == 1 and at} == {mine[5], *mine[:4]}
+    assert all(got[i] == (None, False) for i in (mine[4], *theirs))
