@@ -3,6 +3,7 @@
     make bench                              # 20,000 messages of about 5 KB, 3 rounds
     .venv/bin/python bench/pipeline.py --messages 5000 --rounds 3 --processes 0 --launch 0
     .venv/bin/python bench/pipeline.py --baseline /path/to/an/older/tree   # both, interleaved
+    .venv/bin/python bench/pipeline.py --database postgresql --processes 0 --launch 0
 
 Every sender runs alone on one core (smtp-sink on the other): smtp-source with
 connection reuse at its best session count, the bare aiosmtplib loop, sendpool's
@@ -12,6 +13,9 @@ is not counted. The worker's time runs from just before it starts to the
 ``updated_at`` of the last message it wrote back, read from the database after
 the run, so no polling interval is in it; the campaign's launch is not timed.
 Each figure is the median over the rounds, ratios taken within each round.
+The worker's database is a SQLite file, or with ``--database postgresql`` a
+scratch database on the local PostgreSQL (not pinned: it shares the other
+core with smtp-sink, as a database on the same machine would).
 """
 
 from __future__ import annotations
