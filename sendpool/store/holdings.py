@@ -51,6 +51,7 @@ def mark_reserved_sync(
     if not reserved:
         return
     t = driver_time(conn)(at)
+    reserved = sorted(reserved)  # in id order, the order the marks were always taken in
     if conn.dialect.name == "postgresql":
         parts = distinct_days(days)
         day = "" if parts is None else " AND m.part_day = ANY(%s::int[])"
@@ -70,7 +71,7 @@ def mark_reserved_sync(
     conn.exec_driver_sql(
         "UPDATE messages SET reserved_server_id = ?, reserved_at = ? "
         "WHERE id = ? AND claimed_by = ?",
-        [(server_id, t, message_id, worker) for message_id, server_id in sorted(reserved)],
+        [(server_id, t, message_id, worker) for message_id, server_id in reserved],
     )
 
 
