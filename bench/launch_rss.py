@@ -112,21 +112,17 @@ def _cpu() -> float:
 
 
 def claim_walks_the_pending_index(conn: Any, now: datetime) -> bool:
-    """Whether the queue's claim reads the pending index in order, with no sort."""
-    from sqlalchemy import text
+    """Whether the queue's claim reads the pending index in order, with no sort.
 
-    from sendpool.store.queue import _CLAIM_POSTGRES, _CLAIM_SQLITE
-    from sendpool.store.types import driver_time
+    The same check as the launch test's (tests/support/claim_plan.py), so the two
+    never judge the plan differently; the reason goes to stderr when it fails.
+    """
+    from tests.support.claim_plan import claim_plan_problem
 
-    t = driver_time(conn)(now)
-    params = {"worker": "bench", "limit": 100, "now": t, "lease_until": t}
-    if conn.dialect.name == "postgresql":
-        shown = "\n".join(r[0] for r in conn.execute(text("EXPLAIN " + _CLAIM_POSTGRES), params))
-        return "Index Scan using ix_messages_pending_due" in shown and "Sort" not in shown
-    shown = "\n".join(
-        r[-1] for r in conn.execute(text("EXPLAIN QUERY PLAN " + _CLAIM_SQLITE), params)
-    )
-    return "ix_messages_pending_due" in shown and "TEMP B-TREE" not in shown
+    problem = claim_plan_problem(conn, now)
+    if problem is not None:
+        print(f"the claim's plan after the launch: {problem}", file=sys.stderr)
+    return problem is None
 
 
 def child(url: str, csv_path: str) -> None:
@@ -219,8 +215,9 @@ def run_one(db: str, n: int, csv_path: Path, tmp: Path) -> dict[str, float]:
 
     with database(db, f"h1_launch_{os.getpid()}_{n}", directory=str(tmp)) as url:
         env = dict(os.environ)
-        bench_dir = str(Path(__file__).parent)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (env.get("PYTHONPATH"), bench_dir) if p)
+        bench_dir, root = Path(__file__).parent, Path(__file__).resolve().parents[1]
+        paths = (env.get("PYTHONPATH"), str(bench_dir), str(root))  # root: tests.support
+        env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
         done = subprocess.run(
             [sys.executable, __file__, "--child", url, str(csv_path)],
             check=True,

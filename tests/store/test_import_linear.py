@@ -34,10 +34,10 @@ from tests.store.test_launch_linear import (
     STATS,
     engine,
     fill,
-    nodes,
     pg_databases,
     sqlite_plan,
 )
+from tests.support.claim_plan import nodes
 
 __all__ = ["engine", "pg_databases"]  # the fixtures, shared with the launch tests
 

@@ -32,9 +32,9 @@ from sendpool.store.launches import (
     launch_batches,
 )
 from sendpool.store.partitions import day_of, list_partitions
-from sendpool.store.queue import _CLAIM_POSTGRES, _CLAIM_SQLITE
 from sendpool.store.tables import Campaign, Message, table
 from sendpool.store.types import driver_time
+from tests.support.claim_plan import claim_plan_problem, nodes
 from tests.support.services import PgDatabases
 
 NOW = datetime(2030, 1, 2, 12, tzinfo=UTC)
@@ -163,12 +163,6 @@ def pg_plan(conn: Connection, sql: str, params: dict[str, Any]) -> dict[str, Any
     raw = conn.execute(text("EXPLAIN (ANALYZE, FORMAT JSON) " + sql), params).scalar_one()
     plan = json.loads(raw) if isinstance(raw, str) else raw
     return dict(plan[0]["Plan"])
-
-
-def nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    yield plan
-    for child in plan.get("Plans", []):
-        yield from nodes(child)
 
 
 def rows_read(plan: dict[str, Any], relation: str) -> int:
@@ -336,31 +330,5 @@ def test_after_a_launch_of_100k_the_claim_walks_the_pending_index(engine: Engine
     queued = launch_batches(engine, cid, NOW, batch_size=20_000)
     assert queued > 95_000
     with engine.connect() as conn:
-        t = driver_time(conn)(NOW)
-        params = {"worker": "w", "limit": 100, "now": t, "lease_until": t}
-        if engine.dialect.name == "postgresql":
-            raw = conn.execute(text("EXPLAIN (FORMAT JSON) " + _CLAIM_POSTGRES), params)
-            value = raw.scalar_one()
-            plan = (json.loads(value) if isinstance(value, str) else value)[0]["Plan"]
-            found = list(nodes(plan))
-            # Each day partition has its own copy of the pending index (0021).
-            pending = set(
-                conn.execute(
-                    text(
-                        "SELECT i.inhrelid::regclass::text FROM pg_inherits i "
-                        "WHERE i.inhparent = 'ix_messages_pending_due'::regclass"
-                    )
-                ).scalars()
-            )
-            walks = [n for n in found if n.get("Index Name") in pending]
-            # The campaign's rows are in one partition: its pending index is walked, and
-            # that partition is read by no other kind of scan (the empty ones cost nothing).
-            assert walks and all(n["Node Type"] == "Index Scan" for n in walks), plan
-            full = max(walks, key=lambda n: n.get("Plan Rows", 0))["Relation Name"]
-            assert full.startswith("messages_"), plan
-            read = [n for n in found if n.get("Relation Name") == full]
-            assert all(n["Node Type"] == "Index Scan" for n in read), plan
-            assert not any(n["Node Type"] == "Sort" for n in found), plan
-        else:
-            shown = sqlite_plan(conn, _CLAIM_SQLITE, params)
-            assert "ix_messages_pending_due" in shown and "TEMP B-TREE" not in shown, shown
+        problem = claim_plan_problem(conn, NOW)
+    assert problem is None, problem
