@@ -23,9 +23,8 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from multiprocessing.synchronize import Event
@@ -33,8 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from campaign import prepare
-from databases import pg_database as pg_db
-from databases import scratch_name
+from databases import database, scratch_name
 from rich.console import Console
 from rich.table import Table
 from sinks import best_smtp_source, free_port, smtp_sink
@@ -95,10 +93,6 @@ def private_redis() -> Iterator[str]:
         finally:
             proc.terminate()
             proc.wait(10)
-
-
-def pg_database() -> AbstractContextManager[str]:
-    return pg_db(scratch_name("sendpool_bench"))
 
 
 # -- one throughput run -----------------------------------------------------
@@ -335,20 +329,14 @@ def main() -> None:
             f"smtp-sink on 127.0.0.1:{port}; {n:,} messages of about 5 KB per run; 2 cores"
         )
         source, sessions = best_smtp_source(port, n, 5000)
-        plans: list[tuple[str, int, Callable[[], Any]]] = [
-            (
-                "SQLite, embedded",
-                1,
-                lambda: nullcontext(f"sqlite:///{tmp}/bench-{uuid.uuid4().hex[:6]}.db"),
-            )
-        ]
-        plans += [("PostgreSQL + Redis", k, pg_database) for k in args.workers]
+        plans = [("SQLite, embedded", 1, "sqlite")]  # (mode, workers, database)
+        plans += [("PostgreSQL + Redis", k, "postgresql") for k in args.workers]
         if args.sql_ledger:
-            plans += [("PostgreSQL, SQL ledger", max(args.workers), pg_database)]
-        for mode, k, database in plans:
+            plans += [("PostgreSQL, SQL ledger", max(args.workers), "postgresql")]
+        for mode, k, kind in plans:
             best: Run | None = None
             for _ in range(args.repeat):
-                with database() as url:
+                with database(kind, scratch_name("sendpool_bench"), directory=tmp) as url:
                     redis = redis_url if "Redis" in mode else None
                     if redis:
                         subprocess.run(
@@ -365,7 +353,7 @@ def main() -> None:
         incr = redis_benchmark(redis_url, "-t", "incr")
         script = script_benchmark(redis_url)
         py_redis = reservations_per_second("redis", redis_url, 4)
-        with pg_database() as url:
+        with database("postgresql", scratch_name("sendpool_bench")) as url:
             Database.open(url).close()
             py_sql = reservations_per_second("sql", url, 4)
 
@@ -415,11 +403,6 @@ def main() -> None:
         "one reservation takes a whole batch's share of a server (up to batch_size messages)"
     )
     console.print(lt)
-
-
-@contextmanager
-def nullcontext(value: str) -> Iterator[str]:
-    yield value
 
 
 if __name__ == "__main__":

@@ -36,6 +36,14 @@ def in_days(days: Days | None) -> list[Any]:
     return [] if parts is None else [_M.c.part_day.in_(parts)]
 
 
+def _by_day(days: Days | None, column: str) -> tuple[str, list[list[int]]]:
+    """PostgreSQL's ``AND column = ANY(days)`` and its parameter, or nothing when unknown."""
+    parts = distinct_days(days)
+    if parts is None:
+        return "", []
+    return f" AND {column} = ANY(%s::int[])", [parts]
+
+
 def mark_reserved_sync(
     conn: Connection,
     worker: str,
@@ -53,8 +61,7 @@ def mark_reserved_sync(
     t = driver_time(conn)(at)
     reserved = sorted(reserved)  # in id order, the order the marks were always taken in
     if conn.dialect.name == "postgresql":
-        parts = distinct_days(days)
-        day = "" if parts is None else " AND m.part_day = ANY(%s::int[])"
+        day, by_day = _by_day(days, "m.part_day")
         conn.exec_driver_sql(
             "UPDATE messages AS m SET reserved_server_id = v.sid, reserved_at = %s "
             "FROM unnest(%s::bigint[], %s::int[]) AS v(id, sid) "
@@ -63,7 +70,7 @@ def mark_reserved_sync(
                 t,
                 [message_id for message_id, _ in reserved],
                 [server_id for _, server_id in reserved],
-                *([] if parts is None else [parts]),
+                *by_day,
                 worker,
             ),
         )
@@ -92,12 +99,11 @@ def mark_handed_sync(
         )
         conn.exec_driver_sql(sql, (t, *pad(ids), worker))
         return
-    parts = distinct_days(days)
-    day = "" if parts is None else " AND part_day = ANY(%s::int[])"
+    day, by_day = _by_day(days, "part_day")
     sql = (
         f"UPDATE messages SET handed_at = %s WHERE id = ANY(%s::bigint[]){day} AND claimed_by = %s"
     )
-    params = (t, list(ids), *([] if parts is None else [parts]), worker)
+    params = (t, list(ids), *by_day, worker)
     conn.exec_driver_sql(sql, params)
 
 

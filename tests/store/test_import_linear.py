@@ -35,9 +35,8 @@ from tests.store.test_launch_linear import (
     engine,
     fill,
     pg_databases,
-    sqlite_plan,
 )
-from tests.support.claim_plan import nodes
+from tests.support.claim_plan import nodes, sqlite_plan
 
 __all__ = ["engine", "pg_databases"]  # the fixtures, shared with the launch tests
 

@@ -34,7 +34,7 @@ from sendpool.store.launches import (
 from sendpool.store.partitions import day_of, list_partitions
 from sendpool.store.tables import Campaign, Message, table
 from sendpool.store.types import driver_time
-from tests.support.claim_plan import claim_plan_problem, nodes
+from tests.support.claim_plan import claim_plan_problem, nodes, sqlite_plan
 from tests.support.services import PgDatabases
 
 NOW = datetime(2030, 1, 2, 12, tzinfo=UTC)
@@ -193,10 +193,6 @@ def vm_steps(conn: Connection, sql: str, params: dict[str, Any]) -> int:
     finally:
         raw.set_progress_handler(None, 1)
     return steps[0]
-
-
-def sqlite_plan(conn: Connection, sql: str, params: dict[str, Any]) -> str:
-    return "\n".join(r[-1] for r in conn.execute(text("EXPLAIN QUERY PLAN " + sql), params))
 
 
 def insert_params(conn: Connection, list_id: int, campaign_id: int, after: int) -> dict[str, Any]:

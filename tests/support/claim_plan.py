@@ -26,14 +26,17 @@ def nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
         yield from nodes(child)
 
 
+def sqlite_plan(conn: Connection, sql: str, params: dict[str, Any]) -> str:
+    """SQLite's EXPLAIN QUERY PLAN of ``sql``, a step a line."""
+    return "\n".join(r[-1] for r in conn.execute(text("EXPLAIN QUERY PLAN " + sql), params))
+
+
 def claim_plan_problem(conn: Connection, now: datetime) -> str | None:
     """None when the claim walks the pending index without a sort; else what it does instead."""
     t = driver_time(conn)(now)
     params = {"worker": "w", "limit": 100, "now": t, "lease_until": t}
     if conn.dialect.name != "postgresql":
-        shown = "\n".join(
-            r[-1] for r in conn.execute(text("EXPLAIN QUERY PLAN " + _CLAIM_SQLITE), params)
-        )
+        shown = sqlite_plan(conn, _CLAIM_SQLITE, params)
         ok = "ix_messages_pending_due" in shown and "TEMP B-TREE" not in shown
         return None if ok else shown
     value = conn.execute(text("EXPLAIN (FORMAT JSON) " + _CLAIM_POSTGRES), params).scalar_one()
